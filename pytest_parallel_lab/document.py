@@ -51,6 +51,7 @@ class ResultRecord:
     outcome: str = "passed"
     kind: str = "body"
     call_index: int = 0
+    coroutine: bool = False
     workers: int | None = None
     tasks: int | None = None
     rounds: int | None = None
@@ -70,6 +71,7 @@ class ResultRecord:
     cpu_s: float | None = None
     pickled_bytes: int | None = None
     dispatch_s: float | None = None
+    task_s: float | None = None
     classification: str | None = None
     gate: dict[str, Any] | None = None
     error: str | None = None
