@@ -1,0 +1,216 @@
+"""What a backend is: the protocol, the unit of work, and what running it returns.
+
+A *backend* (``thread``, ``process``, …) knows how to start a *runner*: a pool of
+workers kept alive across measurements. A runner runs one :class:`Work` — every
+task once — and returns a :class:`BatchResult` with the wall time it measured at
+the right place (inside the executing thread for in-process runners, around
+dispatch and collection for pools) and each task's outcome.
+
+Task functions here are module-level so that process pools can pickle them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from .. import timing
+
+
+class BackendError(Exception):
+    """A backend could not run the work; the message says why and what to do."""
+
+
+class WorkloadTimeout(BackendError):
+    """One run of the work exceeded the timeout; the runner must be abandoned."""
+
+
+class WorkerCrashed(BackendError):
+    """A worker process died (os._exit, a signal); the runner must be abandoned."""
+
+
+@dataclass(frozen=True)
+class TaskError:
+    """A task's exception, flattened to strings so that it crosses processes."""
+
+    index: int
+    type_name: str
+    message: str
+    traceback: str
+
+    @property
+    def signature(self) -> tuple[str, str]:
+        """What makes two errors 'the same error' (type and message)."""
+        return (self.type_name, self.message)
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """One task's result: its value or its error, and the CPU seconds it used."""
+
+    index: int
+    value: Any = None
+    error: TaskError | None = None
+    cpu_s: float = 0.0
+    #: Where and when it ran: "pid:thread-name", and perf_counter start / end.
+    worker: str = ""
+    started: float = 0.0
+    ended: float = 0.0
+
+
+@dataclass(frozen=True)
+class Work:
+    """One measurement's workload: ``call(item)`` for each item.
+
+    ``call`` must be picklable for process backends (a module-level function or a
+    ``functools.partial`` of one). ``coroutine`` says that ``call`` returns an
+    awaitable that the backend has to drive.
+    """
+
+    call: Callable[[Any], Any]
+    items: tuple[Any, ...]
+    coroutine: bool = False
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Running a :class:`Work` once: wall and CPU seconds and the per-task outcomes."""
+
+    wall_s: float
+    cpu_s: float
+    outcomes: tuple[TaskOutcome, ...]
+
+    @property
+    def errors(self) -> list[TaskError]:
+        """The errors of the tasks that failed, in task order."""
+        return [o.error for o in self.outcomes if o.error is not None]
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """A started pool of workers (or the serial loop), reused across measurements."""
+
+    #: Seconds it took to start the pool until every worker was ready.
+    startup_s: float
+
+    def run(self, work: Work, timeout: float) -> BatchResult:
+        """Run every task of *work* once; raise WorkloadTimeout or WorkerCrashed."""
+        ...
+
+    def close(self) -> None:
+        """Shut the pool down and wait for its workers (the normal end)."""
+        ...
+
+    def abandon(self) -> None:
+        """Tear the pool down after a timeout or crash without waiting for stuck tasks."""
+        ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A concurrency model the marker can name. Register one through the
+    ``pytest_parallel_lab_register_backends`` hook."""
+
+    @property
+    def name(self) -> str:
+        """The name used in ``@pytest.mark.parallel(backend=...)`` and in test ids."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """One line for the docs."""
+        ...
+
+    @property
+    def uses_processes(self) -> bool:
+        """True when tasks run in other processes: arguments are pickled, a start method applies."""
+        ...
+
+    def unavailable_reason(self) -> str | None:
+        """None when the backend works on this interpreter, else why not."""
+        ...
+
+    def start(self, workers: int, start_method: str | None) -> Runner:
+        """Start a runner with *workers* workers."""
+        ...
+
+
+# --- executing tasks (module level: these cross process boundaries) --------------
+
+_worker_state = threading.local()
+
+
+def _worker_loop() -> asyncio.AbstractEventLoop:
+    """The event loop of the current worker thread, created once and reused."""
+    loop: asyncio.AbstractEventLoop | None = getattr(_worker_state, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = asyncio.new_event_loop()
+        _worker_state.loop = loop
+    return loop
+
+
+def error_from_exception(index: int, exc: BaseException) -> TaskError:
+    """Flatten *exc* into a :class:`TaskError` (picklable whatever the exception is)."""
+    return TaskError(
+        index=index,
+        type_name=type(exc).__qualname__,
+        message=str(exc),
+        traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    )
+
+
+def run_task(
+    call: Callable[[Any], Any], coroutine: bool, indexed_item: tuple[int, Any]
+) -> TaskOutcome:
+    """Run one task in the current thread: a coroutine in this worker's event loop."""
+    index, item = indexed_item
+    cpu_started = timing.thread_time()
+    started = timing.perf_counter()
+    error = None
+    value = None
+    try:
+        value = call(item)
+        if coroutine:
+            value = _worker_loop().run_until_complete(value)
+    except Exception as exc:
+        error = error_from_exception(index, exc)
+    return TaskOutcome(
+        index,
+        value=value,
+        error=error,
+        cpu_s=timing.thread_time() - cpu_started,
+        worker=worker_name(),
+        started=started,
+        ended=timing.perf_counter(),
+    )
+
+
+def worker_name() -> str:
+    """'pid:thread-name' of the calling thread: identifies a pool worker in traces."""
+    return f"{os.getpid()}:{threading.current_thread().name}"
+
+
+def call_test_body(function: Callable[..., Any], kwargs: dict[str, Any], item: Any) -> Any:
+    """The task of a marked test: the body with its fixture values (``item`` is the task index)."""
+    return function(**kwargs)
+
+
+def empty_task(item: Any) -> None:
+    """A task that does nothing: its cost through a pool is the dispatch cost."""
+    return
+
+
+def indexed(items: Sequence[Any]) -> list[tuple[int, Any]]:
+    """Pair each item with its task index."""
+    return list(enumerate(items))
+
+
+def collect_outcomes(outcomes: Sequence[TaskOutcome]) -> tuple[tuple[TaskOutcome, ...], float]:
+    """Outcomes in task order and their summed CPU seconds."""
+    ordered = tuple(sorted(outcomes, key=lambda o: o.index))
+    return ordered, sum(o.cpu_s for o in ordered)

@@ -1,0 +1,97 @@
+"""The built-in backends, registered through the same hook a third-party plugin uses."""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+from dataclasses import dataclass
+
+from .base import Runner
+from .inprocess import AsyncioRunner, SerialRunner, ThreadRunner
+from .processes import MultiprocessingPoolRunner, ProcessRunner
+
+
+def _process_support() -> str | None:
+    """Why worker processes cannot be used here, or None when they can."""
+    try:
+        importlib.import_module("_multiprocessing")
+        importlib.import_module("multiprocessing.synchronize")  # needs sem_open
+    except ImportError as exc:
+        return f"this interpreter cannot start worker processes ({exc})"
+    if not multiprocessing.get_all_start_methods():
+        return "this platform has no multiprocessing start method"
+    return None
+
+
+@dataclass(frozen=True)
+class SerialBackend:
+    name: str = "serial"
+    description: str = "the tasks one after another in one thread (the baseline)"
+    uses_processes: bool = False
+
+    def unavailable_reason(self) -> str | None:
+        return None
+
+    def start(self, workers: int, start_method: str | None) -> Runner:
+        return SerialRunner()
+
+
+@dataclass(frozen=True)
+class ThreadBackend:
+    name: str = "thread"
+    description: str = "concurrent.futures.ThreadPoolExecutor"
+    uses_processes: bool = False
+
+    def unavailable_reason(self) -> str | None:
+        return None
+
+    def start(self, workers: int, start_method: str | None) -> Runner:
+        return ThreadRunner(workers)
+
+
+@dataclass(frozen=True)
+class ProcessBackend:
+    name: str = "process"
+    description: str = "concurrent.futures.ProcessPoolExecutor"
+    uses_processes: bool = True
+
+    def unavailable_reason(self) -> str | None:
+        return _process_support()
+
+    def start(self, workers: int, start_method: str | None) -> Runner:
+        return ProcessRunner(workers, start_method)
+
+
+@dataclass(frozen=True)
+class MultiprocessingBackend:
+    name: str = "multiprocessing"
+    description: str = "multiprocessing.Pool (map)"
+    uses_processes: bool = True
+
+    def unavailable_reason(self) -> str | None:
+        return _process_support()
+
+    def start(self, workers: int, start_method: str | None) -> Runner:
+        return MultiprocessingPoolRunner(workers, start_method)
+
+
+@dataclass(frozen=True)
+class AsyncioBackend:
+    name: str = "asyncio"
+    description: str = "one asyncio event loop, tasks gathered, at most `workers` at once"
+    uses_processes: bool = False
+
+    def unavailable_reason(self) -> str | None:
+        return None
+
+    def start(self, workers: int, start_method: str | None) -> Runner:
+        return AsyncioRunner(workers)
+
+
+BUILTIN_BACKENDS = (
+    SerialBackend(),
+    ThreadBackend(),
+    ProcessBackend(),
+    MultiprocessingBackend(),
+    AsyncioBackend(),
+)

@@ -1,0 +1,174 @@
+"""Backends that run tasks in worker processes: ``concurrent.futures.ProcessPoolExecutor``
+(``process``) and ``multiprocessing.Pool`` (``multiprocessing``).
+
+Tasks and their arguments are pickled to the workers. A worker that dies (``os._exit``,
+a segfault) is reported with its exit code or signal; a run past the timeout kills the
+pool's processes, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import multiprocessing
+import multiprocessing.pool
+import os
+import signal
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from .. import timing
+from .base import (
+    BatchResult,
+    Work,
+    WorkerCrashed,
+    WorkloadTimeout,
+    collect_outcomes,
+    indexed,
+    run_task,
+)
+
+#: How often a multiprocessing.Pool run is checked for dead workers (seconds).
+_POOL_POLL_S = 0.05
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """'exit code 3' or 'signal SIGSEGV' for a process's exit code."""
+    if exitcode is None:
+        return "an unknown exit status"
+    if exitcode < 0:
+        try:
+            return f"signal {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+def _ready_probe(item: Any) -> int:
+    """Run on each worker once at start-up: its pid says the worker is ready."""
+    return os.getpid()
+
+
+def _context(start_method: str | None) -> Any:
+    return multiprocessing.get_context(start_method)
+
+
+class ProcessRunner:
+    """``ProcessPoolExecutor`` with all workers started (and timed) before measuring."""
+
+    def __init__(self, workers: int, start_method: str | None) -> None:
+        self.workers = workers
+        self.start_method = start_method or multiprocessing.get_start_method()
+        started = timing.perf_counter()
+        self.executor = concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers, mp_context=_context(start_method)
+        )
+        self._processes: dict[int, BaseProcess] = {}
+        # One probe per worker: the executor starts processes as tasks arrive, so
+        # `workers` quick tasks make it start them all.
+        probes = [self.executor.submit(_ready_probe, i) for i in range(workers)]
+        self._remember_processes()
+        for probe in probes:
+            probe.result(timeout=120)
+        self.startup_s = timing.perf_counter() - started
+
+    def _remember_processes(self) -> None:
+        # Kept so that a crash can be reported with the exit code: the executor
+        # forgets its processes when the pool breaks.
+        for pid, process in dict(getattr(self.executor, "_processes", None) or {}).items():
+            self._processes[pid] = process
+
+    def run(self, work: Work, timeout: float) -> BatchResult:
+        started = timing.perf_counter()
+        futures = [
+            self.executor.submit(run_task, work.call, work.coroutine, task)
+            for task in indexed(work.items)
+        ]
+        self._remember_processes()
+        _done, pending = concurrent.futures.wait(futures, timeout=timeout)
+        wall = timing.perf_counter() - started
+        if pending:
+            raise WorkloadTimeout(
+                f"{len(pending)} of {len(futures)} tasks under the process backend did not finish "
+                f"within the timeout of {timeout:g}s"
+            )
+        try:
+            results = [f.result() for f in futures]
+        except BrokenProcessPool:
+            raise WorkerCrashed(self._crash_message()) from None
+        outcomes, cpu = collect_outcomes(results)
+        return BatchResult(wall, cpu, outcomes)
+
+    def _crash_message(self) -> str:
+        ended = {}
+        for pid, process in self._processes.items():
+            process.join(timeout=1)
+            if process.exitcode not in (None, 0):
+                ended[pid] = process.exitcode
+        # The executor terminates the surviving workers of a broken pool: those
+        # SIGTERMs are its doing, not the cause, unless nothing else is known.
+        causes = {pid: code for pid, code in ended.items() if code != -signal.SIGTERM} or ended
+        dead = [f"pid {pid} ended with {describe_exit(code)}" for pid, code in causes.items()]
+        detail = "; ".join(dead) if dead else "a worker ended abruptly"
+        return f"a worker process of the process backend died: {detail}"
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+
+    def abandon(self) -> None:
+        self._remember_processes()
+        for process in self._processes.values():
+            if process.is_alive():
+                process.kill()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for process in self._processes.values():
+            process.join(timeout=5)
+
+
+class MultiprocessingPoolRunner:
+    """``multiprocessing.Pool``, tasks sent with ``map`` (its own chunking)."""
+
+    def __init__(self, workers: int, start_method: str | None) -> None:
+        self.workers = workers
+        self.start_method = start_method or multiprocessing.get_start_method()
+        started = timing.perf_counter()
+        self.pool: multiprocessing.pool.Pool = _context(start_method).Pool(processes=workers)
+        self.pool.map(_ready_probe, range(workers), chunksize=1)
+        self.startup_s = timing.perf_counter() - started
+
+    def _workers(self) -> list[BaseProcess]:
+        return list(getattr(self.pool, "_pool", []))
+
+    def run(self, work: Work, timeout: float) -> BatchResult:
+        watched = self._workers()
+        started = timing.perf_counter()
+        pending = self.pool.map_async(
+            functools.partial(run_task, work.call, work.coroutine), indexed(work.items)
+        )
+        deadline = started + timeout
+        # Pool.map never returns when a worker dies (the pool replaces the worker
+        # and waits forever for the lost chunk), so watch the workers while waiting.
+        while not pending.ready():
+            pending.wait(_POOL_POLL_S)
+            dead = [p for p in watched if p.exitcode is not None]
+            if dead and not pending.ready():
+                raise WorkerCrashed(
+                    "a worker process of the multiprocessing backend died: "
+                    + "; ".join(f"pid {p.pid} ended with {describe_exit(p.exitcode)}" for p in dead)
+                )
+            if timing.perf_counter() > deadline and not pending.ready():
+                raise WorkloadTimeout(
+                    f"the multiprocessing backend did not finish within the timeout of {timeout:g}s"
+                )
+        wall = timing.perf_counter() - started
+        outcomes, cpu = collect_outcomes(pending.get())
+        return BatchResult(wall, cpu, outcomes)
+
+    def close(self) -> None:
+        self.pool.close()
+        self.pool.join()
+
+    def abandon(self) -> None:
+        self.pool.terminate()
+        self.pool.join()

@@ -1,0 +1,57 @@
+"""Describe the interpreter and machine a run measured on (the document's ``environment``)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import platform
+import sys
+import sysconfig
+
+from . import __version__
+from .document import Environment
+from .marker import usable_cpus
+
+
+def gil_enabled() -> bool:
+    """Whether the GIL is on in this process right now (3.13+ can turn it off)."""
+    check = getattr(sys, "_is_gil_enabled", None)
+    return bool(check()) if check is not None else True
+
+
+def free_threaded_build() -> bool:
+    """Whether the interpreter was built with ``Py_GIL_DISABLED`` (the 't' builds)."""
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+def describe_environment(
+    *,
+    pytest_version: str,
+    xdist_workers: int = 0,
+    start_method: str | None = None,
+    label: str | None = None,
+) -> Environment:
+    """The environment block for this process."""
+    return Environment(
+        python_version=platform.python_version(),
+        implementation=platform.python_implementation(),
+        gil_enabled=gil_enabled(),
+        free_threaded_build=free_threaded_build(),
+        cpu_count=os.cpu_count() or 1,
+        usable_cpus=usable_cpus(),
+        platform=platform.platform(),
+        machine=platform.machine(),
+        pytest_version=pytest_version,
+        plugin_version=__version__,
+        xdist_workers=xdist_workers,
+        start_method=start_method
+        or multiprocessing.get_start_method(allow_none=True)
+        or _default_method(),
+        tox_env=os.environ.get("TOX_ENV_NAME") or None,
+        label=label,
+    )
+
+
+def _default_method() -> str:
+    methods = multiprocessing.get_all_start_methods()
+    return methods[0] if methods else "none"

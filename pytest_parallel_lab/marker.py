@@ -1,0 +1,196 @@
+"""Parse and validate ``@pytest.mark.parallel(...)`` arguments.
+
+Pure: the plugin hands in the marker's args and kwargs plus the session defaults and
+gets a :class:`ParallelSpec` or a :class:`MarkerError` whose message names the
+argument and the fix (the plugin adds the test's node id).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+#: Documented defaults, chosen for a quick look that still gives an interval.
+DEFAULT_TASKS = 8
+DEFAULT_ROUNDS = 5
+DEFAULT_TIMEOUT_S = 60.0
+ALL_BACKENDS = "all"
+
+KNOWN_ARGUMENTS = (
+    "backend",
+    "workers",
+    "tasks",
+    "rounds",
+    "start_method",
+    "timeout",
+    "compare_results",
+)
+
+
+class MarkerError(ValueError):
+    """A marker argument is wrong: names the argument, the problem and the fix."""
+
+    def __init__(self, argument: str, problem: str, fix: str) -> None:
+        self.argument = argument
+        super().__init__(f"@pytest.mark.parallel({argument}=...): {problem}. Fix: {fix}")
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Session-wide defaults (from the command line and ini file)."""
+
+    rounds: int = DEFAULT_ROUNDS
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    tasks: int = DEFAULT_TASKS
+    workers: int | None = None  # None: "auto"
+    start_method: str | None = None
+
+
+@dataclass(frozen=True)
+class ParallelSpec:
+    """A validated marker: what to measure and how."""
+
+    backends: tuple[str, ...]
+    workers: int | None  # None: "auto", resolved per session
+    tasks: int
+    rounds: int
+    start_method: str | None
+    timeout_s: float
+    compare_results: bool = True
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (affinity-aware where the platform tells)."""
+    counter: Callable[[], int | None] | None = getattr(os, "process_cpu_count", None)
+    if counter is not None:
+        return counter() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def auto_workers(cpus: int, xdist_workers: int) -> int:
+    """``workers="auto"``: the usable CPUs, shared fairly among xdist workers."""
+    return max(1, cpus // max(1, xdist_workers))
+
+
+def _positive_int(argument: str, value: Any, *, allow_auto: bool = False) -> int | None:
+    if allow_auto and value == "auto":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        accepted = 'an int >= 1 or "auto"' if allow_auto else "an int >= 1"
+        raise MarkerError(argument, f"got {value!r}, expected {accepted}", f"use e.g. {argument}=4")
+    return value
+
+
+def parse_timeout(argument: str, value: Any) -> float:
+    """A positive, finite number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MarkerError(
+            argument, f"got {value!r}, expected a number of seconds", f"use e.g. {argument}=30"
+        )
+    if not math.isfinite(value) or value <= 0:
+        raise MarkerError(
+            argument,
+            f"got {value!r}, expected a positive number of seconds",
+            f"use e.g. {argument}=30",
+        )
+    return float(value)
+
+
+def parse_start_method(argument: str, value: Any) -> str | None:
+    """None (the platform's default) or a start method this platform has."""
+    if value is None:
+        return None
+    methods = multiprocessing.get_all_start_methods()
+    if value not in methods:
+        raise MarkerError(
+            argument,
+            f"{value!r} is not a start method of this platform",
+            f"use one of {', '.join(repr(m) for m in methods)} or leave it out",
+        )
+    return str(value)
+
+
+def parse_backends(
+    value: Any, registered: Sequence[str], unavailable: Mapping[str, str]
+) -> tuple[str, ...]:
+    """A name, a list of names, or "all" (every backend available here)."""
+    names: list[Any] = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not names:
+        raise MarkerError(
+            "backend",
+            f"got {value!r}",
+            'name a backend or a list of them, e.g. backend=["thread", "process"]',
+        )
+    if names == [ALL_BACKENDS]:
+        return tuple(name for name in registered if name not in unavailable)
+    chosen: list[str] = []
+    for name in names:
+        if not isinstance(name, str) or name not in registered:
+            raise MarkerError(
+                "backend",
+                f"unknown backend {name!r}",
+                f"use one of {', '.join(repr(n) for n in registered)} or {ALL_BACKENDS!r}",
+            )
+        if name in unavailable:
+            raise MarkerError(
+                "backend",
+                f"backend {name!r} is not available on this interpreter: {unavailable[name]}",
+                "choose another backend or run on an interpreter that supports it",
+            )
+        if name not in chosen:
+            chosen.append(name)
+    return tuple(chosen)
+
+
+def parse_marker(
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    *,
+    defaults: Defaults,
+    registered: Sequence[str],
+    unavailable: Mapping[str, str],
+) -> ParallelSpec:
+    """Validate a marker's arguments; raises :class:`MarkerError` on the first bad one."""
+    unknown = sorted(set(kwargs) - set(KNOWN_ARGUMENTS))
+    if unknown:
+        raise MarkerError(
+            unknown[0],
+            f"unknown argument {unknown[0]!r}",
+            f"the marker takes {', '.join(KNOWN_ARGUMENTS)}",
+        )
+    if len(args) > 1 or (args and "backend" in kwargs):
+        raise MarkerError(
+            "backend",
+            "too many positional arguments",
+            'pass backends as backend=["thread", "process"]',
+        )
+    backend_value = args[0] if args else kwargs.get("backend", ALL_BACKENDS)
+    compare = kwargs.get("compare_results", True)
+    if not isinstance(compare, bool):
+        raise MarkerError(
+            "compare_results",
+            f"got {compare!r}, expected True or False",
+            "use compare_results=False",
+        )
+    workers = (
+        _positive_int("workers", kwargs["workers"], allow_auto=True)
+        if "workers" in kwargs
+        else defaults.workers
+    )
+    return ParallelSpec(
+        backends=parse_backends(backend_value, registered, unavailable),
+        workers=workers,
+        tasks=_positive_int("tasks", kwargs.get("tasks", defaults.tasks)) or defaults.tasks,
+        rounds=_positive_int("rounds", kwargs.get("rounds", defaults.rounds)) or defaults.rounds,
+        start_method=parse_start_method(
+            "start_method", kwargs.get("start_method", defaults.start_method)
+        ),
+        timeout_s=parse_timeout("timeout", kwargs.get("timeout", defaults.timeout_s)),
+        compare_results=compare,
+    )

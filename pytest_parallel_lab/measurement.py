@@ -1,0 +1,201 @@
+"""Measure a workload serially and under a backend in paired, interleaved rounds.
+
+The order of one measurement:
+
+1. warm-up under the *backend* first: a workload that kills its worker (``os._exit``,
+   a segfault) is found in a child process before it can run inside pytest itself;
+2. warm-up serially; both warm-ups' results are compared task by task;
+3. ``rounds`` paired rounds, alternating which side goes first so that a drift of
+   the machine (another job starting, a CPU clock change) hits both sides alike;
+4. the dispatch cost of an empty task on the same pool.
+
+Nothing here knows about pytest: the plugin turns the exceptions into failures.
+"""
+
+from __future__ import annotations
+
+import pickle
+import reprlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.reduction import ForkingPickler
+from typing import Any
+
+from . import stats
+from .backends.base import BatchResult, Runner, TaskError, Work, empty_task
+
+#: Rounds used to estimate the dispatch cost of an empty task.
+DISPATCH_REPEATS = 3
+
+
+class MeasurementFailure(Exception):
+    """The workload cannot be measured; the message is meant for the user."""
+
+
+class TaskFailures(MeasurementFailure):
+    """Tasks raised: every distinct error, with the task indices that raised it."""
+
+    def __init__(self, side: str, errors: Sequence[TaskError]) -> None:
+        self.side = side
+        self.errors = list(errors)
+        super().__init__(describe_task_errors(side, self.errors))
+
+
+class ResultMismatch(MeasurementFailure):
+    """A task returned something else under the backend than serially."""
+
+
+class PicklingProblem(MeasurementFailure):
+    """Something a process backend must send to its workers cannot be pickled."""
+
+
+def describe_task_errors(side: str, errors: Sequence[TaskError]) -> str:
+    """One paragraph per distinct error (type and message), naming its task indices."""
+    groups: dict[tuple[str, str], list[TaskError]] = {}
+    for error in errors:
+        groups.setdefault(error.signature, []).append(error)
+    total = len({e.index for e in errors})
+    lines = [f"{total} task(s) failed under the {side} backend ({len(groups)} distinct error(s)):"]
+    for (type_name, message), group in groups.items():
+        indices = ", ".join(str(e.index) for e in sorted(group, key=lambda e: e.index))
+        lines.append(f"\n- {type_name}: {message}\n  tasks: {indices}")
+        lines.append(f"  first traceback (task {group[0].index}):")
+        lines.extend("    " + line for line in group[0].traceback.rstrip().splitlines())
+    return "\n".join(lines)
+
+
+def find_unpicklable(named_objects: Sequence[tuple[str, Any]]) -> tuple[str, Any, Exception] | None:
+    """The first (description, object, error) that the process pickler rejects."""
+    for description, obj in named_objects:
+        try:
+            ForkingPickler.dumps(obj)
+        except Exception as exc:
+            return description, obj, exc
+    return None
+
+
+def pickled_size(obj: Any) -> int | None:
+    """Bytes of *obj* pickled as a process pool would, or None when it cannot be."""
+    try:
+        return len(ForkingPickler.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:
+        return None
+
+
+_short_repr = reprlib.Repr()
+_short_repr.maxstring = 120
+_short_repr.maxother = 120
+
+
+def compare_values(serial: BatchResult, candidate: BatchResult, backend: str) -> None:
+    """Raise ResultMismatch when a comparable task value differs between the sides."""
+    for expected, got in zip(serial.outcomes, candidate.outcomes, strict=True):
+        if not values_comparable(expected.value, got.value):
+            continue
+        if not _equal(expected.value, got.value):
+            raise ResultMismatch(
+                f"task {expected.index} returned a different value under the {backend} backend "
+                f"than serially (a race?):\n  serial:  {_short_repr.repr(expected.value)}\n"
+                f"  {backend}: {_short_repr.repr(got.value)}\n"
+                "Pass compare_results=False to the marker if the value is meant to vary."
+            )
+
+
+def values_comparable(a: Any, b: Any) -> bool:
+    """True when ``==`` says something about *a* and *b* (not identity, not arrays)."""
+    if type(a) is not type(b):
+        return a is not None and b is not None
+    own_eq: object = type(a).__eq__
+    return own_eq is not object.__eq__
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # e.g. numpy arrays: truth value is ambiguous; not comparable
+        return True
+
+
+@dataclass
+class Measurement:
+    """The paired rounds of one workload, growing as rounds are added."""
+
+    backend: str
+    serial_s: list[float] = field(default_factory=list)
+    backend_s: list[float] = field(default_factory=list)
+    serial_cpu_s: list[float] = field(default_factory=list)
+    backend_cpu_s: list[float] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
+    dispatch_s: float | None = None
+
+    def estimate(self) -> stats.SpeedupEstimate:
+        """Speedup with its interval over the rounds taken so far."""
+        return stats.estimate_speedup(self.serial_s, self.backend_s)
+
+
+class Measurer:
+    """Runs one workload serially and under a backend, round by round."""
+
+    def __init__(
+        self,
+        *,
+        serial: Runner,
+        candidate: Runner,
+        backend: str,
+        work: Work,
+        timeout: float,
+        compare_results: bool = True,
+        on_batch: Callable[[str, BatchResult], None] | None = None,
+    ) -> None:
+        self.serial = serial
+        self.candidate = candidate
+        self.work = work
+        self.timeout = timeout
+        self.compare_results = compare_results
+        self.on_batch = on_batch
+        self.measurement = Measurement(backend=backend)
+
+    def _run(self, side: str) -> BatchResult:
+        runner = self.serial if side == "serial" else self.candidate
+        result = runner.run(self.work, self.timeout)
+        if result.errors:
+            raise TaskFailures(side, result.errors)
+        if self.on_batch is not None:
+            self.on_batch(side, result)
+        return result
+
+    def warm_up(self) -> None:
+        """One untimed run of each side, backend first; compares their results."""
+        backend = self.measurement.backend
+        candidate = self._run(backend)
+        serial = self._run("serial")
+        if self.compare_results:
+            compare_values(serial, candidate, backend)
+        self.measurement.values = [o.value for o in candidate.outcomes]
+
+    def add_rounds(self, count: int) -> Measurement:
+        """Take *count* more paired rounds, alternating which side runs first."""
+        backend = self.measurement.backend
+        m = self.measurement
+        for _ in range(count):
+            order = ("serial", backend) if len(m.serial_s) % 2 == 0 else (backend, "serial")
+            results = {side: self._run(side) for side in order}
+            serial, candidate = results["serial"], results[backend]
+            if self.compare_results:
+                compare_values(serial, candidate, backend)
+            m.serial_s.append(serial.wall_s)
+            m.backend_s.append(max(candidate.wall_s, 1e-9))
+            m.serial_cpu_s.append(serial.cpu_s)
+            m.backend_cpu_s.append(candidate.cpu_s)
+            m.values = [o.value for o in candidate.outcomes]
+        return m
+
+    def measure_dispatch(self) -> float:
+        """Seconds per empty task through the backend (median of a few runs)."""
+        empty = Work(call=empty_task, items=tuple(range(len(self.work.items))))
+        times = [self.candidate.run(empty, self.timeout).wall_s for _ in range(DISPATCH_REPEATS)]
+        per_task = stats.median(times) / max(len(empty.items), 1)
+        self.measurement.dispatch_s = per_task
+        return per_task

@@ -1,0 +1,559 @@
+"""pytest glue: options, the ``parallel`` marker, the ``parallel_map`` fixture, the report.
+
+Everything that measures or analyses lives in pytest-free modules; this module only
+translates between pytest and them. State lives on a :class:`LabSession` stored under
+a ``StashKey``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import os
+import warnings
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+
+from . import hookspecs
+from .backends import BUILTIN_BACKENDS, BackendRegistry, RunnerCache
+from .document import (
+    ResultRecord,
+    RunDocument,
+    result_from_json,
+    result_to_json,
+    save_document,
+)
+from .environment import describe_environment
+from .marker import (
+    DEFAULT_ROUNDS,
+    DEFAULT_TASKS,
+    DEFAULT_TIMEOUT_S,
+    Defaults,
+    MarkerError,
+    ParallelSpec,
+    auto_workers,
+    parse_marker,
+    parse_start_method,
+    parse_timeout,
+    usable_cpus,
+)
+from .report import render_document
+from .workload import Outcome, Settings, body_work, is_coroutine_function, map_work, measure
+
+BACKEND_ARG = "_parallel_lab_backend"
+REPORT_ATTRIBUTE = "parallel_lab_results"
+
+HELP_REPORT = (
+    "Show the pytest-parallel-lab report (speedups of marked tests) in the terminal summary."
+)
+HELP_JSON = "Write the pytest-parallel-lab results as JSON to PATH (atomically)."
+HELP_ROUNDS = f"Paired measurement rounds per marked test (default {DEFAULT_ROUNDS})."
+HELP_TIMEOUT = (
+    f"Seconds one run of a workload may take before it fails (default {DEFAULT_TIMEOUT_S:g})."
+)
+HELP_TASKS = f"Default tasks per measurement for marked tests (default {DEFAULT_TASKS})."
+HELP_WORKERS = (
+    'Default workers for marked tests: an int or "auto" (default "auto": the usable CPUs).'
+)
+HELP_START = "Default multiprocessing start method for process backends (fork, spawn, forkserver)."
+HELP_LABEL = "A name for this run, stored in the JSON environment (for comparing runs)."
+HELP_HTML = "Write a self-contained HTML report with charts to PATH."
+
+
+# --- option parsing (argparse converters: bad values are usage errors) ------------
+
+
+def _option_error(option: str, problem: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(f"{option}: {problem}")
+
+
+def positive_int_option(option: str) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise _option_error(option, f"expected an integer >= 1, got {text!r}") from None
+        if value < 1:
+            raise _option_error(option, f"expected an integer >= 1, got {text!r}")
+        return value
+
+    return convert
+
+
+def timeout_option(text: str) -> float:
+    try:
+        return parse_timeout("timeout", float(text))
+    except (ValueError, MarkerError):
+        raise _option_error(
+            "--parallel-timeout", f"expected a positive number of seconds, got {text!r}"
+        ) from None
+
+
+def workers_option(text: str) -> int | None:
+    if text == "auto":
+        return None
+    return positive_int_option("--parallel-workers")(text)
+
+
+def start_method_option(text: str) -> str | None:
+    try:
+        return parse_start_method("start_method", text)
+    except MarkerError as exc:
+        raise _option_error("--parallel-start-method", str(exc).split(": ", 1)[1]) from None
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup(
+        "parallel-lab", "pytest-parallel-lab: measure speedups under concurrency"
+    )
+    group.addoption("--parallel-report", action="store_true", default=False, help=HELP_REPORT)
+    group.addoption("--parallel-report-json", metavar="PATH", default=None, help=HELP_JSON)
+    group.addoption("--parallel-html", metavar="PATH", default=None, help=HELP_HTML)
+    group.addoption("--parallel-label", metavar="NAME", default=None, help=HELP_LABEL)
+    group.addoption(
+        "--parallel-rounds",
+        metavar="N",
+        type=positive_int_option("--parallel-rounds"),
+        help=HELP_ROUNDS,
+    )
+    group.addoption("--parallel-timeout", metavar="SECONDS", type=timeout_option, help=HELP_TIMEOUT)
+    group.addoption(
+        "--parallel-tasks",
+        metavar="N",
+        type=positive_int_option("--parallel-tasks"),
+        help=HELP_TASKS,
+    )
+    group.addoption("--parallel-workers", metavar="N", type=workers_option, help=HELP_WORKERS)
+    group.addoption(
+        "--parallel-start-method", metavar="METHOD", type=start_method_option, help=HELP_START
+    )
+    parser.addini("parallel_rounds", HELP_ROUNDS, default=str(DEFAULT_ROUNDS))
+    parser.addini("parallel_timeout", HELP_TIMEOUT, default=str(DEFAULT_TIMEOUT_S))
+    parser.addini("parallel_tasks", HELP_TASKS, default=str(DEFAULT_TASKS))
+    parser.addini("parallel_workers", HELP_WORKERS, default="auto")
+    parser.addini("parallel_start_method", HELP_START, default="")
+    suite = _suite_plugin()
+    if suite is not None:
+        suite.add_options(group, parser)
+
+
+def _suite_plugin() -> Any:
+    """The suite-analysis glue (its own module; see suite_plugin.py)."""
+    try:
+        return importlib.import_module("pytest_parallel_lab.suite_plugin")
+    except ModuleNotFoundError as exc:  # TEMPORARY until the suite module lands
+        if exc.name != "pytest_parallel_lab.suite_plugin":
+            raise
+        return None
+
+
+def _ini_value(config: pytest.Config, name: str, convert: Callable[[str], Any]) -> Any:
+    text = str(config.getini(name)).strip()
+    try:
+        return convert(text)
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(
+            f"ini option {name} = {text!r}: {str(exc).split(': ', 1)[1]}"
+        ) from None
+
+
+def _defaults(config: pytest.Config) -> Defaults:
+    def pick(option: str, ini: str, convert: Callable[[str], Any]) -> Any:
+        value = config.getoption(option)
+        return value if value is not None else _ini_value(config, ini, convert)
+
+    start_ini = str(config.getini("parallel_start_method")).strip()
+    start = config.getoption("parallel_start_method")
+    if start is None and start_ini:
+        start = _ini_value(config, "parallel_start_method", start_method_option)
+    return Defaults(
+        rounds=pick("parallel_rounds", "parallel_rounds", positive_int_option("parallel_rounds")),
+        timeout_s=pick("parallel_timeout", "parallel_timeout", timeout_option),
+        tasks=pick("parallel_tasks", "parallel_tasks", positive_int_option("parallel_tasks")),
+        workers=config.getoption("parallel_workers")
+        if config.getoption("parallel_workers") is not None
+        else _ini_value(config, "parallel_workers", workers_option),
+        start_method=start,
+    )
+
+
+# --- session state ------------------------------------------------------------------
+
+
+@dataclass
+class LabSession:
+    """Per-session state: backends, started pools, collected results."""
+
+    config: pytest.Config
+    registry: BackendRegistry
+    defaults: Defaults
+    cpus: int
+    xdist_workers: int
+    xdist_worker: str | None
+    runners: RunnerCache = field(default_factory=RunnerCache)
+    results: list[ResultRecord] = field(default_factory=list)
+    document: RunDocument | None = None
+
+    @property
+    def reporting(self) -> bool:
+        option = self.config.getoption
+        return bool(
+            option("parallel_report") or option("parallel_report_json") or option("parallel_html")
+        )
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect the results that travel on test reports (from xdist workers too)."""
+        data = getattr(report, REPORT_ATTRIBUTE, None)
+        if not data or self.xdist_worker is not None:
+            return  # workers only send; the controller (or a plain run) collects
+        for entry in data:
+            self.results.append(result_from_json(entry, f"report of {report.nodeid}"))
+
+    def unavailable(self) -> dict[str, str]:
+        reasons = {}
+        for backend in self.registry:
+            reason = backend.unavailable_reason()
+            if reason is not None:
+                reasons[backend.name] = reason
+        return reasons
+
+    def spec_for(self, node_name: str, marker: pytest.Mark) -> ParallelSpec:
+        return parse_marker(
+            marker.args,
+            marker.kwargs,
+            defaults=self.defaults,
+            registered=self.registry.names(),
+            unavailable=self.unavailable(),
+        )
+
+    def settings_for(self, item: pytest.Function, spec: ParallelSpec, **overrides: Any) -> Settings:
+        backend = str(item.callspec.params[BACKEND_ARG])
+        return Settings(
+            nodeid=item.nodeid,
+            test=test_id(item, backend),
+            backend=backend,
+            workers=spec.workers
+            if spec.workers is not None
+            else auto_workers(self.cpus, self.xdist_workers),
+            tasks=spec.tasks,
+            rounds=spec.rounds,
+            timeout_s=spec.timeout_s,
+            start_method=spec.start_method,
+            compare_results=spec.compare_results,
+            usable_cpus=self.cpus,
+            xdist_workers=self.xdist_workers,
+            xdist_worker=self.xdist_worker,
+            **overrides,
+        )
+
+
+LAB_KEY = pytest.StashKey[LabSession]()
+ITEM_RESULTS_KEY = pytest.StashKey[list[ResultRecord]]()
+
+
+def lab_session(config: pytest.Config) -> LabSession:
+    return config.stash[LAB_KEY]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_parallel_lab_register_backends(registry: BackendRegistry) -> None:
+    """The built-in backends, registered like any plugin's."""
+    for backend in BUILTIN_BACKENDS:
+        registry.register(backend)
+
+
+def _xdist_counts(config: pytest.Config) -> tuple[int, str | None]:
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return int(workerinput.get("workercount", 1)), str(workerinput.get("workerid"))
+    numprocesses = getattr(config.option, "numprocesses", None)
+    dist = getattr(config.option, "dist", "no")
+    if isinstance(numprocesses, int) and numprocesses > 0 and dist != "no":
+        return numprocesses, None
+    return 0, None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "parallel(backend='all', workers='auto', tasks=8, rounds=5, start_method=None, timeout=60, "
+        "compare_results=True): measure the test body serially and under each backend "
+        "(serial, thread, process, multiprocessing, asyncio) and report the speedup.",
+    )
+    registry = BackendRegistry()
+    config.hook.pytest_parallel_lab_register_backends(registry=registry)
+    xdist_workers, xdist_worker = _xdist_counts(config)
+    lab = LabSession(
+        config=config,
+        registry=registry,
+        defaults=_defaults(config),
+        cpus=usable_cpus(),
+        xdist_workers=xdist_workers,
+        xdist_worker=xdist_worker,
+    )
+    config.stash[LAB_KEY] = lab
+    config.pluginmanager.register(lab, "parallel-lab-session")
+    suite = _suite_plugin()
+    if suite is not None:
+        suite.configure(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    lab = config.stash.get(LAB_KEY, None)
+    if lab is not None:
+        lab.runners.close_all()
+        config.pluginmanager.unregister(lab)
+
+
+# --- collection: one item per backend ---------------------------------------------------
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("parallel")
+    if marker is None:
+        return
+    lab = lab_session(metafunc.config)
+    try:
+        spec = lab.spec_for(metafunc.definition.nodeid, marker)
+    except MarkerError:
+        return  # reported as the item's error in pytest_runtest_setup
+    metafunc.fixturenames.append(BACKEND_ARG)
+    metafunc.parametrize(BACKEND_ARG, [pytest.param(name, id=name) for name in spec.backends])
+
+
+@pytest.fixture
+def _parallel_lab_backend(request: pytest.FixtureRequest) -> str:
+    """The backend this item measures (the id part ``[thread]``)."""
+    return str(request.param)
+
+
+def test_id(item: pytest.Function, backend: str) -> str:
+    """The node id without this plugin's backend part of the parameter id."""
+    base = item.nodeid.split("[", 1)[0]
+    params = item.callspec.id
+    if params == backend:
+        return base
+    for rest in (params.removesuffix(f"-{backend}"), params.removeprefix(f"{backend}-")):
+        if rest != params:
+            return f"{base}[{rest}]"
+    return f"{base}[{params}]"
+
+
+def _marked(item: pytest.Item) -> pytest.Mark | None:
+    return item.get_closest_marker("parallel") if isinstance(item, pytest.Function) else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = _marked(item)
+    if marker is None or (hasattr(item, "callspec") and BACKEND_ARG in item.callspec.params):
+        return
+    lab = lab_session(item.config)
+    try:
+        lab.spec_for(item.nodeid, marker)
+    except MarkerError as exc:
+        pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
+
+
+def _spec_and_backend(item: pytest.Item) -> ParallelSpec | None:
+    marker = _marked(item)
+    if marker is None or not hasattr(item, "callspec") or BACKEND_ARG not in item.callspec.params:
+        return None
+    return lab_session(item.config).spec_for(item.nodeid, marker)
+
+
+# --- running: the body as the workload ------------------------------------------------------
+
+
+def _original_function(item: pytest.Function) -> Callable[..., Any]:
+    """The test function, seen through an async plugin's synchronous wrapper."""
+    function: Callable[..., Any] = item.obj
+    if not is_coroutine_function(function):
+        unwrapped: Callable[..., Any] = inspect.unwrap(function)
+        if is_coroutine_function(unwrapped):
+            return unwrapped
+    return function
+
+
+def _record(item: pytest.Item, outcome: Outcome) -> None:
+    item.stash.setdefault(ITEM_RESULTS_KEY, []).append(outcome.record)
+
+
+def _fail(item: pytest.Item, outcome: Outcome) -> None:
+    if outcome.failure is not None:
+        pytest.fail(f"{item.nodeid}: {outcome.failure}", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    spec = _spec_and_backend(pyfuncitem)
+    if spec is None or "parallel_map" in pyfuncitem._fixtureinfo.argnames:
+        return (yield)
+    lab = lab_session(pyfuncitem.config)
+    settings = lab.settings_for(pyfuncitem, spec)
+    function = _original_function(pyfuncitem)
+    backend = lab.registry.get(settings.backend)
+    serial = lab.registry.get("serial")
+    assert backend is not None
+    assert serial is not None
+
+    def measured(**kwargs: Any) -> None:
+        outcome = measure(
+            settings,
+            backend,
+            serial,
+            lab.runners,
+            body_work(function, kwargs, settings.tasks),
+            named_objects=[("the test function", function)]
+            + [(f"the value of fixture {name!r}", value) for name, value in kwargs.items()],
+        )
+        _record(pyfuncitem, outcome)
+        _fail(pyfuncitem, outcome)
+
+    original = pyfuncitem.obj
+    pyfuncitem.obj = measured
+    try:
+        return (yield)
+    finally:
+        pyfuncitem.obj = original
+
+
+class ParallelMap:
+    """``parallel_map(fn, iterable)``: a measured ``map`` returning the results in order."""
+
+    def __init__(self, item: pytest.Function) -> None:
+        self._item = item
+        self._calls = 0
+
+    def __call__(self, function: Callable[[Any], Any], iterable: Iterable[Any]) -> list[Any]:
+        items = list(iterable)
+        spec = _spec_and_backend(self._item)
+        if spec is None:
+            warnings.warn(
+                pytest.PytestWarning(
+                    f"{self._item.nodeid}: parallel_map was used in a test without "
+                    "@pytest.mark.parallel; it ran serially and nothing was measured"
+                ),
+                stacklevel=2,
+            )
+            if is_coroutine_function(function):
+                return [asyncio.run(function(item)) for item in items]
+            return [function(item) for item in items]
+        lab = lab_session(self._item.config)
+        settings = lab.settings_for(self._item, spec, kind="map", call_index=self._calls)
+        self._calls += 1
+        backend = lab.registry.get(settings.backend)
+        serial = lab.registry.get("serial")
+        assert backend is not None
+        assert serial is not None
+        sample = [("the mapped function", function)]
+        if items:
+            sample.append(("the first item of the iterable", items[0]))
+        outcome = measure(
+            settings, backend, serial, lab.runners, map_work(function, items), named_objects=sample
+        )
+        _record(self._item, outcome)
+        _fail(self._item, outcome)
+        return outcome.values
+
+
+@pytest.fixture
+def parallel_map(request: pytest.FixtureRequest) -> ParallelMap:
+    """Measure ``map(fn, iterable)`` serially and under the test's backend.
+
+    In a test marked ``@pytest.mark.parallel``, the body runs once and every call of
+    ``parallel_map(fn, iterable)`` is the measured workload; it returns the results in
+    order, like ``Pool.map`` and ``executor.map``.
+    """
+    assert isinstance(request.node, pytest.Function)
+    return ParallelMap(request.node)
+
+
+# --- reports: results travel with the test reports (xdist-safe) ---------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    records = item.stash.get(ITEM_RESULTS_KEY, [])
+    if call.when == "call" and records:
+        outcome = report.outcome
+        records = [r if r.outcome != "passed" else replace(r, outcome=outcome) for r in records]
+        setattr(report, REPORT_ATTRIBUTE, [result_to_json(r) for r in records])
+    elif call.when == "setup" and report.failed and _marked(item) is not None:
+        spec_error = str(call.excinfo.value) if call.excinfo else "setup failed"
+        backend = item.callspec.params.get(BACKEND_ARG, "-") if hasattr(item, "callspec") else "-"
+        record = ResultRecord(
+            nodeid=item.nodeid,
+            test=item.nodeid.split("[", 1)[0],
+            backend=backend,
+            outcome="error",
+            error=spec_error,
+            xdist_worker=lab_session(item.config).xdist_worker,
+        )
+        setattr(report, REPORT_ATTRIBUTE, [result_to_json(record)])
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    lab = lab_session(session.config)
+    lab.runners.close_all()
+    if lab.xdist_worker is not None or not lab.reporting:
+        return
+    sections: dict[str, Any] = {}
+    for contribution in session.config.hook.pytest_parallel_lab_document_sections(
+        config=session.config
+    ):
+        if contribution:
+            sections.update(contribution)
+    from .timing import utc_now_iso
+
+    lab.document = RunDocument(
+        environment=describe_environment(
+            pytest_version=pytest.__version__,
+            xdist_workers=lab.xdist_workers,
+            start_method=lab.defaults.start_method,
+            label=session.config.getoption("parallel_label"),
+        ),
+        results=tuple(lab.results),
+        created=utc_now_iso(),
+        sections=sections,
+    )
+    json_path = session.config.getoption("parallel_report_json")
+    if json_path:
+        save_document(lab.document, os.path.join(session.config.invocation_params.dir, json_path))
+    html_path = session.config.getoption("parallel_html")
+    if html_path:
+        _write_html(session.config, lab.document, html_path)
+
+
+def _write_html(config: pytest.Config, document: RunDocument, path: str) -> None:
+    try:
+        from .html_report import write_html
+    except ImportError as exc:
+        warnings.warn(
+            pytest.PytestWarning(f"--parallel-html: cannot write HTML ({exc})"), stacklevel=1
+        )
+        return
+    title = config.getoption("parallel_label") or "pytest-parallel-lab"
+    write_html([document], [title], os.path.join(config.invocation_params.dir, path))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    lab = config.stash.get(LAB_KEY, None)
+    if lab is None or lab.document is None or not config.getoption("parallel_report"):
+        return
+    terminalreporter.write_sep("=", "pytest-parallel-lab")
+    for line in render_document(lab.document).splitlines():
+        terminalreporter.write_line(line)
