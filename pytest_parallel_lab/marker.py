@@ -28,7 +28,11 @@ KNOWN_ARGUMENTS = (
     "start_method",
     "timeout",
     "compare_results",
+    "min_speedup",
+    "expect",
 )
+#: Largest number of rounds a min_speedup gate may grow to by default.
+DEFAULT_MAX_ROUNDS = 30
 
 
 class MarkerError(ValueError):
@@ -48,6 +52,9 @@ class Defaults:
     tasks: int = DEFAULT_TASKS
     workers: int | None = None  # None: "auto"
     start_method: str | None = None
+    min_speedup: float | None = None
+    max_rounds: int = DEFAULT_MAX_ROUNDS
+    backends: tuple[str, ...] | None = None  # --parallel-backend overrides the marker
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,10 @@ class ParallelSpec:
     start_method: str | None
     timeout_s: float
     compare_results: bool = True
+    #: Worker counts of a sweep (``workers=[1, 2, 4, 8]``); empty for a single count.
+    workers_sweep: tuple[int, ...] = ()
+    min_speedup: float | None = None
+    expect: str | None = None
 
 
 def usable_cpus() -> int:
@@ -98,6 +109,21 @@ def parse_timeout(argument: str, value: Any) -> float:
             argument,
             f"got {value!r}, expected a positive number of seconds",
             f"use e.g. {argument}=30",
+        )
+    return float(value)
+
+
+#: Classifications ``expect=`` may name (see diagnosis.py).
+EXPECTABLE = ("cpu-bound", "gil-releasing", "io-bound", "overhead-bound", "blocking-in-loop")
+
+
+def parse_min_speedup(argument: str, value: Any) -> float:
+    """A speedup threshold: a finite number above zero."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MarkerError(argument, f"got {value!r}, expected a number", f"use e.g. {argument}=1.5")
+    if not math.isfinite(value) or value <= 0:
+        raise MarkerError(
+            argument, f"got {value!r}, expected a number above 0", f"use e.g. {argument}=1.5"
         )
     return float(value)
 
@@ -178,11 +204,31 @@ def parse_marker(
             f"got {compare!r}, expected True or False",
             "use compare_results=False",
         )
-    workers = (
-        _positive_int("workers", kwargs["workers"], allow_auto=True)
-        if "workers" in kwargs
-        else defaults.workers
-    )
+    sweep: tuple[int, ...] = ()
+    workers_value = kwargs.get("workers")
+    if isinstance(workers_value, (list, tuple)):
+        if not workers_value:
+            raise MarkerError(
+                "workers", "got an empty list", "list worker counts, e.g. workers=[1, 2, 4]"
+            )
+        sweep = tuple(sorted({_positive_int("workers", v) or 1 for v in workers_value}))
+        workers: int | None = sweep[0]
+    elif "workers" in kwargs:
+        workers = _positive_int("workers", workers_value, allow_auto=True)
+    else:
+        workers = defaults.workers
+    min_speedup = kwargs.get("min_speedup", defaults.min_speedup)
+    if min_speedup is not None:
+        min_speedup = parse_min_speedup("min_speedup", min_speedup)
+    expect = kwargs.get("expect")
+    if expect is not None and expect not in EXPECTABLE:
+        raise MarkerError(
+            "expect",
+            f"unknown classification {expect!r}",
+            f"use one of {', '.join(repr(c) for c in EXPECTABLE)}",
+        )
+    if defaults.backends is not None:
+        backend_value = list(defaults.backends)
     return ParallelSpec(
         backends=parse_backends(backend_value, registered, unavailable),
         workers=workers,
@@ -193,4 +239,7 @@ def parse_marker(
         ),
         timeout_s=parse_timeout("timeout", kwargs.get("timeout", defaults.timeout_s)),
         compare_results=compare,
+        workers_sweep=sweep,
+        min_speedup=min_speedup,
+        expect=expect,
     )

@@ -157,8 +157,10 @@ class Measurer:
         self.on_batch = on_batch
         self.measurement = Measurement(backend=backend)
 
-    def _run(self, side: str) -> BatchResult:
-        runner = self.serial if side == "serial" else self.candidate
+    def _run(self, role: str) -> BatchResult:
+        """Run the work once as the 'serial' baseline or the 'candidate' backend."""
+        runner = self.serial if role == "serial" else self.candidate
+        side = "serial" if role == "serial" else self.measurement.backend
         result = runner.run(self.work, self.timeout)
         if result.errors:
             raise TaskFailures(side, result.errors)
@@ -169,7 +171,7 @@ class Measurer:
     def warm_up(self) -> None:
         """One untimed run of each side, backend first; compares their results."""
         backend = self.measurement.backend
-        candidate = self._run(backend)
+        candidate = self._run("candidate")
         serial = self._run("serial")
         if self.compare_results:
             compare_values(serial, candidate, backend)
@@ -180,9 +182,13 @@ class Measurer:
         backend = self.measurement.backend
         m = self.measurement
         for _ in range(count):
-            order = ("serial", backend) if len(m.serial_s) % 2 == 0 else (backend, "serial")
-            results = {side: self._run(side) for side in order}
-            serial, candidate = results["serial"], results[backend]
+            # Alternate which side goes first, so that drift hits both alike.
+            if len(m.serial_s) % 2 == 0:
+                serial = self._run("serial")
+                candidate = self._run("candidate")
+            else:
+                candidate = self._run("candidate")
+                serial = self._run("serial")
             if self.compare_results:
                 compare_values(serial, candidate, backend)
             m.serial_s.append(serial.wall_s)

@@ -21,7 +21,9 @@ import pytest
 
 from . import hookspecs
 from .backends import BUILTIN_BACKENDS, BackendRegistry, RunnerCache
+from .diagnosis import recommendations_section
 from .document import (
+    Environment,
     ResultRecord,
     RunDocument,
     result_from_json,
@@ -30,6 +32,7 @@ from .document import (
 )
 from .environment import describe_environment
 from .marker import (
+    DEFAULT_MAX_ROUNDS,
     DEFAULT_ROUNDS,
     DEFAULT_TASKS,
     DEFAULT_TIMEOUT_S,
@@ -38,14 +41,19 @@ from .marker import (
     ParallelSpec,
     auto_workers,
     parse_marker,
+    parse_min_speedup,
     parse_start_method,
     parse_timeout,
     usable_cpus,
 )
+from .measurement import PicklingProblem
 from .report import render_document
+from .scaling import scaling_section
+from .timing import utc_now_iso
 from .workload import Outcome, Settings, body_work, is_coroutine_function, map_work, measure
 
 BACKEND_ARG = "_parallel_lab_backend"
+WORKERS_ARG = "_parallel_lab_workers"
 REPORT_ATTRIBUTE = "parallel_lab_results"
 
 HELP_REPORT = (
@@ -63,6 +71,15 @@ HELP_WORKERS = (
 HELP_START = "Default multiprocessing start method for process backends (fork, spawn, forkserver)."
 HELP_LABEL = "A name for this run, stored in the JSON environment (for comparing runs)."
 HELP_HTML = "Write a self-contained HTML report with charts to PATH."
+HELP_BACKEND = "Comma-separated backends that replace the backends of every marked test."
+HELP_ALL = "Treat every selected test as marked (with --parallel-backend, default thread,process)."
+HELP_MIN_SPEEDUP = "Fail a marked test whose speedup interval lies wholly below this (e.g. 1.5)."
+HELP_MAX_ROUNDS = (
+    "Rounds a min_speedup gate may grow to before it says inconclusive "
+    f"(default {DEFAULT_MAX_ROUNDS})."
+)
+#: Backends --parallel-all uses when --parallel-backend is not given.
+PARALLEL_ALL_BACKENDS = ("thread", "process")
 
 
 # --- option parsing (argparse converters: bad values are usage errors) ------------
@@ -98,6 +115,24 @@ def workers_option(text: str) -> int | None:
     if text == "auto":
         return None
     return positive_int_option("--parallel-workers")(text)
+
+
+def backend_list_option(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise _option_error(
+            "--parallel-backend", f"expected backend names like thread,process, got {text!r}"
+        )
+    return names
+
+
+def min_speedup_option(text: str) -> float:
+    try:
+        return parse_min_speedup("min_speedup", float(text))
+    except (ValueError, MarkerError):
+        raise _option_error(
+            "--parallel-min-speedup", f"expected a number above 0, got {text!r}"
+        ) from None
 
 
 def start_method_option(text: str) -> str | None:
@@ -136,6 +171,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--parallel-start-method", metavar="METHOD", type=start_method_option, help=HELP_START
     )
+    group.addoption(
+        "--parallel-backend", metavar="NAMES", type=backend_list_option, help=HELP_BACKEND
+    )
+    group.addoption("--parallel-all", action="store_true", default=False, help=HELP_ALL)
+    group.addoption(
+        "--parallel-min-speedup", metavar="X", type=min_speedup_option, help=HELP_MIN_SPEEDUP
+    )
+    group.addoption(
+        "--parallel-max-rounds",
+        metavar="N",
+        type=positive_int_option("--parallel-max-rounds"),
+        help=HELP_MAX_ROUNDS,
+    )
+    parser.addini("parallel_min_speedup", HELP_MIN_SPEEDUP, default="")
+    parser.addini("parallel_max_rounds", HELP_MAX_ROUNDS, default=str(DEFAULT_MAX_ROUNDS))
     parser.addini("parallel_rounds", HELP_ROUNDS, default=str(DEFAULT_ROUNDS))
     parser.addini("parallel_timeout", HELP_TIMEOUT, default=str(DEFAULT_TIMEOUT_S))
     parser.addini("parallel_tasks", HELP_TASKS, default=str(DEFAULT_TASKS))
@@ -183,6 +233,18 @@ def _defaults(config: pytest.Config) -> Defaults:
         if config.getoption("parallel_workers") is not None
         else _ini_value(config, "parallel_workers", workers_option),
         start_method=start,
+        min_speedup=config.getoption("parallel_min_speedup")
+        if config.getoption("parallel_min_speedup") is not None
+        else (
+            _ini_value(config, "parallel_min_speedup", min_speedup_option)
+            if str(config.getini("parallel_min_speedup")).strip()
+            else None
+        ),
+        max_rounds=pick(
+            "parallel_max_rounds", "parallel_max_rounds", positive_int_option("parallel_max_rounds")
+        ),
+        backends=config.getoption("parallel_backend")
+        or (PARALLEL_ALL_BACKENDS if config.getoption("parallel_all") else None),
     )
 
 
@@ -199,6 +261,7 @@ class LabSession:
     cpus: int
     xdist_workers: int
     xdist_worker: str | None
+    environment: Environment
     runners: RunnerCache = field(default_factory=RunnerCache)
     results: list[ResultRecord] = field(default_factory=list)
     document: RunDocument | None = None
@@ -236,14 +299,22 @@ class LabSession:
         )
 
     def settings_for(self, item: pytest.Function, spec: ParallelSpec, **overrides: Any) -> Settings:
-        backend = str(item.callspec.params[BACKEND_ARG])
+        params = item.callspec.params
+        backend = str(params[BACKEND_ARG])
+        if WORKERS_ARG in params:
+            workers = int(str(params[WORKERS_ARG]))
+        elif spec.workers is not None:
+            workers = spec.workers
+        else:
+            workers = auto_workers(self.cpus, self.xdist_workers)
         return Settings(
             nodeid=item.nodeid,
-            test=test_id(item, backend),
+            test=test_id(item),
             backend=backend,
-            workers=spec.workers
-            if spec.workers is not None
-            else auto_workers(self.cpus, self.xdist_workers),
+            workers=workers,
+            min_speedup=spec.min_speedup,
+            max_rounds=max(self.defaults.max_rounds, spec.rounds),
+            expect=spec.expect,
             tasks=spec.tasks,
             rounds=spec.rounds,
             timeout_s=spec.timeout_s,
@@ -292,13 +363,32 @@ def pytest_configure(config: pytest.Config) -> None:
     registry = BackendRegistry()
     config.hook.pytest_parallel_lab_register_backends(registry=registry)
     xdist_workers, xdist_worker = _xdist_counts(config)
+    defaults = _defaults(config)
+    for name in defaults.backends or ():
+        backend = registry.get(name)
+        if backend is None:
+            raise pytest.UsageError(
+                f"--parallel-backend: unknown backend {name!r}; "
+                f"available: {', '.join(registry.names())}"
+            )
+        reason = backend.unavailable_reason()
+        if reason is not None:
+            raise pytest.UsageError(
+                f"--parallel-backend: backend {name!r} is not available here: {reason}"
+            )
     lab = LabSession(
         config=config,
         registry=registry,
-        defaults=_defaults(config),
+        defaults=defaults,
         cpus=usable_cpus(),
         xdist_workers=xdist_workers,
         xdist_worker=xdist_worker,
+        environment=describe_environment(
+            pytest_version=pytest.__version__,
+            xdist_workers=xdist_workers,
+            start_method=defaults.start_method,
+            label=config.getoption("parallel_label"),
+        ),
     )
     config.stash[LAB_KEY] = lab
     config.pluginmanager.register(lab, "parallel-lab-session")
@@ -317,8 +407,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 # --- collection: one item per backend ---------------------------------------------------
 
 
+def marker_for(node: pytest.Item | Any, config: pytest.Config) -> pytest.Mark | None:
+    """The node's parallel marker; with --parallel-all, an implicit one for every test."""
+    marker: pytest.Mark | None = node.get_closest_marker("parallel")
+    if marker is None and config.getoption("parallel_all"):
+        marker = IMPLICIT_MARK
+    return marker
+
+
+#: What --parallel-all puts on unmarked tests (backends come from the defaults).
+IMPLICIT_MARK = pytest.mark.parallel.mark
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    marker = metafunc.definition.get_closest_marker("parallel")
+    marker = marker_for(metafunc.definition, metafunc.config)
     if marker is None:
         return
     lab = lab_session(metafunc.config)
@@ -328,6 +430,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return  # reported as the item's error in pytest_runtest_setup
     metafunc.fixturenames.append(BACKEND_ARG)
     metafunc.parametrize(BACKEND_ARG, [pytest.param(name, id=name) for name in spec.backends])
+    if spec.workers_sweep:
+        metafunc.fixturenames.append(WORKERS_ARG)
+        metafunc.parametrize(WORKERS_ARG, [pytest.param(n, id=f"w{n}") for n in spec.workers_sweep])
 
 
 @pytest.fixture
@@ -336,20 +441,31 @@ def _parallel_lab_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def test_id(item: pytest.Function, backend: str) -> str:
-    """The node id without this plugin's backend part of the parameter id."""
+@pytest.fixture
+def _parallel_lab_workers(request: pytest.FixtureRequest) -> int:
+    """The worker count of a sweep item (the id part ``[w4]``)."""
+    return int(request.param)
+
+
+def test_id(item: pytest.Function) -> str:
+    """The node id without this plugin's parts of the parameter id (backend, workers)."""
     base = item.nodeid.split("[", 1)[0]
-    params = item.callspec.id
-    if params == backend:
+    params = item.callspec.params
+    own = [str(params[BACKEND_ARG])]
+    if WORKERS_ARG in params:
+        own.append(f"w{params[WORKERS_ARG]}")
+    suffix = "-".join(own)
+    ids = item.callspec.id
+    if ids == suffix:
         return base
-    for rest in (params.removesuffix(f"-{backend}"), params.removeprefix(f"{backend}-")):
-        if rest != params:
+    for rest in (ids.removesuffix(f"-{suffix}"), ids.removeprefix(f"{suffix}-")):
+        if rest != ids:
             return f"{base}[{rest}]"
-    return f"{base}[{params}]"
+    return f"{base}[{ids}]"
 
 
 def _marked(item: pytest.Item) -> pytest.Mark | None:
-    return item.get_closest_marker("parallel") if isinstance(item, pytest.Function) else None
+    return marker_for(item, item.config) if isinstance(item, pytest.Function) else None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -388,7 +504,26 @@ def _record(item: pytest.Item, outcome: Outcome) -> None:
     item.stash.setdefault(ITEM_RESULTS_KEY, []).append(outcome.record)
 
 
-def _fail(item: pytest.Item, outcome: Outcome) -> None:
+def _record_and_fail(item: pytest.Item, outcome: Outcome) -> None:
+    """Keep the record, then turn the outcome into pytest's pass, skip, warning or failure."""
+    implicit = item.get_closest_marker("parallel") is None
+    if implicit and isinstance(outcome.failure, PicklingProblem):
+        # --parallel-all: the test cannot run under this backend; that is no failure of
+        # the user's code.
+        outcome.record = replace(outcome.record, outcome="skipped")
+        _record(item, outcome)
+        pytest.skip(f"cannot run under the {outcome.record.backend} backend: {outcome.failure}")
+    _record(item, outcome)
+    gate = outcome.record.gate
+    if gate and gate.get("verdict") == "inconclusive" and outcome.failure is None:
+        detail = "; ".join(n for n in outcome.record.notes if "gate" in n)
+        warnings.warn(
+            pytest.PytestWarning(
+                f"{item.nodeid}: min_speedup={gate['min_speedup']:g} inconclusive after "
+                f"{outcome.record.rounds} rounds: {detail}"
+            ),
+            stacklevel=1,
+        )
     if outcome.failure is not None:
         pytest.fail(f"{item.nodeid}: {outcome.failure}", pytrace=False)
 
@@ -415,9 +550,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
             body_work(function, kwargs, settings.tasks),
             named_objects=[("the test function", function)]
             + [(f"the value of fixture {name!r}", value) for name, value in kwargs.items()],
+            environment=lab.environment,
         )
-        _record(pyfuncitem, outcome)
-        _fail(pyfuncitem, outcome)
+        _record_and_fail(pyfuncitem, outcome)
 
     original = pyfuncitem.obj
     pyfuncitem.obj = measured
@@ -461,8 +596,7 @@ class ParallelMap:
         outcome = measure(
             settings, backend, serial, lab.runners, map_work(function, items), named_objects=sample
         )
-        _record(self._item, outcome)
-        _fail(self._item, outcome)
+        _record_and_fail(self._item, outcome)
         return outcome.values
 
 
@@ -517,16 +651,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     ):
         if contribution:
             sections.update(contribution)
-    from .timing import utc_now_iso
-
+    results = tuple(lab.results)
+    recommendations = recommendations_section(results, lab.environment)
+    if recommendations:
+        sections["recommendations"] = recommendations
+    scaling = scaling_section(results, lab.environment)
+    if scaling:
+        sections["scaling"] = scaling
     lab.document = RunDocument(
-        environment=describe_environment(
-            pytest_version=pytest.__version__,
-            xdist_workers=lab.xdist_workers,
-            start_method=lab.defaults.start_method,
-            label=session.config.getoption("parallel_label"),
-        ),
-        results=tuple(lab.results),
+        environment=lab.environment,
+        results=results,
         created=utc_now_iso(),
         sections=sections,
     )

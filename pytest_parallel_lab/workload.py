@@ -11,10 +11,10 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import stats
+from . import gates, stats
 from .backends import (
     Backend,
     BackendError,
@@ -25,7 +25,8 @@ from .backends import (
     WorkloadTimeout,
 )
 from .backends.base import BatchResult, call_test_body
-from .document import ResultRecord, SpeedupRecord
+from .diagnosis import classify_result
+from .document import Environment, ResultRecord, SpeedupRecord
 from .measurement import (
     MeasurementFailure,
     Measurer,
@@ -56,6 +57,9 @@ class Settings:
     xdist_worker: str | None = None
     kind: str = "body"
     call_index: int = 0
+    min_speedup: float | None = None
+    max_rounds: int = 30
+    expect: str | None = None
 
 
 @dataclass
@@ -112,8 +116,14 @@ def measure(
     *,
     named_objects: Sequence[tuple[str, Any]] = (),
     on_batch: Callable[[str, BatchResult], None] | None = None,
+    environment: Environment | None = None,
 ) -> Outcome:
-    """Measure *work* serially and under *backend*; never raises for workload problems."""
+    """Measure *work* serially and under *backend*; never raises for workload problems.
+
+    With ``settings.min_speedup``, rounds are added while the gate is inconclusive (up
+    to ``settings.max_rounds``); the record carries the gate and the classification,
+    and a failed gate or a contradicted ``expect`` is the outcome's failure.
+    """
     notes: list[str] = []
     pickled: int | None = None
     started: dict[str, StartedRunner] = {}
@@ -134,6 +144,17 @@ def measure(
         )
         measurer.warm_up()
         measurer.add_rounds(settings.rounds)
+        if settings.min_speedup is not None:
+            while True:
+                verdict = gates.gate_verdict(
+                    measurer.measurement.estimate().speedup, settings.min_speedup
+                )
+                more = gates.rounds_to_add(
+                    len(measurer.measurement.serial_s), settings.max_rounds, verdict
+                )
+                if more == 0:
+                    break
+                measurer.add_rounds(more)
         measurer.measure_dispatch()
     except (WorkloadTimeout, WorkerCrashed) as exc:
         for runner in started.values():
@@ -208,7 +229,45 @@ def measure(
         xdist_worker=settings.xdist_worker,
         notes=tuple(notes),
     )
-    return Outcome(record, values=m.values)
+    return _judge(settings, record, environment or Environment(), m.values)
+
+
+def _judge(
+    settings: Settings, record: ResultRecord, environment: Environment, values: list[Any]
+) -> Outcome:
+    """Classify the record and apply the min_speedup and expect gates."""
+    diagnosis = classify_result(record, environment)
+    record = replace(record, classification=diagnosis.classification)
+    failures = []
+    if settings.min_speedup is not None and record.speedup is not None:
+        s = record.speedup
+        verdict = gates.gate_verdict(s, settings.min_speedup)
+        record = replace(record, gate={"min_speedup": settings.min_speedup, "verdict": verdict})
+        measured = (
+            f"{s.estimate:.2f}x [95% CI {s.ci_low:.2f}-{s.ci_high:.2f}] over {record.rounds} rounds"
+        )
+        if verdict == gates.FAILED:
+            failures.append(
+                f"speedup under the {settings.backend} backend is below "
+                f"min_speedup={settings.min_speedup:g}: {measured}"
+            )
+        elif verdict == gates.GATE_INCONCLUSIVE:
+            record = replace(
+                record,
+                notes=(
+                    *record.notes,
+                    f"gate inconclusive: {measured} straddles {settings.min_speedup:g}x",
+                ),
+            )
+    if settings.expect is not None:
+        contradiction = gates.expect_verdict(settings.expect, diagnosis.classification)
+        if contradiction is not None:
+            failures.append(f"{contradiction} ({diagnosis.reason})")
+    if failures:
+        return Outcome(
+            replace(record, outcome="failed"), values, MeasurementFailure("\n".join(failures))
+        )
+    return Outcome(record, values=values)
 
 
 def _start_method_of(started: StartedRunner) -> str | None:

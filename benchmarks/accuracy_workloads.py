@@ -1,0 +1,55 @@
+"""Workloads measured both by hand and through the plugin by bench_marker_accuracy.py.
+
+The same functions are the hand measurement's tasks and the marked tests' bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+
+import pytest
+
+TASKS = 8
+SLEEP_S = 0.05
+BUFFER = bytes(range(256)) * (8 * 1024 * 1024 // 256)
+
+
+def cpu_work(_: object = None) -> int:
+    total = 0
+    for i in range(300_000):
+        total += i * i % 7
+    return total
+
+
+def hash_work(_: object = None) -> str:
+    return hashlib.sha256(BUFFER).hexdigest()
+
+
+def sleep_work(_: object = None) -> None:
+    time.sleep(SLEEP_S)
+
+
+async def async_sleep_work(_: object = None) -> None:
+    await asyncio.sleep(SLEEP_S)
+
+
+@pytest.mark.parallel(backend="process", workers=2, tasks=TASKS, compare_results=False)
+def test_cpu_process():
+    cpu_work()
+
+
+@pytest.mark.parallel(backend="thread", workers=2, tasks=TASKS, compare_results=False)
+def test_hash_thread():
+    hash_work()
+
+
+@pytest.mark.parallel(backend="thread", workers=8, tasks=TASKS)
+def test_sleep_thread():
+    sleep_work()
+
+
+@pytest.mark.parallel(backend="asyncio", workers=8, tasks=TASKS)
+async def test_async_sleep_asyncio():
+    await async_sleep_work()

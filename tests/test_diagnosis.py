@@ -1,0 +1,463 @@
+"""Classification and recommendation from measured-like results, as tables of cases."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from pytest_parallel_lab.diagnosis import (
+    BLOCKING_IN_LOOP,
+    CLASSIFICATIONS,
+    CPU_BOUND,
+    GIL_RELEASING,
+    INCONCLUSIVE,
+    IO_BOUND,
+    OVERHEAD_BOUND,
+    UNDECIDED,
+    chunk_size,
+    classify_result,
+    classify_test,
+    recommend,
+    recommendations_section,
+)
+from pytest_parallel_lab.document import Environment, ResultRecord, SpeedupRecord
+
+GIL = Environment(gil_enabled=True, free_threaded_build=False, usable_cpus=8)
+FREE_THREADED = Environment(gil_enabled=False, free_threaded_build=True, usable_cpus=8)
+# A free-threaded build run with PYTHON_GIL=1: the GIL is back on.
+FREE_THREADED_BUILD_GIL_ON = Environment(gil_enabled=True, free_threaded_build=True, usable_cpus=8)
+
+
+def measured(
+    backend: str,
+    speedup: tuple[float, float, float],
+    *,
+    serial_cpu: float | None = 0.99,
+    backend_cpu: float | None = None,
+    task_s: float = 0.05,
+    dispatch_s: float | None = 5e-5,
+    coroutine: bool = False,
+    noisy: bool = False,
+    test: str = "tests/test_w.py::test_w",
+    workers: int = 4,
+    outcome: str = "passed",
+    kind: str = "body",
+    call_index: int = 0,
+) -> ResultRecord:
+    """A result as the plugin would record it, from the ratios that matter.
+
+    *serial_cpu* and *backend_cpu* are CPU-to-wall ratios; times are derived from a
+    1-second serial measurement.
+    """
+    estimate, low, high = speedup
+    serial_s = 1.0
+    backend_s = serial_s / estimate
+    if backend_cpu is None:
+        backend_cpu = serial_cpu
+    return ResultRecord(
+        nodeid=f"{test}[{backend}]",
+        test=test,
+        backend=backend,
+        outcome=outcome,
+        kind=kind,
+        call_index=call_index,
+        coroutine=coroutine,
+        workers=workers,
+        tasks=8,
+        parallelism=4,
+        serial_s=serial_s,
+        backend_s=backend_s,
+        speedup=SpeedupRecord(estimate, low, high),
+        noisy=noisy,
+        serial_cpu_s=None if serial_cpu is None else serial_cpu * serial_s,
+        cpu_s=None if backend_cpu is None else backend_cpu * backend_s,
+        dispatch_s=dispatch_s,
+        task_s=task_s,
+    )
+
+
+# Pure-Python CPU loop under the GIL: threads flat, processes scale.
+CPU_LOOP = [
+    measured("thread", (1.0, 0.97, 1.03), backend_cpu=0.99),
+    measured("process", (1.9, 1.8, 2.0), backend_cpu=3.8, dispatch_s=3e-4),
+]
+# hashlib.sha256 over 32 MB buffers: threads scale with several CPUs busy.
+HASHLIB = [
+    measured("thread", (3.6, 3.4, 3.8), backend_cpu=3.7),
+    measured("process", (2.1, 2.0, 2.2), backend_cpu=3.0, dispatch_s=3e-4),
+]
+# time.sleep in a sync test: threads scale, processes less, sync code on a loop not at all.
+SLEEP_SYNC = [
+    measured("thread", (7.8, 7.5, 8.0), serial_cpu=0.02),
+    measured("process", (3.1, 2.9, 3.3), serial_cpu=0.02, dispatch_s=3e-4),
+    measured("asyncio", (1.0, 0.98, 1.02), serial_cpu=0.02),
+]
+# await asyncio.sleep in an async def test: the loop overlaps the waits.
+ASYNC_SLEEP = [
+    measured("asyncio", (7.9, 7.6, 8.1), serial_cpu=0.02, coroutine=True),
+    measured("thread", (7.8, 7.5, 8.0), serial_cpu=0.02, coroutine=True),
+    measured("process", (3.1, 2.9, 3.3), serial_cpu=0.02, coroutine=True, dispatch_s=3e-4),
+]
+# time.sleep inside async def: the loop does not overlap, threads do.
+SLEEP_IN_ASYNC_DEF = [
+    measured("asyncio", (1.0, 0.98, 1.02), serial_cpu=0.01, coroutine=True),
+    measured("thread", (7.8, 7.5, 8.0), serial_cpu=0.01, coroutine=True),
+]
+# x * x: each task is a tenth of a microsecond, dispatch costs tens of microseconds.
+TINY = [
+    measured("thread", (0.3, 0.25, 0.35), task_s=1e-7, dispatch_s=2e-5),
+    measured("process", (0.05, 0.04, 0.06), task_s=1e-7, dispatch_s=3e-4),
+]
+# Wide noisy intervals that cannot tell whether threads help.
+NOISY = [
+    measured("thread", (1.3, 0.8, 2.1), noisy=True),
+    measured("process", (1.9, 1.8, 2.0), backend_cpu=3.8, dispatch_s=3e-4),
+]
+# Pure-Python CPU loop on a free-threaded build: threads scale like processes.
+FREE_THREADED_LOOP = [
+    measured("thread", (3.7, 3.5, 3.9), backend_cpu=3.8),
+    measured("process", (3.6, 3.4, 3.8), backend_cpu=3.8, dispatch_s=3e-4),
+]
+
+
+@pytest.mark.parametrize(
+    ("record", "environment", "expected"),
+    [
+        pytest.param(CPU_LOOP[0], GIL, CPU_BOUND, id="threads-flat-on-cpu-work"),
+        pytest.param(CPU_LOOP[1], GIL, CPU_BOUND, id="processes-scale-on-cpu-work"),
+        pytest.param(HASHLIB[0], GIL, GIL_RELEASING, id="threads-busy-several-cpus"),
+        pytest.param(HASHLIB[1], GIL, CPU_BOUND, id="process-row-cannot-see-the-gil"),
+        pytest.param(SLEEP_SYNC[0], GIL, IO_BOUND, id="threads-overlap-waits"),
+        pytest.param(SLEEP_SYNC[1], GIL, IO_BOUND, id="processes-overlap-waits"),
+        pytest.param(SLEEP_SYNC[2], GIL, BLOCKING_IN_LOOP, id="sync-body-under-asyncio"),
+        pytest.param(ASYNC_SLEEP[0], GIL, IO_BOUND, id="loop-overlaps-awaits"),
+        pytest.param(SLEEP_IN_ASYNC_DEF[0], GIL, BLOCKING_IN_LOOP, id="time-sleep-in-async-def"),
+        pytest.param(TINY[0], GIL, OVERHEAD_BOUND, id="tiny-tasks-under-threads"),
+        pytest.param(TINY[1], GIL, OVERHEAD_BOUND, id="tiny-tasks-under-processes"),
+        pytest.param(NOISY[0], GIL, INCONCLUSIVE, id="noisy-straddling-interval"),
+        pytest.param(FREE_THREADED_LOOP[0], FREE_THREADED, CPU_BOUND, id="free-threaded-loop"),
+        pytest.param(
+            FREE_THREADED_LOOP[0],
+            FREE_THREADED_BUILD_GIL_ON,
+            GIL_RELEASING,
+            id="free-threaded-build-with-gil-on",
+        ),
+        pytest.param(
+            measured("thread", (1.0, 0.9, 1.1), serial_cpu=None),
+            GIL,
+            INCONCLUSIVE,
+            id="no-cpu-time",
+        ),
+        pytest.param(
+            dataclasses.replace(measured("thread", (3.6, 3.4, 3.8)), cpu_s=None),
+            GIL,
+            GIL_RELEASING,
+            id="threads-scale-on-cpu-work-without-backend-cpu-time",
+        ),
+        pytest.param(
+            dataclasses.replace(
+                measured("thread", (1.0, 0.9, 1.1), outcome="failed"), speedup=None
+            ),
+            GIL,
+            INCONCLUSIVE,
+            id="item-failed-before-measuring",
+        ),
+    ],
+)
+def test_each_result_is_classified_from_its_measurements(
+    record: ResultRecord, environment: Environment, expected: str
+) -> None:
+    diagnosis = classify_result(record, environment)
+    assert diagnosis.classification == expected, diagnosis.reason
+    assert diagnosis.reason
+
+
+def test_a_noisy_result_whose_interval_is_decisive_is_still_classified() -> None:
+    record = measured("process", (1.9, 1.5, 2.4), backend_cpu=3.8, noisy=True)
+    assert classify_result(record, GIL).classification == CPU_BOUND
+
+
+def test_a_diagnosis_keeps_the_numbers_that_decided_it() -> None:
+    diagnosis = classify_result(HASHLIB[0], GIL)
+    assert diagnosis.evidence["speedup"] == pytest.approx(3.6)
+    assert diagnosis.evidence["serial_cpu_ratio"] == pytest.approx(0.99)
+    assert diagnosis.evidence["backend_cpu_ratio"] == pytest.approx(3.7)
+    assert diagnosis.evidence["task_to_dispatch"] == pytest.approx(1000)
+
+
+def test_an_overhead_bound_result_says_what_chunk_size_would_help() -> None:
+    diagnosis = classify_result(TINY[0], GIL)
+    assert diagnosis.evidence["chunk_size"] == 4000
+    assert "chunks of 4000" in diagnosis.reason
+
+
+def test_a_backend_that_scales_is_not_overhead_bound_whatever_its_dispatch_cost() -> None:
+    record = measured("process", (2.5, 2.3, 2.7), task_s=5e-4, dispatch_s=3e-4, backend_cpu=3.0)
+    assert classify_result(record, GIL).classification == CPU_BOUND
+
+
+@pytest.mark.parametrize(
+    ("task_s", "dispatch_s", "expected"),
+    [
+        (1e-7, 2e-5, 4000),
+        (1e-3, 1e-4, 2),
+        (1e-4, 1e-4, 20),
+    ],
+)
+def test_chunk_size_makes_each_chunk_cost_twenty_dispatches(
+    task_s: float, dispatch_s: float, expected: int
+) -> None:
+    assert chunk_size(task_s, dispatch_s) == expected
+
+
+def test_chunk_size_rejects_a_task_without_time() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        chunk_size(0.0, 1e-4)
+
+
+@pytest.mark.parametrize(
+    ("records", "environment", "expected"),
+    [
+        pytest.param(CPU_LOOP, GIL, CPU_BOUND, id="cpu-loop"),
+        pytest.param(HASHLIB, GIL, GIL_RELEASING, id="hashlib"),
+        pytest.param(SLEEP_SYNC, GIL, IO_BOUND, id="sync-sleep-asyncio-row-ignored"),
+        pytest.param(ASYNC_SLEEP, GIL, IO_BOUND, id="asyncio-sleep"),
+        pytest.param(SLEEP_IN_ASYNC_DEF, GIL, BLOCKING_IN_LOOP, id="time-sleep-in-async-def"),
+        pytest.param(TINY, GIL, OVERHEAD_BOUND, id="tiny-tasks"),
+        pytest.param(NOISY, GIL, INCONCLUSIVE, id="noisy-thread-row"),
+        pytest.param(FREE_THREADED_LOOP, FREE_THREADED, CPU_BOUND, id="free-threaded-loop"),
+        pytest.param([SLEEP_SYNC[2]], GIL, BLOCKING_IN_LOOP, id="only-a-sync-asyncio-row"),
+        pytest.param([], GIL, INCONCLUSIVE, id="nothing-measured"),
+        pytest.param(
+            [measured("thread", (1.0, 0.9, 1.1), outcome="failed"), CPU_LOOP[1]],
+            GIL,
+            CPU_BOUND,
+            id="failed-rows-are-skipped",
+        ),
+    ],
+)
+def test_a_test_is_classified_across_its_backends(
+    records: list[ResultRecord], environment: Environment, expected: str
+) -> None:
+    assert classify_test(records, environment).classification == expected
+
+
+def test_a_coroutine_test_whose_threads_do_not_overlap_either_is_not_blamed_on_the_loop() -> None:
+    records = [
+        measured("asyncio", (1.0, 0.98, 1.02), serial_cpu=0.01, coroutine=True),
+        measured("thread", (1.0, 0.98, 1.02), serial_cpu=0.01, coroutine=True),
+    ]
+    assert classify_test(records, GIL).classification == IO_BOUND
+
+
+def test_a_sweep_is_judged_by_the_best_row_of_each_backend() -> None:
+    records = [
+        measured("process", (1.0, 0.97, 1.03), backend_cpu=1.0, workers=1, dispatch_s=3e-4),
+        measured("process", (3.8, 3.6, 4.0), backend_cpu=3.8, workers=4, dispatch_s=3e-4),
+    ]
+    diagnosis = classify_test(records, GIL)
+    assert diagnosis.evidence["process.speedup"] == pytest.approx(3.8)
+
+
+@pytest.mark.parametrize(
+    ("records", "environment", "classification", "backend", "reason_parts"),
+    [
+        pytest.param(
+            CPU_LOOP,
+            GIL,
+            CPU_BOUND,
+            "process",
+            ["process 1.9x vs thread 1.0x", "GIL-bound CPU work", "CPU 99% of wall"],
+            id="pure-python-cpu-loop",
+        ),
+        pytest.param(
+            HASHLIB,
+            GIL,
+            GIL_RELEASING,
+            "thread",
+            ["thread 3.6x vs process 2.1x", "releases the GIL", "3.7 CPUs busy"],
+            id="hashlib-sha256",
+        ),
+        pytest.param(
+            SLEEP_SYNC,
+            GIL,
+            IO_BOUND,
+            "thread",
+            ["thread 7.8x vs process 3.1x, asyncio 1.0x", "mostly waiting (CPU 2% of wall)"],
+            id="time-sleep-sync",
+        ),
+        pytest.param(
+            ASYNC_SLEEP,
+            GIL,
+            IO_BOUND,
+            "asyncio",
+            ["asyncio 7.9x, thread 7.8x vs process 3.1x", "mostly waiting (CPU 2% of wall)"],
+            id="asyncio-sleep",
+        ),
+        pytest.param(
+            SLEEP_IN_ASYNC_DEF,
+            GIL,
+            BLOCKING_IN_LOOP,
+            "thread",
+            ["thread 7.8x vs asyncio 1.0x", "(CPU 1% of wall)", "await asyncio.sleep"],
+            id="time-sleep-in-async-def",
+        ),
+        pytest.param(
+            TINY,
+            GIL,
+            OVERHEAD_BOUND,
+            "serial",
+            [
+                "no backend beats serial",
+                "process 0.05x",
+                "thread 0.3x",
+                "chunks of 60000 for process, 4000 for thread",
+            ],
+            id="tiny-tasks",
+        ),
+        pytest.param(
+            NOISY,
+            GIL,
+            INCONCLUSIVE,
+            UNDECIDED,
+            ["too noisy", "add rounds"],
+            id="noisy",
+        ),
+        pytest.param(
+            FREE_THREADED_LOOP,
+            FREE_THREADED,
+            CPU_BOUND,
+            "thread",
+            ["thread 3.7x, process 3.6x", "in parallel with the GIL disabled (CPU 99% of wall)"],
+            id="free-threaded-threads-match-processes",
+        ),
+        pytest.param(
+            [
+                measured("thread", (2.0, 1.9, 2.1), backend_cpu=2.0),
+                measured("process", (3.6, 3.4, 3.8), backend_cpu=3.8, dispatch_s=3e-4),
+            ],
+            FREE_THREADED,
+            CPU_BOUND,
+            "process",
+            ["process 3.6x vs thread 2.0x"],
+            id="free-threaded-processes-clearly-ahead",
+        ),
+        pytest.param(
+            [
+                measured("thread", (1.0, 0.97, 1.03), serial_cpu=0.02),
+                measured("process", (0.9, 0.85, 0.95), serial_cpu=0.02, dispatch_s=3e-4),
+            ],
+            GIL,
+            IO_BOUND,
+            "serial",
+            ["no backend beats serial", "thread 1.0x [0.97-1.03]", "mostly waiting"],
+            id="waiting-that-does-not-overlap",
+        ),
+    ],
+)
+def test_the_recommendation_names_the_backend_and_why(
+    records: list[ResultRecord],
+    environment: Environment,
+    classification: str,
+    backend: str,
+    reason_parts: list[str],
+) -> None:
+    recommendation = recommend(records, environment)
+    assert recommendation.classification == classification
+    assert recommendation.backend == backend
+    for part in reason_parts:
+        assert part in recommendation.reason
+    if records:
+        assert recommendation.test == records[0].test
+
+
+def test_a_small_speedup_inside_the_noise_does_not_win() -> None:
+    records = [measured("thread", (1.05, 0.99, 1.1), backend_cpu=1.0)]
+    assert recommend(records, GIL).backend == "serial"
+
+
+def test_the_recommendations_section_has_one_entry_per_test_in_first_seen_order() -> None:
+    records = [
+        *(dataclasses.replace(r, test="t.py::test_b") for r in CPU_LOOP),
+        *SLEEP_SYNC,
+    ]
+    section = recommendations_section(records, GIL)
+    assert [entry["test"] for entry in section] == ["t.py::test_b", "tests/test_w.py::test_w"]
+    assert set(section[0]) == {"test", "classification", "backend", "reason"}
+    assert section[1]["classification"] == IO_BOUND
+    assert section[1]["backend"] == "thread"
+    assert all(entry["classification"] in CLASSIFICATIONS for entry in section)
+
+
+def test_each_parallel_map_call_gets_its_own_recommendation() -> None:
+    records = [
+        measured("thread", (3.6, 3.4, 3.8), backend_cpu=3.7, kind="map", call_index=0),
+        measured("thread", (0.3, 0.25, 0.35), task_s=1e-7, dispatch_s=2e-5, kind="map",
+                 call_index=1),
+    ]  # fmt: skip
+    section = recommendations_section(records, GIL)
+    assert [(e["call_index"], e["classification"]) for e in section] == [
+        (0, GIL_RELEASING),
+        (1, OVERHEAD_BOUND),
+    ]
+
+
+# Recorded by the plugin on a 2-CPU Linux machine (CPython 3.11, GIL on), 4 workers,
+# 5 rounds: (test, backend, coroutine, speedup, noisy, serial CPU/wall, backend
+# CPU/wall, task_s, dispatch_s). Real numbers, including noisy rows, pin the rules
+# to what measurements look like rather than to round invented ones.
+RECORDED_ON_TWO_CPUS = [
+    ("cpu_loop", "thread", False, (0.977, 0.955, 1.01), False, 1, 0.999, 0.00762, 1.61e-05),
+    ("cpu_loop", "process", False, (1.87, 1.58, 1.91), False, 1, 1.9, 0.00852, 6.24e-05),
+    ("hashlib", "thread", False, (1.69, 1.36, 1.81), True, 1, 1.71, 0.0155, 1.13e-05),
+    ("hashlib", "process", False, (1.41, 1.3, 1.65), True, 0.952, 1.27, 0.017, 9.77e-05),
+    ("sleep", "thread", False, (3.97, 3.75, 4.01), False, 0.00239, 0.00367, 0.0202, 1.07e-05),
+    ("sleep", "process", False, (3.9, 3.83, 3.95), False, 0.00167, 0.00199, 0.0202, 7.89e-05),
+    ("sleep", "asyncio", False, (0.996, 0.994, 1.01), False, 0.00234, 0.00473, 0.0202, 7.62e-06),
+    ("await", "thread", True, (3.96, 3.55, 3.98), False, 0.00337, 0.0146, 0.0203, 1.79e-05),
+    ("await", "asyncio", True, (3.99, 3.96, 4.05), False, 0.00314, 0.00687, 0.0202, 5.45e-06),
+    ("in_async", "thread", True, (3.96, 3.62, 3.98), False, 0.00207, 0.00867, 0.0201, 1.31e-05),
+    ("in_async", "asyncio", True, (0.999, 0.991, 1.02), False, 0.00135, 0.00265, 0.0201, 5.34e-06),
+    ("tiny", "thread", False, (0.282, 0.224, 0.294), True, 1, 0.0977, 2.66e-06, 8.29e-06),
+    ("tiny", "process", False, (0.04, 0.00793, 0.0429), True, 1.01, 0.0145, 2.64e-06, 5.73e-05),
+]  # fmt: skip
+
+
+def _recorded(test: str) -> list[ResultRecord]:
+    return [
+        measured(backend, speedup, coroutine=coroutine, noisy=noisy, serial_cpu=serial_cpu,
+                 backend_cpu=backend_cpu, task_s=task_s, dispatch_s=dispatch_s,
+                 test=f"test_workloads.py::test_{name}")
+        for (name, backend, coroutine, speedup, noisy, serial_cpu, backend_cpu, task_s,
+             dispatch_s) in RECORDED_ON_TWO_CPUS
+        if name == test
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("test", "classification", "backend"),
+    [
+        ("cpu_loop", CPU_BOUND, "process"),
+        ("hashlib", GIL_RELEASING, "thread"),
+        ("sleep", IO_BOUND, "thread"),
+        ("await", IO_BOUND, "asyncio"),
+        ("in_async", BLOCKING_IN_LOOP, "thread"),
+        ("tiny", OVERHEAD_BOUND, "serial"),
+    ],
+)
+def test_recorded_measurements_get_the_right_class_and_backend(
+    test: str, classification: str, backend: str
+) -> None:
+    recommendation = recommend(_recorded(test), GIL)
+    assert (recommendation.classification, recommendation.backend) == (classification, backend)
+
+
+def test_a_sleeping_task_shows_its_cpu_share_as_under_one_percent() -> None:
+    assert "(CPU <1% of wall)" in recommend(_recorded("sleep"), GIL).reason
+
+
+def test_the_recommendations_section_is_strict_json() -> None:
+    section = recommendations_section(_recorded("tiny") + _recorded("hashlib"), GIL)
+    assert json.loads(json.dumps(section, allow_nan=False)) == section
