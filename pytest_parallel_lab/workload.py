@@ -193,16 +193,9 @@ def measure(
         notes.append(f"{settings.workers} workers > {settings.usable_cpus} CPUs")
     if settings.xdist_workers > 1:
         notes.append(f"CPUs shared with {settings.xdist_workers} xdist workers")
-    record = ResultRecord(
-        nodeid=settings.nodeid,
-        test=settings.test,
-        backend=settings.backend,
+    record = replace(
+        _identity(settings, work),
         outcome="passed",
-        kind=settings.kind,
-        call_index=settings.call_index,
-        coroutine=work.coroutine,
-        workers=settings.workers,
-        tasks=len(work.items),
         rounds=len(m.serial_s),
         start_method=_start_method_of(candidate) if backend.uses_processes else None,
         serial_s=estimate.baseline_median_s,
@@ -275,18 +268,21 @@ def _start_method_of(started: StartedRunner) -> str | None:
     return method if isinstance(method, str) else None
 
 
-def _failed_record(settings: Settings, failure: Exception, work: Work) -> ResultRecord:
+def _identity(settings: Settings, work: Work) -> ResultRecord:
+    """The fields that say what was measured, shared by measured and failed records."""
     return ResultRecord(
         nodeid=settings.nodeid,
         test=settings.test,
         backend=settings.backend,
-        outcome="failed",
         kind=settings.kind,
         call_index=settings.call_index,
         coroutine=work.coroutine,
         workers=settings.workers,
         tasks=len(work.items),
         start_method=settings.start_method,
-        error=str(failure),
         xdist_worker=settings.xdist_worker,
     )
+
+
+def _failed_record(settings: Settings, failure: Exception, work: Work) -> ResultRecord:
+    return replace(_identity(settings, work), outcome="failed", error=str(failure))

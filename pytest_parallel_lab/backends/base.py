@@ -12,6 +12,7 @@ Task functions here are module-level so that process pools can pickle them.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import threading
 import traceback
@@ -208,6 +209,28 @@ def empty_task(item: Any) -> None:
 def indexed(items: Sequence[Any]) -> list[tuple[int, Any]]:
     """Pair each item with its task index."""
     return list(enumerate(items))
+
+
+def submit_and_wait(
+    executor: concurrent.futures.Executor, work: Work, timeout: float, backend: str
+) -> tuple[list[concurrent.futures.Future[TaskOutcome]], float]:
+    """Submit one task per item (as ``executor.map`` does) and wait for all of them.
+
+    Returns the futures, all done, and the wall time from the first submission to the
+    last result; raises :class:`WorkloadTimeout` when some are still running.
+    """
+    started = timing.perf_counter()
+    futures = [
+        executor.submit(run_task, work.call, work.coroutine, task) for task in indexed(work.items)
+    ]
+    _done, pending = concurrent.futures.wait(futures, timeout=timeout)
+    wall = timing.perf_counter() - started
+    if pending:
+        raise WorkloadTimeout(
+            f"{len(pending)} of {len(futures)} tasks under the {backend} backend did not finish "
+            f"within the timeout of {timeout:g}s"
+        )
+    return futures, wall
 
 
 def collect_outcomes(outcomes: Sequence[TaskOutcome]) -> tuple[tuple[TaskOutcome, ...], float]:

@@ -28,6 +28,7 @@ from .base import (
     error_from_exception,
     indexed,
     run_task,
+    submit_and_wait,
 )
 
 T = TypeVar("T")
@@ -150,18 +151,7 @@ class ThreadRunner:
             self.executor.submit(barrier.wait, 60)
 
     def run(self, work: Work, timeout: float) -> BatchResult:
-        started = timing.perf_counter()
-        futures = [
-            self.executor.submit(run_task, work.call, work.coroutine, task)
-            for task in indexed(work.items)
-        ]
-        _done, pending = concurrent.futures.wait(futures, timeout=timeout)
-        wall = timing.perf_counter() - started
-        if pending:
-            raise WorkloadTimeout(
-                f"{len(pending)} of {len(futures)} tasks under the thread backend did not finish "
-                f"within the timeout of {timeout:g}s"
-            )
+        futures, wall = submit_and_wait(self.executor, work, timeout, "thread")
         outcomes, cpu = collect_outcomes([f.result() for f in futures])
         return BatchResult(wall, cpu, outcomes)
 

@@ -27,6 +27,7 @@ from .base import (
     collect_outcomes,
     indexed,
     run_task,
+    submit_and_wait,
 )
 
 #: How often a multiprocessing.Pool run is checked for dead workers (seconds).
@@ -80,19 +81,10 @@ class ProcessRunner:
             self._processes[pid] = process
 
     def run(self, work: Work, timeout: float) -> BatchResult:
-        started = timing.perf_counter()
-        futures = [
-            self.executor.submit(run_task, work.call, work.coroutine, task)
-            for task in indexed(work.items)
-        ]
-        self._remember_processes()
-        _done, pending = concurrent.futures.wait(futures, timeout=timeout)
-        wall = timing.perf_counter() - started
-        if pending:
-            raise WorkloadTimeout(
-                f"{len(pending)} of {len(futures)} tasks under the process backend did not finish "
-                f"within the timeout of {timeout:g}s"
-            )
+        try:
+            futures, wall = submit_and_wait(self.executor, work, timeout, "process")
+        finally:
+            self._remember_processes()
         try:
             results = [f.result() for f in futures]
         except BrokenProcessPool:
