@@ -1,0 +1,242 @@
+"""``pytest-parallel-lab``: show, compare, predict and draw saved runs.
+
+Thin glue around the pure modules: it parses arguments, loads documents with
+:func:`~pytest_parallel_lab.document.load_document` (JSON only; nothing is ever
+unpickled or evaluated) and turns every bad input into one line on stderr and exit
+code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pytest_parallel_lab import __version__
+from pytest_parallel_lab.compare import (
+    CompareError,
+    Run,
+    build_matrix,
+    find_regressions,
+    format_regression,
+    output_formats,
+    render_matrix,
+    run_name,
+    select_baseline,
+    unique_names,
+)
+from pytest_parallel_lab.document import DocumentError, RunDocument, load_document
+
+PROG = "pytest-parallel-lab"
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+EXIT_USAGE = 2
+
+EXIT_CODES = """\
+exit codes:
+  0  success (for compare: no regression beyond --fail-on-regression)
+  1  compare --fail-on-regression found a significant drop larger than the threshold
+  2  bad input or usage: a file is missing, not JSON, truncated or not a run; unknown option
+"""
+
+
+class UsageProblem(Exception):
+    """A problem with the input that the user must fix; reported as one line, exit 2."""
+
+
+def collect_paths(arguments: Sequence[str]) -> list[Path]:
+    """The files named by *arguments*: a folder stands for every ``*.json`` inside it (sorted,
+    recursive); anything else is taken as a file and checked when it is loaded."""
+    paths: list[Path] = []
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.json") if p.is_file())
+            if not found:
+                raise UsageProblem(f"{argument}: folder contains no .json files")
+            paths.extend(found)
+        else:
+            paths.append(path)
+    return paths
+
+
+def load_runs(arguments: Sequence[str]) -> list[Run]:
+    """Load every document named by *arguments* and give each a distinct column name."""
+    paths = collect_paths(arguments)
+    documents = [load_document(path) for path in paths]
+    names = unique_names([run_name(doc, path) for doc, path in zip(documents, paths, strict=True)])
+    return [Run(name, doc) for name, doc in zip(names, documents, strict=True)]
+
+
+def parse_workers(values: Sequence[str]) -> list[int]:
+    """``-n 2 -n 4,8`` -> ``[2, 4, 8]``; each count must be a positive integer."""
+    workers: list[int] = []
+    for value in values:
+        for part in value.split(","):
+            text = part.strip()
+            if not text.isdigit() or int(text) < 1:
+                raise UsageProblem(f"-n: {part!r} is not a positive worker count")
+            workers.append(int(text))
+    return workers
+
+
+def percent(text: str) -> float:
+    """argparse converter for ``--fail-on-regression``: a non-negative number of percent."""
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of percent") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
+    return value
+
+
+def command_show(args: argparse.Namespace) -> int:
+    """Print the terminal report of one saved run."""
+    document = load_document(args.file)
+    # Imported after loading, so a bad file is reported whatever state the report is in.
+    from pytest_parallel_lab.report import render_document
+
+    print(render_document(document))
+    return EXIT_OK
+
+
+def command_compare(args: argparse.Namespace) -> int:
+    """Print the matrix; exit 1 when the regression gate is on and tripped."""
+    runs = load_runs(args.files)
+    baseline = select_baseline([run.name for run in runs], args.baseline)
+    matrix = build_matrix(runs, baseline)
+    sys.stdout.write(render_matrix(matrix, args.format))
+    if args.fail_on_regression is None:
+        return EXIT_OK
+    regressions = find_regressions(matrix, args.fail_on_regression)
+    for regression in regressions:
+        print(f"regression: {format_regression(regression)}", file=sys.stderr)
+    if regressions:
+        print(
+            f"{PROG}: {len(regressions)} significant drop(s) of more than "
+            f"{args.fail_on_regression:g}% against {matrix.columns[baseline]}",
+            file=sys.stderr,
+        )
+        return EXIT_REGRESSION
+    return EXIT_OK
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    """Print the xdist wall-time prediction of a run's suite section."""
+    workers = parse_workers(args.workers)
+    document = load_document(args.file)
+    # Imported lazily: the prediction model is only needed by this subcommand.
+    from pytest_parallel_lab.xdist_prediction import predict_document_text
+
+    dists = list(args.dist) if args.dist else None
+    try:
+        text = predict_document_text(document, workers=workers, dists=dists)
+    except DocumentError as exc:
+        message = str(exc)
+        # The model's messages are about the content; name the file as every error does.
+        raise DocumentError(
+            message if message.startswith(args.file) else f"{args.file}: {message}"
+        ) from None
+    print(text)
+    return EXIT_OK
+
+
+def command_html(args: argparse.Namespace) -> int:
+    """Write the self-contained HTML report of one or more runs."""
+    from pytest_parallel_lab.html_report import write_html
+
+    runs = load_runs(args.files)
+    documents: list[RunDocument] = [run.document for run in runs]
+    try:
+        write_html(documents, [run.name for run in runs], args.output)
+    except OSError as exc:
+        raise UsageProblem(f"{args.output}: cannot be written ({exc.strerror or exc})") from None
+    print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with its four subcommands."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Show, compare, predict and draw runs saved with --parallel-report-json.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    show = commands.add_parser("show", help="Print the terminal report of a saved run.")
+    show.add_argument("file", metavar="FILE", help="A run saved with --parallel-report-json.")
+    show.set_defaults(handler=command_show)
+
+    compare = commands.add_parser(
+        "compare",
+        help="Compare runs: one row per test and backend, one column per run.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compare.add_argument(
+        "files", metavar="FILE", nargs="+", help="Run files, or folders of *.json (recursive)."
+    )
+    compare.add_argument(
+        "--baseline",
+        metavar="NAME|INDEX",
+        help="The run to compare against: a column name or a 0-based index (default: the first).",
+    )
+    compare.add_argument(
+        "--fail-on-regression",
+        metavar="PCT",
+        type=percent,
+        help="Exit 1 when a speedup dropped by more than PCT percent of the baseline's "
+        "and the intervals do not overlap.",
+    )
+    compare.add_argument(
+        "--format",
+        default="simple",
+        choices=output_formats(),
+        metavar="FORMAT",
+        help="Any tabulate format (simple, github, grid, ...), csv or markdown (default: simple).",
+    )
+    compare.set_defaults(handler=command_compare)
+
+    predict = commands.add_parser(
+        "predict", help="Predict the suite's wall time under pytest-xdist with N workers."
+    )
+    predict.add_argument("file", metavar="FILE", help="A run with a suite section.")
+    predict.add_argument(
+        "-n",
+        dest="workers",
+        metavar="N",
+        action="append",
+        required=True,
+        help="Worker count; repeat or separate with commas (-n 2 -n 4,8).",
+    )
+    predict.add_argument(
+        "--dist", action="append", metavar="MODE", help="xdist --dist mode(s) to predict."
+    )
+    predict.set_defaults(handler=command_predict)
+
+    html = commands.add_parser("html", help="Write a self-contained HTML report with charts.")
+    html.add_argument(
+        "files", metavar="FILE", nargs="+", help="Run files, or folders of *.json (recursive)."
+    )
+    html.add_argument("-o", "--output", metavar="PATH", required=True, help="The HTML file.")
+    html.set_defaults(handler=command_html)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (see ``--help``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except (DocumentError, CompareError, UsageProblem) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # pragma: no cover - e.g. piped into head
+        return EXIT_OK
+    return code

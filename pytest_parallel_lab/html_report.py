@@ -1,0 +1,359 @@
+"""A single self-contained HTML page of one or more runs, readable offline.
+
+Every run's speedups are tables first; charts are drawn on top with plotly.js when
+the optional ``plotly`` package is installed (``pip install pytest-parallel-lab[html]``),
+inlined once per page so the file opens without a network. The chart specifications
+are plain JSON built here (plotly's Python API is not needed, only its bundled JS).
+All text from the documents is escaped; the optional sections (``scaling``,
+``suite``) are plain JSON from other features and are read defensively: a malformed
+entry is skipped, never a crash.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import json
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from pytest_parallel_lab.compare import (
+    LEGEND,
+    Matrix,
+    Run,
+    build_matrix,
+    format_cell,
+    unique_names,
+)
+from pytest_parallel_lab.document import RunDocument, write_atomically
+
+#: What the page says when plotly is not installed.
+NO_CHARTS_NOTICE = "Charts need plotly: pip install pytest-parallel-lab[html]"
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+th { background: #f3f3f3; }
+code { font-size: 0.95em; }
+.chart { width: 100%; max-width: 960px; height: 380px; }
+.notice { background: #fff6d5; border: 1px solid #e0c060; padding: 0.5em 1em; }
+.legend { color: #555; font-size: 0.9em; }
+"""
+
+
+def load_plotly_js() -> str | None:
+    """plotly.js bundled with the ``plotly`` package, or ``None`` when it is not installed."""
+    try:
+        offline = importlib.import_module("plotly.offline")
+    except ImportError:
+        return None
+    script: str = offline.get_plotlyjs()
+    return script
+
+
+def _number(value: Any) -> float | None:
+    """*value* as a finite float, or ``None`` (sections are untrusted plain JSON)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The dict entries of *value* if it is a list, else nothing."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fmt(value: Any, spec: str = ".3f") -> str:
+    number = _number(value)
+    return "—" if number is None else format(number, spec)
+
+
+class _Page:
+    """Collects HTML parts and chart specifications, then joins them into one page."""
+
+    def __init__(self, charts_enabled: bool) -> None:
+        self.charts_enabled = charts_enabled
+        self.parts: list[str] = []
+        self.charts: list[tuple[str, dict[str, Any]]] = []
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+
+    def chart(self, data: list[dict[str, Any]], layout: dict[str, Any]) -> None:
+        if not self.charts_enabled or not data:
+            return
+        chart_id = f"chart-{len(self.charts)}"
+        self.charts.append((chart_id, {"data": data, "layout": layout}))
+        self.add(f'<div class="chart" id="{chart_id}"></div>')
+
+    def chart_script(self) -> str:
+        calls = []
+        for chart_id, spec in self.charts:
+            # Escape <, > and & so no document text can close the script element.
+            payload = (
+                json.dumps(spec, allow_nan=False)
+                .replace("<", "\\u003c")
+                .replace(">", "\\u003e")
+                .replace("&", "\\u0026")
+            )
+            calls.append(
+                f'(function(s){{Plotly.newPlot("{chart_id}", s.data, s.layout, '
+                f"{{responsive: true, displaylogo: false}});}})({payload});"
+            )
+        return "\n".join(calls)
+
+
+def _environment_section(page: _Page, runs: Sequence[Run]) -> None:
+    rows = []
+    for run in runs:
+        env = run.document.environment
+        build = "free-threaded" if env.free_threaded_build else "default"
+        rows.append(
+            [
+                run.name,
+                f"{env.implementation} {env.python_version}".strip() or "—",
+                f"{build}, GIL {'on' if env.gil_enabled else 'off'}",
+                env.start_method or "—",
+                env.xdist_workers,
+                f"{env.usable_cpus}/{env.cpu_count}",
+                env.platform or "—",
+                run.document.created or "—",
+            ]
+        )
+    headers = ["run", "Python", "build", "start method", "xdist -n", "CPUs", "platform", "created"]
+    page.add("<h2>Runs</h2>" + _table(headers, rows))
+
+
+def _speedup_section(page: _Page, matrix: Matrix, runs: Sequence[Run]) -> None:
+    page.add("<h2>Speedup per test</h2>")
+    if not matrix.rows:
+        page.add("<p>No measured workloads.</p>")
+        return
+    if len(runs) > 1:
+        baseline = matrix.columns[matrix.baseline]
+        page.add(f'<p class="legend">Baseline: {_e(baseline)}. {_e(LEGEND)}</p>')
+    tests = list(dict.fromkeys(row.label for row in matrix.rows))
+    for test in tests:
+        indices = [i for i, row in enumerate(matrix.rows) if row.label == test]
+        page.add(f"<h3><code>{_e(test)}</code></h3>")
+        data = []
+        for column, name in enumerate(matrix.columns):
+            xs, ys, plus, minus = [], [], [], []
+            for i in indices:
+                speedup = matrix.cells[i][column].speedup
+                if speedup is None:
+                    continue
+                xs.append(matrix.rows[i].backend)
+                ys.append(speedup.estimate)
+                plus.append(max(speedup.ci_high - speedup.estimate, 0.0))
+                minus.append(max(speedup.estimate - speedup.ci_low, 0.0))
+            if xs:
+                error = {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus}
+                data.append({"type": "bar", "name": name, "x": xs, "y": ys, "error_y": error})
+        layout = {
+            "barmode": "group",
+            "yaxis": {"title": {"text": "speedup (serial / backend)"}, "rangemode": "tozero"},
+            "xaxis": {"title": {"text": "backend"}},
+            "shapes": [_horizontal_line(1.0)],
+            "margin": {"t": 30},
+            "showlegend": len(runs) > 1,
+        }
+        page.chart(data, layout)
+        rows = [
+            [matrix.rows[i].backend, *(format_cell(cell) for cell in matrix.cells[i])]
+            for i in indices
+        ]
+        page.add(_table(["backend", *matrix.columns], rows))
+
+
+def _horizontal_line(y: float) -> dict[str, Any]:
+    return {
+        "type": "line",
+        "xref": "paper",
+        "x0": 0,
+        "x1": 1,
+        "y0": y,
+        "y1": y,
+        "line": {"dash": "dot", "color": "#888"},
+    }
+
+
+def _failures_section(page: _Page, runs: Sequence[Run]) -> None:
+    rows = [
+        [run.name, result.nodeid, result.outcome, result.error or ""]
+        for run in runs
+        for result in run.document.results
+        if result.outcome != "passed"
+    ]
+    if rows:
+        page.add("<h2>Not measured</h2>" + _table(["run", "test", "outcome", "error"], rows))
+
+
+def _scaling_section(page: _Page, runs: Sequence[Run]) -> None:
+    sweeps = [
+        (run, sweep) for run in runs for sweep in _dicts(run.document.sections.get("scaling"))
+    ]
+    if not sweeps:
+        return
+    page.add("<h2>Scaling sweeps</h2>")
+    for run, sweep in sweeps:
+        points = [
+            p
+            for p in _dicts(sweep.get("points"))
+            if _number(p.get("workers")) and _number(p.get("speedup")) is not None
+        ]
+        page.add(
+            f"<h3><code>{_e(sweep.get('test', '?'))}</code> [{_e(sweep.get('backend', '?'))}]"
+            f" — {_e(run.name)}</h3>"
+        )
+        workers = [_number(p["workers"]) or 0.0 for p in points]
+        speedups = [_number(p["speedup"]) or 0.0 for p in points]
+        lows = [_number(p.get("ci_low")) for p in points]
+        highs = [_number(p.get("ci_high")) for p in points]
+        error = {
+            "type": "data",
+            "symmetric": False,
+            "array": [
+                max((h if h is not None else s) - s, 0.0)
+                for h, s in zip(highs, speedups, strict=True)
+            ],
+            "arrayminus": [
+                max(s - (lo if lo is not None else s), 0.0)
+                for lo, s in zip(lows, speedups, strict=True)
+            ],
+        }
+        data: list[dict[str, Any]] = []
+        if points:
+            top = max(workers)
+            data.append(
+                {"type": "scatter", "mode": "lines", "name": "ideal (speedup = workers)",
+                 "x": [1, top], "y": [1, top], "line": {"dash": "dash", "color": "#999"}}
+            )  # fmt: skip
+            fraction = _number(sweep.get("serial_fraction"))
+            if fraction is not None and 0.0 <= fraction <= 1.0:
+                xs = sorted({1.0, *workers})
+                data.append(
+                    {"type": "scatter", "mode": "lines", "name": "Amdahl fit",
+                     "x": xs, "y": [1.0 / (fraction + (1.0 - fraction) / n) for n in xs],
+                     "line": {"dash": "dot"}}
+                )  # fmt: skip
+            data.append(
+                {"type": "scatter", "mode": "lines+markers", "name": "measured",
+                 "x": workers, "y": speedups, "error_y": error}
+            )  # fmt: skip
+        layout = {
+            "xaxis": {"title": {"text": "workers"}},
+            "yaxis": {"title": {"text": "speedup"}, "rangemode": "tozero"},
+            "margin": {"t": 30},
+        }
+        page.chart(data, layout)
+        rows = [
+            [_fmt(p["workers"], "g"), _fmt(p["speedup"], ".2f"), _fmt(lo, ".2f"), _fmt(hi, ".2f")]
+            for p, lo, hi in zip(points, lows, highs, strict=True)
+        ]
+        page.add(_table(["workers", "speedup", "low", "high"], rows))
+        summary = (
+            f"serial fraction {_fmt(sweep.get('serial_fraction'))}, "
+            f"max speedup {_fmt(sweep.get('max_speedup'), '.2f')}, "
+            f"fit R² {_fmt(sweep.get('fit_r2'))}"
+        )
+        page.add(f"<p>{_e(summary)}</p>")
+
+
+def _suite_section(page: _Page, runs: Sequence[Run]) -> None:
+    suites = [(run, s) for run in runs if isinstance(s := run.document.sections.get("suite"), dict)]
+    if not suites:
+        return
+    page.add("<h2>Suite timeline</h2>")
+    for run, suite in suites:
+        page.add(f"<h3>{_e(run.name)} — wall time {_e(_fmt(suite.get('wall_s'), '.2f'))} s</h3>")
+        # The document stores durations, not start times: tests are laid back to back on
+        # their worker in recorded order, which is the order each worker ran them.
+        ends: dict[str, float] = {}
+        bars: dict[str, dict[str, list[Any]]] = {}
+        for test in _dicts(suite.get("tests")):
+            worker = str(test.get("worker") or "controller")
+            duration = sum(_number(test.get(k)) or 0.0 for k in ("setup_s", "call_s", "teardown_s"))
+            outcome = str(test.get("outcome", "passed"))
+            trace = bars.setdefault(outcome, {"x": [], "y": [], "base": [], "hovertext": []})
+            start = ends.get(worker, 0.0)
+            ends[worker] = start + duration
+            trace["x"].append(duration)
+            trace["y"].append(worker)
+            trace["base"].append(start)
+            trace["hovertext"].append(str(test.get("nodeid", "?")))
+        # Node ids go to the hover text only: as bar labels they clutter a long suite.
+        data = [
+            {"type": "bar", "orientation": "h", "name": outcome,
+             "marker": {"line": {"color": "white", "width": 1}},
+             "hovertemplate": "%{hovertext}<br>%{base:.3f}s + %{x:.3f}s<extra></extra>", **trace}
+            for outcome, trace in bars.items()
+        ]  # fmt: skip
+        layout = {
+            "barmode": "overlay",
+            "xaxis": {"title": {"text": "seconds since the worker's first test"}},
+            "yaxis": {"title": {"text": "worker"}, "type": "category", "autorange": "reversed"},
+            "margin": {"t": 30},
+        }
+        page.chart(data, layout)
+        rows = [
+            [w.get("id", "?"), _fmt(w.get("startup_s")), _fmt(w.get("busy_s")),
+             _fmt(w.get("idle_s")), w.get("tests", "—")]
+            for w in _dicts(suite.get("workers"))
+        ]  # fmt: skip
+        if rows:
+            page.add(_table(["worker", "startup s", "busy s", "idle s", "tests"], rows))
+
+
+def render_html(documents: Sequence[RunDocument], titles: Sequence[str]) -> str:
+    """The HTML page of *documents* (one column per run, named by *titles*), self-contained."""
+    if len(documents) != len(titles):
+        raise ValueError("render_html needs one title per document")
+    runs = [Run(name, doc) for name, doc in zip(unique_names(titles), documents, strict=True)]
+    plotly_js = load_plotly_js()
+    page = _Page(charts_enabled=plotly_js is not None)
+    heading = "pytest-parallel-lab: " + (", ".join(titles) if titles else "no runs")
+    page.add(f"<h1>{_e(heading)}</h1>")
+    if plotly_js is None:
+        page.add(f'<p class="notice">{_e(NO_CHARTS_NOTICE)}</p>')
+    if runs:
+        _environment_section(page, runs)
+        _speedup_section(page, build_matrix(runs), runs)
+        _failures_section(page, runs)
+        _scaling_section(page, runs)
+        _suite_section(page, runs)
+    scripts = ""
+    if plotly_js is not None and page.charts:
+        # plotly.js is inlined once; "</script" cannot occur inside it un-escaped in practice,
+        # but guard anyway so the page structure cannot break.
+        safe_js = plotly_js.replace("</script", "<\\/script")
+        scripts = f"<script>{safe_js}</script>\n<script>\n{page.chart_script()}\n</script>"
+    body = "\n".join(page.parts)
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{_e(heading)}</title>\n<style>{_STYLE}</style>\n</head>\n"
+        f"<body>\n{body}\n{scripts}\n</body>\n</html>\n"
+    )
+
+
+def write_html(
+    documents: Sequence[RunDocument], titles: Sequence[str], path: str | os.PathLike[str]
+) -> None:
+    """Write :func:`render_html`'s page to *path* atomically."""
+    write_atomically(path, render_html(documents, titles))

@@ -1,0 +1,192 @@
+"""The HTML report: self-contained, escaped, readable without plotly, drawn in a real browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_parallel_lab import html_report
+from pytest_parallel_lab.document import RunDocument, document_from_json, load_document
+from pytest_parallel_lab.html_report import NO_CHARTS_NOTICE, render_html, write_html
+
+DATA = Path(__file__).parent / "data"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+HOSTILE = "</script><script>alert(1)</script>&<b>"
+
+
+def document(name: str) -> RunDocument:
+    return load_document(DATA / name)
+
+
+def without_plotly_js(page: str) -> str:
+    """The page minus the inlined plotly.js (the first script), i.e. what this plugin wrote."""
+    return re.sub(r"<script>.*?</script>", "<script></script>", page, count=1, flags=re.S)
+
+
+def chart_count(page: str) -> int:
+    return page.count('<div class="chart" id="chart-')
+
+
+@pytest.fixture
+def without_plotly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(html_report, "load_plotly_js", lambda: None)
+
+
+def test_a_page_with_plotly_inlines_plotly_js_once_and_draws_every_chart() -> None:
+    pytest.importorskip("plotly")
+    page = render_html([document("sweep_and_suite.json")], ["nightly"])
+    # 3 tests with a speedup, 1 sweep, 1 suite timeline; the failed test has a table only.
+    assert chart_count(page) == 5
+    assert page.count("Plotly.newPlot(") == 5
+    assert page.count("<script>") == 2  # plotly.js, then the charts
+    # Nothing is loaded from elsewhere: no external scripts, styles, images or frames.
+    assert not re.search(r"<(script|link|img|iframe)[^>]*\s(src|href)=", page, re.I)
+    assert NO_CHARTS_NOTICE not in page
+    # plotly.js is about 4.8 MB; keep an eye on the page staying one download.
+    assert len(page.encode()) < 6_000_000
+
+
+def test_without_plotly_the_page_has_tables_and_says_how_to_get_charts(
+    without_plotly: None,
+) -> None:
+    page = render_html([document("sweep_and_suite.json")], ["nightly"])
+    assert NO_CHARTS_NOTICE in page
+    assert "pip install pytest-parallel-lab[html]" in page
+    assert "<script" not in page
+    assert chart_count(page) == 0
+    for expected in (
+        "1.93x [1.85\u20132.01]",  # speedup table
+        "<td>4</td><td>1.80</td><td>1.65</td><td>1.95</td>",  # sweep table
+        "<td>gw1</td><td>0.300</td><td>0.330</td><td>0.380</td><td>1</td>",  # workers table
+    ):
+        assert expected in page
+
+
+def test_load_plotly_js_returns_none_when_plotly_is_not_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "plotly.offline", None)
+    assert html_report.load_plotly_js() is None
+
+
+@pytest.mark.parametrize("charts", [True, False], ids=["plotly", "no-plotly"])
+def test_every_text_from_the_documents_is_escaped(
+    monkeypatch: pytest.MonkeyPatch, charts: bool
+) -> None:
+    if charts:
+        pytest.importorskip("plotly")
+    else:
+        monkeypatch.setattr(html_report, "load_plotly_js", lambda: None)
+    data = json.loads((DATA / "sweep_and_suite.json").read_text())
+    data["results"][0]["test"] = HOSTILE
+    data["results"][0]["backend"] = HOSTILE
+    data["results"][-1]["error"] = HOSTILE
+    data["scaling"][0]["test"] = HOSTILE
+    data["suite"]["tests"][0]["nodeid"] = HOSTILE
+    data["suite"]["tests"][0]["worker"] = HOSTILE
+    data["environment"]["platform"] = HOSTILE
+    page = without_plotly_js(render_html([document_from_json(data)], [HOSTILE]))
+    assert "alert(1)" in page
+    assert "<script>alert" not in page
+    assert "</script><script>alert" not in page
+    assert "<b>" not in page
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&amp;&lt;b&gt;" in page
+
+
+def test_several_runs_are_drawn_side_by_side_with_one_trace_per_run() -> None:
+    pytest.importorskip("plotly")
+    runs = [document("baseline.json"), document("regressed.json"), document("within_noise.json")]
+    page = render_html(runs, ["3.11", "3.14t", "3.13 spawn"])
+    first_chart = re.search(r"\(function\(s\)\{.*?\}\)\((\{.*?\})\);\n", page)
+    assert first_chart is not None
+    spec = json.loads(first_chart.group(1))
+    assert [trace["name"] for trace in spec["data"]] == ["3.11", "3.14t", "3.13 spawn"]
+    assert spec["data"][1]["y"] == [1.01, 1.4]
+    assert spec["data"][1]["error_y"]["arrayminus"] == pytest.approx([0.04, 0.07])
+    assert "Baseline: 3.11." in page
+    assert "1.40x [1.33\u20131.47] \u25bc-27%" in page
+
+
+def test_repeated_titles_get_distinct_columns(without_plotly: None) -> None:
+    page = render_html([document("baseline.json")] * 2, ["run", "run"])
+    assert "<th>run #2</th>" in page
+
+
+GARBAGE_SECTIONS: list[dict[str, Any]] = [
+    {"scaling": "not a list", "suite": ["not", "an", "object"]},
+    {"scaling": [1, None, {"points": "x"}, {"points": [{"workers": "2", "speedup": None}]}]},
+    {"scaling": [{"test": "t", "points": [{"workers": 2, "speedup": 1.5}], "serial_fraction": 7}]},
+    {"suite": {"tests": [None, 3, {"worker": 3, "call_s": "x"}], "workers": "?"}},
+    {"suite": {"tests": [{"nodeid": "a", "call_s": float("nan")}], "wall_s": True}},
+]
+
+
+@pytest.mark.parametrize("sections", GARBAGE_SECTIONS)
+def test_malformed_optional_sections_are_skipped_not_fatal(sections: dict[str, Any]) -> None:
+    pytest.importorskip("plotly")
+    base = load_document(DATA / "baseline.json")
+    page = render_html([RunDocument(base.environment, base.results, sections=sections)], ["x"])
+    assert page.endswith("</html>\n")
+    assert "NaN" not in without_plotly_js(page)
+
+
+def test_an_empty_run_still_renders(without_plotly: None) -> None:
+    page = render_html([RunDocument()], ["empty"])
+    assert "No measured workloads." in page
+
+
+def test_render_html_needs_one_title_per_document() -> None:
+    with pytest.raises(ValueError, match="one title per document"):
+        render_html([RunDocument()], [])
+
+
+def test_write_html_writes_the_page_atomically(tmp_path: Path, without_plotly: None) -> None:
+    target = tmp_path / "deep" / "report.html"
+    write_html([document("baseline.json")], ["base"], target)
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]
+
+
+def dump_dom(page: Path, profile: Path) -> str:
+    assert CHROMIUM is not None
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        page.as_uri(),
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return completed.stdout
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium: apt-get install -y chromium")
+def test_the_page_draws_its_charts_offline_in_headless_chromium(tmp_path: Path) -> None:
+    pytest.importorskip("plotly")
+    target = tmp_path / "report.html"
+    documents = [document("sweep_and_suite.json"), document("regressed.json")]
+    write_html(documents, ["sweep", "3.14t"], target)
+    expected = chart_count(target.read_text(encoding="utf-8"))
+    assert expected == 5  # 3 tests with a speedup in either run, 1 sweep, 1 timeline
+    dom = dump_dom(target, tmp_path / "profile")
+    # plotly marks every drawn chart div with js-plotly-plot and fills it with SVG layers.
+    drawn = re.findall(r'<div class="chart js-plotly-plot" id="(chart-\d+)"', dom)
+    assert sorted(drawn) == sorted(f"chart-{i}" for i in range(expected))
+    assert dom.count('class="main-svg"') >= 2 * expected
+    assert dom.count('class="point"') >= 8  # bars with data, not empty axes
+    assert "errorbar" in dom
