@@ -30,7 +30,7 @@ def render_recommendations(section: Sequence[Mapping[str, Any]]) -> str:
     for entry in _entries(section):
         test = str(entry.get("test", ""))
         if entry.get("call_index") is not None:
-            test += f" (parallel_map #{entry['call_index']})"
+            test += f" (map #{entry['call_index'] + 1})"
         rows.append(
             [
                 test,

@@ -47,7 +47,7 @@ def test_recommendations_render_as_a_titled_table_of_test_class_use_reason() -> 
     assert lines[1].split() == ["test", "class", "use", "reason"]
     assert "tests/test_cpu.py::test_loop" in text
     assert "process 1.9x vs thread 1.0x: GIL-bound CPU work (CPU 99% of wall)" in text
-    assert "tests/test_map.py::test_squares (parallel_map #1)" in text
+    assert "tests/test_map.py::test_squares (map #2)" in text
 
 
 def test_no_recommendations_render_as_nothing() -> None:
