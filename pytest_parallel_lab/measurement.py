@@ -41,6 +41,15 @@ class TaskFailures(MeasurementFailure):
         super().__init__(describe_task_errors(side, self.errors))
 
 
+class OutcomeRequest(MeasurementFailure):
+    """A task called ``pytest.skip()``, ``pytest.fail()``, ``pytest.xfail()`` or
+    ``pytest.exit()``: the item takes that outcome (``kind`` is the exception's name)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        super().__init__(message)
+
+
 class ResultMismatch(MeasurementFailure):
     """A task returned something else under the backend than serially."""
 
@@ -163,6 +172,9 @@ class Measurer:
         side = "serial" if role == "serial" else self.measurement.backend
         result = runner.run(self.work, self.timeout)
         if result.errors:
+            requested = [e for e in result.errors if e.control is not None]
+            if requested:
+                raise OutcomeRequest(requested[0].control or "", requested[0].message)
             raise TaskFailures(side, result.errors)
         if self.on_batch is not None:
             self.on_batch(side, result)

@@ -46,7 +46,7 @@ from .marker import (
     parse_timeout,
     usable_cpus,
 )
-from .measurement import PicklingProblem
+from .measurement import OutcomeRequest, PicklingProblem
 from .report import render_document
 from .scaling import scaling_section
 from .timing import utc_now_iso
@@ -361,7 +361,14 @@ def pytest_configure(config: pytest.Config) -> None:
         "(serial, thread, process, multiprocessing, asyncio) and report the speedup.",
     )
     registry = BackendRegistry()
-    config.hook.pytest_parallel_lab_register_backends(registry=registry)
+    try:
+        config.hook.pytest_parallel_lab_register_backends(registry=registry)
+    except (TypeError, ValueError) as exc:
+        raise pytest.UsageError(
+            f"pytest_parallel_lab_register_backends: {exc}. Fix: give the plugin's backend "
+            "another name (the built-ins are serial, thread, process, multiprocessing, asyncio) "
+            "and implement the Backend protocol"
+        ) from None
     xdist_workers, xdist_worker = _xdist_counts(config)
     defaults = _defaults(config)
     for name in defaults.backends or ():
@@ -524,8 +531,17 @@ def _record_and_fail(item: pytest.Item, outcome: Outcome) -> None:
             ),
             stacklevel=1,
         )
-    if outcome.failure is not None:
-        pytest.fail(f"{item.nodeid}: {outcome.failure}", pytrace=False)
+    failure = outcome.failure
+    if isinstance(failure, OutcomeRequest):
+        # pytest.skip()/fail()/xfail()/exit() inside a task: the item takes that outcome.
+        if failure.kind == "Skipped":
+            pytest.skip(str(failure))
+        if failure.kind == "XFailed":
+            pytest.xfail(str(failure))
+        if failure.kind == "Exit":
+            pytest.exit(str(failure))
+    if failure is not None:
+        pytest.fail(f"{item.nodeid}: {failure}", pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -627,10 +643,16 @@ def pytest_runtest_makereport(
         setattr(report, REPORT_ATTRIBUTE, [result_to_json(r) for r in records])
     elif call.when == "setup" and report.failed and _marked(item) is not None:
         spec_error = str(call.excinfo.value) if call.excinfo else "setup failed"
-        backend = item.callspec.params.get(BACKEND_ARG, "-") if hasattr(item, "callspec") else "-"
+        function = item if isinstance(item, pytest.Function) else None
+        has_backend = (
+            function is not None
+            and hasattr(function, "callspec")
+            and BACKEND_ARG in function.callspec.params
+        )
+        backend = str(function.callspec.params[BACKEND_ARG]) if function and has_backend else "-"
         record = ResultRecord(
             nodeid=item.nodeid,
-            test=item.nodeid.split("[", 1)[0],
+            test=test_id(function) if function and has_backend else item.nodeid,
             backend=backend,
             outcome="error",
             error=spec_error,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -30,6 +31,7 @@ from .document import Environment, ResultRecord, SpeedupRecord
 from .measurement import (
     MeasurementFailure,
     Measurer,
+    OutcomeRequest,
     PicklingProblem,
     find_unpicklable,
     pickled_size,
@@ -166,8 +168,21 @@ def measure(
             f"{settings.backend} backend could not run the workload: {exc}"
         )
         return Outcome(_failed_record(settings, failure, work), failure=failure)
+    except OutcomeRequest as exc:
+        outcome = "skipped" if exc.kind == "Skipped" else "failed"
+        return Outcome(replace(_failed_record(settings, exc, work), outcome=outcome), failure=exc)
     except MeasurementFailure as exc:
         return Outcome(_failed_record(settings, exc, work), failure=exc)
+    except Exception as exc:
+        # Whatever a backend (ours or a plugin's) raised: the item fails with it and
+        # its row is kept; the runners may be in any state, so they are replaced.
+        for runner in started.values():
+            cache.discard(runner)
+        failure = MeasurementFailure(
+            f"the {settings.backend} backend failed unexpectedly: {type(exc).__name__}: {exc}\n"
+            + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        )
+        return Outcome(_failed_record(settings, failure, work), failure=failure)
 
     m = measurer.measurement
     estimate = m.estimate()

@@ -43,6 +43,9 @@ class TaskError:
     type_name: str
     message: str
     traceback: str
+    #: Set when the task asked the test framework for an outcome instead of failing:
+    #: pytest's ``Skipped``, ``Failed``, ``XFailed`` or ``Exit`` (by class name).
+    control: str | None = None
 
     @property
     def signature(self) -> tuple[str, str]:
@@ -155,13 +158,32 @@ def _worker_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
+#: Exceptions a task must not swallow: they stop the worker itself, not the task.
+_PROPAGATE = (KeyboardInterrupt, GeneratorExit, asyncio.CancelledError)
+
+
+def captures(exc: BaseException) -> bool:
+    """Whether a task turns *exc* into a :class:`TaskError` (everything but interrupts)."""
+    return not isinstance(exc, _PROPAGATE)
+
+
 def error_from_exception(index: int, exc: BaseException) -> TaskError:
-    """Flatten *exc* into a :class:`TaskError` (picklable whatever the exception is)."""
+    """Flatten *exc* into a :class:`TaskError` (picklable whatever the exception is).
+
+    pytest's outcome exceptions (``pytest.skip()``, ``pytest.fail()`` in a body) are
+    BaseExceptions that cannot be pickled; they are carried by class name as
+    ``control`` so that the item gets that outcome under every backend.
+    """
+    # pytest's outcome classes say __module__ == "builtins"; their base names them.
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    is_outcome = "OutcomeException" in names or type(exc).__name__ == "Exit"
+    control = type(exc).__name__ if is_outcome else None
     return TaskError(
         index=index,
         type_name=type(exc).__qualname__,
-        message=str(exc),
+        message=str(getattr(exc, "msg", None) or exc) if control else str(exc),
         traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        control=control,
     )
 
 
@@ -178,7 +200,11 @@ def run_task(
         value = call(item)
         if coroutine:
             value = _worker_loop().run_until_complete(value)
-    except Exception as exc:
+    except BaseException as exc:
+        if not captures(exc):
+            raise
+        # The value may be the coroutine that raised: it must not travel back.
+        value = None
         error = error_from_exception(index, exc)
     return TaskOutcome(
         index,

@@ -24,6 +24,7 @@ from .base import (
     TaskOutcome,
     Work,
     WorkloadTimeout,
+    captures,
     collect_outcomes,
     error_from_exception,
     indexed,
@@ -121,7 +122,9 @@ async def _await_one_by_one(work: Work, tasks: list[tuple[int, Any]]) -> BatchRe
     for index, item in tasks:
         try:
             value = await work.call(item)
-        except Exception as exc:
+        except BaseException as exc:
+            if not captures(exc):
+                raise
             outcomes.append(TaskOutcome(index, error=error_from_exception(index, exc)))
         else:
             outcomes.append(TaskOutcome(index, value=value))
@@ -207,7 +210,9 @@ class AsyncioRunner:
                     value = work.call(item)
                     if work.coroutine:
                         value = await value
-                except Exception as exc:
+                except BaseException as exc:
+                    if not captures(exc):
+                        raise
                     return TaskOutcome(index, error=error_from_exception(index, exc))
                 return TaskOutcome(index, value=value)
 

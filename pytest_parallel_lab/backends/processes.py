@@ -20,6 +20,7 @@ from typing import Any
 
 from .. import timing
 from .base import (
+    BackendError,
     BatchResult,
     Work,
     WorkerCrashed,
@@ -44,6 +45,15 @@ def describe_exit(exitcode: int | None) -> str:
         except ValueError:
             return f"signal {-exitcode}"
     return f"exit code {exitcode}"
+
+
+def unpicklable_result_message(backend: str, exc: BaseException) -> str:
+    """What to say when a task's outcome cannot travel back from a worker process."""
+    return (
+        f"a task's result could not be sent back from a worker of the {backend} backend "
+        f"({type(exc).__name__}: {exc}). Fix: return picklable data (plain values, not locks, "
+        "sockets, open files or generators), or use backend=\"thread\""
+    )
 
 
 def _ready_probe(item: Any) -> int:
@@ -80,15 +90,25 @@ class ProcessRunner:
         for pid, process in dict(getattr(self.executor, "_processes", None) or {}).items():
             self._processes[pid] = process
 
+    @property
+    def broken(self) -> bool:
+        """A worker died (between items, too): the pool cannot run anything more."""
+        return bool(getattr(self.executor, "_broken", False)) or any(
+            not p.is_alive() for p in self._processes.values()
+        )
+
     def run(self, work: Work, timeout: float) -> BatchResult:
         try:
             futures, wall = submit_and_wait(self.executor, work, timeout, "process")
-        finally:
-            self._remember_processes()
-        try:
             results = [f.result() for f in futures]
         except BrokenProcessPool:
             raise WorkerCrashed(self._crash_message()) from None
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise BackendError(unpicklable_result_message("process", exc)) from None
+        finally:
+            self._remember_processes()
         outcomes, cpu = collect_outcomes(results)
         return BatchResult(wall, cpu, outcomes)
 
@@ -154,8 +174,17 @@ class MultiprocessingPoolRunner:
                     f"the multiprocessing backend did not finish within the timeout of {timeout:g}s"
                 )
         wall = timing.perf_counter() - started
-        outcomes, cpu = collect_outcomes(pending.get())
+        try:
+            results = pending.get()
+        except Exception as exc:
+            raise BackendError(unpicklable_result_message("multiprocessing", exc)) from None
+        outcomes, cpu = collect_outcomes(results)
         return BatchResult(wall, cpu, outcomes)
+
+    @property
+    def broken(self) -> bool:
+        """The pool was terminated or closed: it cannot run anything more."""
+        return getattr(self.pool, "_state", multiprocessing.pool.RUN) != multiprocessing.pool.RUN
 
     def close(self) -> None:
         self.pool.close()

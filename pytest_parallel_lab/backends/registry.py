@@ -63,6 +63,11 @@ class RunnerCache:
     def get(self, backend: Backend, workers: int, start_method: str | None) -> StartedRunner:
         key = (backend.name, workers, start_method if backend.uses_processes else None)
         started = self._runners.get(key)
+        if started is not None and getattr(started.runner, "broken", False):
+            # A worker died since the last item (killed from outside, OOM): start afresh
+            # rather than fail an innocent item.
+            self.discard(started)
+            started = None
         if started is None:
             started = StartedRunner(backend.start(workers, start_method))
             self._runners[key] = started

@@ -1,0 +1,215 @@
+"""Robust statistics: medians, quantiles, spreads, bootstrap intervals, speedup rules."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pytest_parallel_lab.stats import (
+    CONFIDENCE,
+    Interval,
+    bootstrap_median_interval,
+    estimate_speedup,
+    median,
+    quantile,
+    relative_spread,
+)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        pytest.param([3.0], 3.0, id="one-value"),
+        pytest.param([3.0, 1.0, 2.0], 2.0, id="odd-count-unsorted"),
+        pytest.param([4.0, 1.0, 3.0, 2.0], 2.5, id="even-count-mean-of-middle-two"),
+        pytest.param([1.0, 1.0, 100.0], 1.0, id="an-outlier-does-not-move-it"),
+    ],
+)
+def test_the_median_is_the_middle_value_or_the_mean_of_the_middle_two(
+    values: list[float], expected: float
+) -> None:
+    assert median(values) == expected
+
+
+def test_the_median_of_nothing_is_an_error() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        median([])
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [
+        pytest.param([1.0, 2.0, 3.0, 4.0, 5.0], 0.0, 1.0, id="q0-is-the-minimum"),
+        pytest.param([1.0, 2.0, 3.0, 4.0, 5.0], 1.0, 5.0, id="q1-is-the-maximum"),
+        pytest.param([1.0, 2.0, 3.0, 4.0, 5.0], 0.5, 3.0, id="q05-is-the-median"),
+        pytest.param([1.0, 2.0, 3.0, 4.0], 0.25, 1.75, id="linear-interpolation"),
+        pytest.param([4.0, 1.0, 3.0, 2.0], 0.75, 3.25, id="unsorted-input"),
+        pytest.param([7.0], 0.3, 7.0, id="one-value"),
+    ],
+)
+def test_a_quantile_interpolates_linearly_like_numpy(
+    values: list[float], q: float, expected: float
+) -> None:
+    assert quantile(values, q) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "message"),
+    [
+        pytest.param([], 0.5, "empty", id="empty"),
+        pytest.param([1.0], -0.1, "q must be in", id="below-zero"),
+        pytest.param([1.0], 1.1, "q must be in", id="above-one"),
+    ],
+)
+def test_a_quantile_rejects_no_values_and_q_outside_zero_to_one(
+    values: list[float], q: float, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        quantile(values, q)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        pytest.param([2.0, 2.0, 2.0], 0.0, id="identical-values"),
+        pytest.param([1.0, 3.0], 1.0, id="two-values-use-the-full-range"),
+        pytest.param([1.0, 2.0, 3.0, 4.0, 5.0], 2.0 / 3.0, id="iqr-over-median"),
+        pytest.param([0.0, 0.0, 0.0], 0.0, id="all-zero-is-not-noisy"),
+        pytest.param([0.0, 0.0, 1.0], math.inf, id="zero-median-with-spread-is-infinite"),
+    ],
+)
+def test_the_relative_spread_is_the_interquartile_range_over_the_median(
+    values: list[float], expected: float
+) -> None:
+    assert relative_spread(values) == pytest.approx(expected)
+
+
+def test_a_bootstrap_interval_is_deterministic_and_contains_the_estimate() -> None:
+    values = [1.9, 2.1, 2.0, 1.7, 2.4, 2.2, 1.95]
+    first = bootstrap_median_interval(values)
+    second = bootstrap_median_interval(values)
+    assert first == second
+    assert first.estimate == median(values)
+    assert first.low <= first.estimate <= first.high
+    assert first.confidence == CONFIDENCE
+    assert first.low < first.high
+
+
+def test_a_bootstrap_interval_of_one_value_is_degenerate() -> None:
+    interval = bootstrap_median_interval([1.5])
+    assert (interval.estimate, interval.low, interval.high) == (1.5, 1.5, 1.5)
+
+
+def test_a_bootstrap_interval_of_nothing_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no values"):
+        bootstrap_median_interval([])
+
+
+@pytest.mark.parametrize(
+    ("interval", "width"),
+    [
+        pytest.param(Interval(2.0, 1.8, 2.2), 0.2, id="ordinary"),
+        pytest.param(Interval(0.0, 0.0, 1.0), math.inf, id="zero-estimate"),
+    ],
+)
+def test_an_interval_knows_its_relative_width(interval: Interval, width: float) -> None:
+    assert interval.relative_width == pytest.approx(width)
+
+
+def test_an_interval_contains_its_ends() -> None:
+    interval = Interval(1.0, 0.9, 1.1)
+    assert interval.contains(0.9)
+    assert interval.contains(1.1)
+    assert not interval.contains(1.11)
+
+
+@pytest.mark.parametrize(
+    ("baseline", "candidate", "verdict", "significant", "noisy"),
+    [
+        pytest.param(
+            [2.0, 2.0, 2.0, 2.0, 2.0],
+            [1.0, 1.0, 1.0, 1.0, 1.0],
+            "faster",
+            True,
+            False,
+            id="a-steady-2x-is-faster",
+        ),
+        pytest.param(
+            [1.0, 1.0, 1.0, 1.0, 1.0],
+            [2.0, 2.0, 2.0, 2.0, 2.0],
+            "slower",
+            True,
+            False,
+            id="a-steady-half-is-slower",
+        ),
+        pytest.param(
+            [1.05, 1.25, 0.85, 1.2, 0.9],
+            [1.0, 1.0, 1.0, 1.0, 1.0],
+            "no clear difference",
+            False,
+            True,
+            id="a-1.05x-inside-noise-is-no-clear-difference",
+        ),
+        pytest.param(
+            [2.0, 2.0],
+            [1.0, 1.0],
+            "faster",
+            True,
+            True,
+            id="fewer-than-three-rounds-is-noisy",
+        ),
+        pytest.param(
+            [2.0, 2.0, 2.0, 2.0, 2.0],
+            [1.0, 1.0, 1.0, 1.0, 1.5],
+            "faster",
+            True,
+            True,
+            id="one-slow-round-of-five-widens-the-interval-into-noise",
+        ),
+    ],
+)
+def test_a_speedup_is_judged_by_its_interval_not_its_estimate(
+    baseline: list[float],
+    candidate: list[float],
+    verdict: str,
+    significant: bool,
+    noisy: bool,
+) -> None:
+    estimate = estimate_speedup(baseline, candidate)
+    assert estimate.verdict == verdict
+    assert estimate.significant is significant
+    assert estimate.noisy is noisy
+    s = estimate.speedup
+    assert s.low <= s.estimate <= s.high
+    assert estimate.rounds == len(baseline)
+
+
+def test_a_1_05x_inside_the_noise_is_no_clear_difference() -> None:
+    estimate = estimate_speedup([1.05, 1.3, 0.8, 1.2, 0.95], [1.0] * 5)
+    assert estimate.speedup.estimate == pytest.approx(1.05)
+    assert estimate.verdict == "no clear difference"
+    assert not estimate.significant
+
+
+def test_a_speedup_is_the_median_of_per_round_ratios_with_medians_of_each_side() -> None:
+    estimate = estimate_speedup([4.0, 6.0, 8.0], [2.0, 2.0, 2.0])
+    assert estimate.speedup.estimate == pytest.approx(3.0)
+    assert estimate.baseline_median_s == pytest.approx(6.0)
+    assert estimate.candidate_median_s == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    ("baseline", "candidate", "message"),
+    [
+        pytest.param([1.0, 1.0], [1.0], "differ in length", id="unequal-lengths"),
+        pytest.param([], [], "no rounds", id="no-rounds"),
+        pytest.param([1.0], [0.0], "positive", id="zero-candidate-time"),
+        pytest.param([-1.0], [1.0], "positive", id="negative-baseline-time"),
+    ],
+)
+def test_estimating_a_speedup_rejects_unpaired_or_impossible_rounds(
+    baseline: list[float], candidate: list[float], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        estimate_speedup(baseline, candidate)
