@@ -155,16 +155,14 @@ def main() -> int:
         ratio = p / h
         within = abs(ratio - 1) <= 0.10
         ok &= within
-        print(
-            f"{name:28} {backend:8} {h:6.2f}x {p:6.2f}x {ratio:11.3f}   {'ok' if within else 'MISSED'} (within 10%)"
-        )
+        verdict = "ok" if within else "MISSED"
+        print(f"{name:28} {backend:8} {h:6.2f}x {p:6.2f}x {ratio:11.3f}   {verdict} (within 10%)")
     for name in ("test_sleep_thread", "test_async_sleep_asyncio"):
         p = statistics.median(plugin[name])
         within = abs(p / 8 - 1) <= 0.10
         ok &= within
-        print(
-            f"{name:28} plugin {p:.2f}x vs ideal 8x: {p / 8:.3f}  {'ok' if within else 'MISSED'} (within 10%)"
-        )
+        verdict = "ok" if within else "MISSED"
+        print(f"{name:28} plugin {p:.2f}x vs ideal 8x: {p / 8:.3f}  {verdict} (within 10%)")
     return 0 if ok or not args.check else 1
 
 

@@ -128,11 +128,7 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
 def _measured(record: ResultRecord) -> bool:
     # A row failed by a gate or by expect= was measured all the same; rows that
     # failed before measuring have no speedup.
-    return (
-        record.speedup is not None
-        and record.serial_s is not None
-        and record.serial_s > 0
-    )
+    return record.speedup is not None and record.serial_s is not None and record.serial_s > 0
 
 
 def _scales(record: ResultRecord) -> bool:

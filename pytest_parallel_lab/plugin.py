@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import inspect
 import os
 import warnings
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from . import hookspecs
+from . import hookspecs, suite_plugin
 from .backends import BUILTIN_BACKENDS, BackendRegistry, RunnerCache
 from .diagnosis import recommendations_section
 from .document import (
@@ -191,19 +190,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("parallel_tasks", HELP_TASKS, default=str(DEFAULT_TASKS))
     parser.addini("parallel_workers", HELP_WORKERS, default="auto")
     parser.addini("parallel_start_method", HELP_START, default="")
-    suite = _suite_plugin()
-    if suite is not None:
-        suite.add_options(group, parser)
-
-
-def _suite_plugin() -> Any:
-    """The suite-analysis glue (its own module; see suite_plugin.py)."""
-    try:
-        return importlib.import_module("pytest_parallel_lab.suite_plugin")
-    except ModuleNotFoundError as exc:  # TEMPORARY until the suite module lands
-        if exc.name != "pytest_parallel_lab.suite_plugin":
-            raise
-        return None
+    suite_plugin.add_options(group, parser)
 
 
 def _ini_value(config: pytest.Config, name: str, convert: Callable[[str], Any]) -> Any:
@@ -399,9 +386,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[LAB_KEY] = lab
     config.pluginmanager.register(lab, "parallel-lab-session")
-    suite = _suite_plugin()
-    if suite is not None:
-        suite.configure(config)
+    suite_plugin.configure(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -103,8 +103,6 @@ def test_other_backends_drive_coroutines_too(lab: pytest.Pytester, backend: str)
     assert row["outcome"] == "passed"
 
 
-
-
 @pytest.mark.parametrize(
     "backend",
     [

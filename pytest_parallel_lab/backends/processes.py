@@ -52,7 +52,7 @@ def unpicklable_result_message(backend: str, exc: BaseException) -> str:
     return (
         f"a task's result could not be sent back from a worker of the {backend} backend "
         f"({type(exc).__name__}: {exc}). Fix: return picklable data (plain values, not locks, "
-        "sockets, open files or generators), or use backend=\"thread\""
+        'sockets, open files or generators), or use backend="thread"'
     )
 
 

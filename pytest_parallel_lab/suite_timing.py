@@ -1,0 +1,338 @@
+"""Suite timing: what every test and fixture cost, per worker, as plain data.
+
+This module is pure (no pytest import). The pytest glue (``suite_plugin.py``) turns
+each test report into a *payload* of plain builtins (the same payload travels from an
+xdist worker to the controller as an attribute of the report), and a
+:class:`SuiteRecorder` ingests payloads and builds the ``suite`` section of the run
+document. All times in payloads are absolute ``timing.perf_counter`` readings
+(CLOCK_MONOTONIC on Linux, so comparable across the processes of one machine); the
+section holds durations and offsets from the session start.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Scopes whose fixture instances can be shared by several tests (and duplicated by xdist).
+SHARED_SCOPES = ("session", "package", "module", "class")
+
+
+@dataclass(frozen=True)
+class TestTiming:
+    """One test's phases on one worker; ``fixture_s`` is the own time of the shared
+    fixtures set up or torn down inside its phases, ``uses`` the shared fixtures it needs."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    worker: str
+    setup_s: float
+    call_s: float
+    teardown_s: float
+    outcome: str
+    start_s: float = 0.0
+    fixture_s: float = 0.0
+    uses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FixtureTiming:
+    """All instances of one fixture (and param) on one worker, own time only."""
+
+    id: str
+    name: str
+    scope: str
+    baseid: str
+    param: str | None
+    worker: str
+    setup_s: float
+    teardown_s: float
+    instances: int
+
+
+@dataclass(frozen=True)
+class WorkerTiming:
+    """One process that ran tests: the main process (``main``) or an xdist worker."""
+
+    id: str
+    startup_s: float
+    collection_s: float
+    busy_s: float
+    idle_s: float
+    tests: int
+    finish_s: float = 0.0
+
+
+def fixture_id(name: str, scope: str, baseid: str, param: str | None) -> str:
+    """A stable key for a fixture definition and param, shared by tests and fixtures rows."""
+    suffix = "" if param is None else f"[{param}]"
+    return f"{baseid}::{name}{suffix}@{scope}"
+
+
+def scope_node(nodeid: str, scope: str) -> str:
+    """The collection node that owns an instance of a *scope* fixture used by *nodeid*."""
+    if scope == "session":
+        return ""
+    parts = nodeid.split("::")
+    if scope == "package":
+        return parts[0].rpartition("/")[0]
+    if scope == "class" and len(parts) > 2:
+        return "::".join(parts[:2])
+    return parts[0]
+
+
+@dataclass
+class _TestBuilder:
+    worker: str
+    phases: dict[str, float] = field(default_factory=dict)
+    start: float | None = None
+    end: float = 0.0
+    outcome: str = "passed"
+    fixture_s: float = 0.0
+    uses: tuple[str, ...] = ()
+
+
+@dataclass
+class _FixtureBuilder:
+    name: str
+    scope: str
+    baseid: str
+    param: str | None
+    setup_s: float = 0.0
+    teardown_s: float = 0.0
+    instances: int = 0
+
+
+@dataclass
+class _WorkerBuilder:
+    started: float | None = None
+    collected: float | None = None
+    busy_s: float = 0.0
+    tests: int = 0
+    first_start: float | None = None
+    last_end: float = 0.0
+
+
+class SuiteRecorder:
+    """Collects payloads (from this process or from xdist workers) into a section.
+
+    Payload keys: ``worker`` (str); optionally ``meta`` ``{started, collected}``;
+    ``phase`` ``{nodeid, when, start, duration, outcome}``; ``uses`` (list of fixture
+    ids); ``fixtures``: events ``{name, scope, baseid, param, nodeid, when, start,
+    own_s, depth}``. Events are also kept raw for the trace.
+    """
+
+    def __init__(self, origin: float) -> None:
+        self.origin = origin
+        self.tests: dict[tuple[str, str], _TestBuilder] = {}
+        self.fixtures: dict[tuple[str, str], _FixtureBuilder] = {}
+        self.workers: dict[str, _WorkerBuilder] = defaultdict(_WorkerBuilder)
+        self.phase_events: list[dict[str, Any]] = []
+        self.fixture_events: list[dict[str, Any]] = []
+
+    def ingest(self, payload: dict[str, Any]) -> None:
+        """Add one payload; unknown keys are ignored so that versions can differ."""
+        worker = str(payload.get("worker", "main"))
+        state = self.workers[worker]
+        meta = payload.get("meta")
+        if isinstance(meta, dict):
+            state.started = meta.get("started", state.started)
+            state.collected = meta.get("collected", state.collected)
+        for event in payload.get("fixtures", ()):
+            self._add_fixture_event(worker, event)
+        phase = payload.get("phase")
+        if isinstance(phase, dict):
+            self._add_phase(worker, phase, payload.get("uses"))
+
+    def _add_fixture_event(self, worker: str, event: dict[str, Any]) -> None:
+        event["worker"] = worker  # payloads are ours once ingested: no copy
+        self.fixture_events.append(event)
+        fid = fixture_id(event["name"], event["scope"], event["baseid"], event["param"])
+        builder = self.fixtures.get((fid, worker))
+        if builder is None:
+            builder = _FixtureBuilder(
+                event["name"], event["scope"], event["baseid"], event["param"]
+            )
+            self.fixtures[(fid, worker)] = builder
+        if event["when"] == "setup":
+            builder.setup_s += event["own_s"]
+            builder.instances += 1
+        else:
+            builder.teardown_s += event["own_s"]
+        if event["scope"] in SHARED_SCOPES and event.get("nodeid"):
+            test = self._test(worker, event["nodeid"])
+            test.fixture_s += event["own_s"]
+
+    def _test(self, worker: str, nodeid: str) -> _TestBuilder:
+        test = self.tests.get((nodeid, worker))
+        if test is None:
+            test = self.tests[(nodeid, worker)] = _TestBuilder(worker)
+        return test
+
+    def _add_phase(self, worker: str, phase: dict[str, Any], uses: Any) -> None:
+        phase["worker"] = worker
+        self.phase_events.append(phase)
+        test = self._test(worker, phase["nodeid"])
+        state = self.workers[worker]
+        when, start, duration = phase["when"], phase["start"], phase["duration"]
+        test.phases[when] = test.phases.get(when, 0.0) + duration
+        if test.start is None:
+            test.start = start
+            state.tests += 1
+        test.end = max(test.end, start + duration)
+        outcome = phase.get("outcome", "passed")
+        if outcome == "failed":
+            test.outcome = "failed" if when == "call" else "error"
+        elif outcome == "skipped" and test.outcome == "passed":
+            test.outcome = "skipped"
+        if uses:
+            test.uses = tuple(uses)
+        state.busy_s += duration
+        state.first_start = start if state.first_start is None else min(state.first_start, start)
+        state.last_end = max(state.last_end, start + duration)
+
+    def test_timings(self) -> list[TestTiming]:
+        """Tests in the order they started (per worker order is preserved)."""
+        rows = [
+            TestTiming(
+                nodeid=nodeid,
+                worker=b.worker,
+                setup_s=b.phases.get("setup", 0.0),
+                call_s=b.phases.get("call", 0.0),
+                teardown_s=b.phases.get("teardown", 0.0),
+                outcome=b.outcome,
+                start_s=(b.start if b.start is not None else self.origin) - self.origin,
+                fixture_s=b.fixture_s,
+                uses=b.uses,
+            )
+            for (nodeid, _), b in self.tests.items()
+        ]
+        rows.sort(key=lambda r: r.start_s)
+        return rows
+
+    def fixture_timings(self) -> list[FixtureTiming]:
+        """Fixture rows per (fixture, param, worker)."""
+        return [
+            FixtureTiming(
+                fid,
+                b.name,
+                b.scope,
+                b.baseid,
+                b.param,
+                worker,
+                b.setup_s,
+                b.teardown_s,
+                b.instances,
+            )
+            for (fid, worker), b in self.fixtures.items()
+        ]
+
+    def worker_timings(self) -> list[WorkerTiming]:
+        """One row per process; idle is the time between collection and the last test
+        end not spent in a test phase."""
+        rows = []
+        for worker, s in sorted(self.workers.items()):
+            started = s.started if s.started is not None else self.origin
+            collected = s.collected if s.collected is not None else started
+            end = max(s.last_end, collected)
+            rows.append(
+                WorkerTiming(
+                    id=worker,
+                    startup_s=max(0.0, started - self.origin),
+                    collection_s=max(0.0, collected - started),
+                    busy_s=s.busy_s,
+                    idle_s=max(0.0, end - collected - s.busy_s),
+                    tests=s.tests,
+                    finish_s=end - self.origin,
+                )
+            )
+        return rows
+
+
+def imbalance(workers: list[WorkerTiming]) -> dict[str, float] | None:
+    """Slowest worker's busy time over the mean, and the spread of finish times."""
+    if not workers:
+        return None
+    mean = sum(w.busy_s for w in workers) / len(workers)
+    slowest = max(w.busy_s for w in workers)
+    finishes = [w.finish_s for w in workers]
+    return {
+        "busy_max_over_mean": slowest / mean if mean > 0 else 1.0,
+        "finish_gap_s": max(finishes) - min(finishes),
+    }
+
+
+def fixture_duplication(fixtures: list[FixtureTiming]) -> list[dict[str, Any]]:
+    """For shared-scope fixtures: instances across workers and what they cost versus
+    the instances one serial process would need (the most any single worker needed
+    per scope node is unknown here, so the serial cost is the mean per instance times
+    the number of distinct (fixture, param) instances of the busiest worker)."""
+    grouped: dict[str, list[FixtureTiming]] = defaultdict(list)
+    for row in fixtures:
+        if row.scope in SHARED_SCOPES:
+            grouped[row.id].append(row)
+    result: list[dict[str, Any]] = []
+    for fid, rows in grouped.items():
+        instances = sum(r.instances for r in rows)
+        total = sum(r.setup_s + r.teardown_s for r in rows)
+        serial_instances = max(r.instances for r in rows)
+        per_instance = total / instances if instances else 0.0
+        result.append(
+            {
+                "id": fid,
+                "name": rows[0].name,
+                "scope": rows[0].scope,
+                "workers": len(rows),
+                "instances": instances,
+                "total_s": total,
+                "serial_s": per_instance * serial_instances,
+                "extra_s": total - per_instance * serial_instances,
+            }
+        )
+    result.sort(key=lambda d: -d["extra_s"])
+    return result
+
+
+def last_worker_chain(tests: list[TestTiming], workers: list[WorkerTiming]) -> dict[str, Any]:
+    """The tests, in order, of the worker that finished last (what the wall time waited on)."""
+    if not workers:
+        return {"worker": None, "tests": []}
+    last = max(workers, key=lambda w: w.finish_s)
+    chain = [
+        {"nodeid": t.nodeid, "total_s": t.setup_s + t.call_s + t.teardown_s}
+        for t in tests
+        if t.worker == last.id
+    ]
+    return {"worker": last.id, "tests": chain}
+
+
+def build_section(
+    recorder: SuiteRecorder, wall_s: float, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ``suite`` section as plain JSON types."""
+    tests = recorder.test_timings()
+    fixtures = recorder.fixture_timings()
+    workers = recorder.worker_timings()
+    section: dict[str, Any] = {
+        "tests": [_row(t) for t in tests],
+        "fixtures": [dict(vars(f)) for f in fixtures],
+        "workers": [dict(vars(w)) for w in workers],
+        "wall_s": wall_s,
+        "imbalance": imbalance(workers) if len(workers) > 1 else None,
+        "duplication": fixture_duplication(fixtures) if len(workers) > 1 else [],
+        "last_worker_chain": last_worker_chain(tests, workers) if len(workers) > 1 else None,
+        "prediction": [],
+        "actual": None,
+    }
+    if extra:
+        section.update(extra)
+    return section
+
+
+def _row(test: TestTiming) -> dict[str, Any]:
+    # vars() rather than dataclasses.asdict: thousands of rows, no nesting to copy
+    data = dict(vars(test))
+    data["uses"] = list(test.uses)
+    return data

@@ -1,0 +1,268 @@
+"""Suite analysis as a user sees it: structure and counts, never tight times."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SUITE = """
+import pytest
+
+@pytest.fixture(scope="session")
+def database():
+    yield "db"
+
+@pytest.fixture(scope="module", params=["a", "b"])
+def schema(database, request):
+    yield request.param
+
+@pytest.fixture
+def row(schema):
+    return schema + "1"
+
+@pytest.fixture(autouse=True)
+def clean():
+    yield
+
+@pytest.fixture
+def lazy():
+    return 1
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_rows(row, n):
+    assert row
+
+def test_lazy(request):
+    assert request.getfixturevalue("lazy") == 1
+
+class TestGroup:
+    @pytest.fixture(scope="class")
+    def shared(self):
+        return []
+
+    def test_one(self, shared):
+        pass
+
+    def test_two(self, shared, database):
+        pass
+"""
+
+TIMED = """
+import time
+import pytest
+
+@pytest.fixture(scope="session")
+def slow_parent():
+    time.sleep(0.2)
+    yield
+    time.sleep(0.05)
+
+@pytest.fixture(scope="session")
+def quick_child(slow_parent):
+    yield
+
+def test_it(quick_child):
+    pass
+"""
+
+
+def suite_of(pytester: pytest.Pytester, path: str = "run.json") -> dict[str, Any]:
+    data = json.loads(Path(pytester.path, path).read_text())
+    section: dict[str, Any] = data["suite"]
+    return section
+
+
+def fixtures_by_name(section: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for row in section["fixtures"]:
+        rows.setdefault(row["name"], []).append(row)
+    return rows
+
+
+def test_every_fixture_is_counted_once_per_instance_in_a_serial_run(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest("-p", "no:asyncio", "--parallel-report-json=run.json")
+    result.assert_outcomes(passed=7)
+    section = suite_of(pytester)
+    fixtures = fixtures_by_name(section)
+    assert [r["instances"] for r in fixtures["database"]] == [1]
+    assert sorted((r["param"], r["instances"]) for r in fixtures["schema"]) == [("a", 1), ("b", 1)]
+    assert sum(r["instances"] for r in fixtures["row"]) == 4
+    assert sum(r["instances"] for r in fixtures["clean"]) == 7  # autouse
+    assert sum(r["instances"] for r in fixtures["lazy"]) == 1  # request.getfixturevalue
+    assert sum(r["instances"] for r in fixtures["shared"]) == 1  # class scope
+    assert "n" not in fixtures  # direct parametrization is not a fixture
+    assert fixtures["database"][0]["scope"] == "session"
+    assert fixtures["shared"][0]["scope"] == "class"
+    assert len(section["tests"]) == 7
+    assert {t["worker"] for t in section["tests"]} == {"main"}
+    assert [w["tests"] for w in section["workers"]] == [7]
+    assert section["actual"] is None
+    assert {p["dist"] for p in section["prediction"]} == {
+        "load",
+        "loadscope",
+        "loadfile",
+        "worksteal",
+    }
+    assert section["recommended"]["message"]
+
+
+def test_a_fixture_own_time_excludes_the_fixtures_it_depends_on(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_timed=TIMED)
+    pytester.runpytest("-p", "no:asyncio", "--parallel-report-json=run.json").assert_outcomes(
+        passed=1
+    )
+    fixtures = {r["name"]: r for r in suite_of(pytester)["fixtures"]}
+    parent, child = fixtures["slow_parent"], fixtures["quick_child"]
+    assert parent["setup_s"] > child["setup_s"]
+    assert parent["teardown_s"] > child["teardown_s"]
+    assert parent["teardown_s"] > 0
+
+
+def test_failures_are_recorded_with_their_outcome(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.fixture
+        def broken():
+            raise RuntimeError
+        def test_fails():
+            assert 0
+        def test_errors(broken):
+            pass
+        def test_skips():
+            pytest.skip("no")
+        """
+    )
+    pytester.runpytest("-p", "no:asyncio", "--parallel-report-json=run.json")
+    outcomes = {t["nodeid"].split("::")[1]: t["outcome"] for t in suite_of(pytester)["tests"]}
+    assert outcomes == {"test_fails": "failed", "test_errors": "error", "test_skips": "skipped"}
+
+
+def test_the_plugin_is_not_registered_without_report_options(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        def pytest_sessionfinish(session):
+            names = [n for n, _ in session.config.pluginmanager.list_name_plugin()]
+            print("SUITE-PLUGIN", "parallel-lab-suite" in names)
+        """
+    )
+    pytester.makepyfile("def test_a(): pass")
+    result = pytester.runpytest("-p", "no:asyncio", "-s")
+    result.stdout.fnmatch_lines(["*SUITE-PLUGIN False*"])
+    result = pytester.runpytest("-p", "no:asyncio", "-s", "--parallel-report")
+    result.stdout.fnmatch_lines(["*SUITE-PLUGIN True*"])
+
+
+def test_the_terminal_report_shows_the_suite_tables(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest("-p", "no:asyncio", "--parallel-report")
+    result.stdout.fnmatch_lines(["*slowest fixtures*", "*xdist prediction*", "*recommendation:*"])
+
+
+def test_the_trace_is_valid_json_with_nested_fixture_events(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite=SUITE + "\ndef test_failing():\n    assert 0\n")
+    pytester.runpytest("-p", "no:asyncio", "--parallel-trace=out/trace.json")
+    trace = json.loads(Path(pytester.path, "out", "trace.json").read_text())
+    names = [e["name"] for e in trace["traceEvents"]]
+    assert "collection" in names
+    assert "call test_suite.py::test_failing" in names
+    assert "setup database" in names
+    assert "teardown schema[b]" in names
+
+
+def test_worker_counts_are_validated(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a(): pass")
+    result = pytester.runpytest("-p", "no:asyncio", "--parallel-predict=2,x")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--parallel-predict*2,4,8*"])
+
+
+def test_requested_worker_counts_are_predicted(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a(): pass")
+    pytester.runpytest(
+        "-p", "no:asyncio", "--parallel-report-json=run.json", "--parallel-predict=5"
+    )
+    assert 5 in {p["workers"] for p in suite_of(pytester)["prediction"]}
+
+
+def test_a_saved_run_is_predicted_without_a_new_serial_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.runpytest("-p", "no:asyncio", "--parallel-report-json=run.json")
+    result = pytester.runpytest("-p", "no:asyncio", "--parallel-predict-from=run.json", "--co")
+    result.stdout.fnmatch_lines(["*prediction from a saved run*", "*xdist prediction*"])
+    Path(pytester.path, "empty.json").write_text(json.dumps({"schema_version": 1, "results": []}))
+    result = pytester.runpytest("-p", "no:asyncio", "--parallel-predict-from=empty.json", "--co")
+    result.stdout.fnmatch_lines(["*no 'suite' section*"])
+
+
+def test_xdist_workers_report_their_own_fixture_instances(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile(
+        test_a="""
+        import pytest
+        @pytest.fixture(scope="session")
+        def expensive():
+            return 1
+        @pytest.mark.parametrize("i", range(20))
+        def test_a(expensive, i):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:asyncio",
+        "-n",
+        "2",
+        "--parallel-report-json=run.json",
+        "--parallel-trace=trace.json",
+    )
+    result.assert_outcomes(passed=20)
+    section = suite_of(pytester)
+    workers = {w["id"]: w for w in section["workers"]}
+    assert set(workers) == {"gw0", "gw1"}
+    assert sum(w["tests"] for w in workers.values()) == 20
+    instances = {
+        r["worker"]: r["instances"] for r in section["fixtures"] if r["name"] == "expensive"
+    }
+    assert instances == {"gw0": 1, "gw1": 1}
+    (dup,) = [d for d in section["duplication"] if d["name"] == "expensive"]
+    assert dup["instances"] == 2
+    assert section["actual"]["workers"] == 2
+    assert any(p["workers"] == 2 and p["dist"] == "load" for p in section["prediction"])
+    assert section["imbalance"] is not None
+    trace = json.loads(Path(pytester.path, "trace.json").read_text())
+    tracks = {e["args"]["name"] for e in trace["traceEvents"] if e["name"] == "thread_name"}
+    assert tracks == {"gw0", "gw1"}
+
+
+def test_a_crashed_worker_loses_nothing_it_already_reported(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile(
+        test_crash="""
+        import os
+        def test_ok_1(): pass
+        def test_ok_2(): pass
+        def test_crash(): os._exit(1)
+        """
+    )
+    pytester.runpytest_subprocess(
+        "-p",
+        "no:asyncio",
+        "-n",
+        "1",
+        "--parallel-report-json=run.json",
+        "--parallel-trace=trace.json",
+    )
+    section = suite_of(pytester)
+    names = {t["nodeid"].split("::")[1] for t in section["tests"]}
+    assert {"test_ok_1", "test_ok_2"} <= names
+    assert section["crashed_workers"] == ["gw0"]
+    json.loads(Path(pytester.path, "trace.json").read_text())
