@@ -18,7 +18,6 @@ import pickle
 import reprlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from . import stats
@@ -75,6 +74,8 @@ def describe_task_errors(side: str, errors: Sequence[TaskError]) -> str:
 
 def find_unpicklable(named_objects: Sequence[tuple[str, Any]]) -> tuple[str, Any, Exception] | None:
     """The first (description, object, error) that the process pickler rejects."""
+    from multiprocessing.reduction import ForkingPickler
+
     for description, obj in named_objects:
         try:
             ForkingPickler.dumps(obj)
@@ -85,6 +86,8 @@ def find_unpicklable(named_objects: Sequence[tuple[str, Any]]) -> tuple[str, Any
 
 def pickled_size(obj: Any) -> int | None:
     """Bytes of *obj* pickled as a process pool would, or None when it cannot be."""
+    from multiprocessing.reduction import ForkingPickler
+
     try:
         return len(ForkingPickler.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
     except Exception:

@@ -8,7 +8,6 @@ a ``StashKey``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import inspect
 import os
 import warnings
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from . import hookspecs, suite_plugin
-from .backends import BUILTIN_BACKENDS, BackendRegistry, RunnerCache
+from .backends import BUILTIN_BACKENDS, BackendRegistry, BatchResult, RunnerCache
 from .diagnosis import recommendations_section
 from .document import (
     Environment,
@@ -46,7 +45,6 @@ from .marker import (
     usable_cpus,
 )
 from .measurement import OutcomeRequest, PicklingProblem
-from .report import render_document
 from .scaling import scaling_section
 from .timing import utc_now_iso
 from .workload import Outcome, Settings, body_work, is_coroutine_function, map_work, measure
@@ -260,13 +258,10 @@ class LabSession:
             option("parallel_report") or option("parallel_report_json") or option("parallel_html")
         )
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Collect the results that travel on test reports (from xdist workers too)."""
-        data = getattr(report, REPORT_ATTRIBUTE, None)
-        if not data or self.xdist_worker is not None:
-            return  # workers only send; the controller (or a plain run) collects
-        for entry in data:
-            self.results.append(result_from_json(entry, f"report of {report.nodeid}"))
+    def listen_for_results(self) -> None:
+        """Register the per-test hooks (once): only runs with marked tests pay for them."""
+        if not self.config.pluginmanager.has_plugin(ITEM_HOOKS_NAME):
+            self.config.pluginmanager.register(MarkedItemHooks(self), ITEM_HOOKS_NAME)
 
     def unavailable(self) -> dict[str, str]:
         reasons = {}
@@ -385,7 +380,8 @@ def pytest_configure(config: pytest.Config) -> None:
         ),
     )
     config.stash[LAB_KEY] = lab
-    config.pluginmanager.register(lab, "parallel-lab-session")
+    if xdist_workers and xdist_worker is None:
+        lab.listen_for_results()  # the xdist controller: results arrive from workers
     suite_plugin.configure(config)
 
 
@@ -393,7 +389,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     lab = config.stash.get(LAB_KEY, None)
     if lab is not None:
         lab.runners.close_all()
-        config.pluginmanager.unregister(lab)
 
 
 # --- collection: one item per backend ---------------------------------------------------
@@ -460,8 +455,13 @@ def _marked(item: pytest.Item) -> pytest.Mark | None:
     return marker_for(item, item.config) if isinstance(item, pytest.Function) else None
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if any(_marked(item) is not None for item in items):
+        lab_session(config).listen_for_results()
+
+
+def fail_invalid_marker(item: pytest.Item) -> None:
+    """An item whose marker did not parse fails at setup with the parser's message."""
     marker = _marked(item)
     if marker is None or (hasattr(item, "callspec") and BACKEND_ARG in item.callspec.params):
         return
@@ -490,6 +490,31 @@ def _original_function(item: pytest.Function) -> Callable[..., Any]:
         if is_coroutine_function(unwrapped):
             return unwrapped
     return function
+
+
+def task_tracer(item: pytest.Item) -> Callable[[str, BatchResult], None] | None:
+    """With --parallel-trace: every task of every measured run, on a track per pool worker."""
+    origin = suite_plugin.trace_origin(item.config)
+    if origin is None:
+        return None
+    from .trace import complete_event
+
+    def record(side: str, batch: BatchResult) -> None:
+        events = [
+            complete_event(
+                f"{item.name} task {o.index}",
+                f"{side} {o.worker}",
+                o.started - origin,
+                o.ended - o.started,
+                "task",
+                {"test": item.nodeid, "side": side},
+            )
+            for o in batch.outcomes
+            if o.worker
+        ]
+        suite_plugin.add_trace_events(item.config, events)
+
+    return record
 
 
 def _record(item: pytest.Item, outcome: Outcome) -> None:
@@ -529,8 +554,8 @@ def _record_and_fail(item: pytest.Item, outcome: Outcome) -> None:
         pytest.fail(f"{item.nodeid}: {failure}", pytrace=False)
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+def measure_body(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    """Around pytest's call of a marked test: the body becomes the measured workload."""
     spec = _spec_and_backend(pyfuncitem)
     if spec is None or "parallel_map" in pyfuncitem._fixtureinfo.argnames:
         return (yield)
@@ -552,6 +577,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
             named_objects=[("the test function", function)]
             + [(f"the value of fixture {name!r}", value) for name, value in kwargs.items()],
             environment=lab.environment,
+            on_batch=task_tracer(pyfuncitem),
         )
         _record_and_fail(pyfuncitem, outcome)
 
@@ -582,6 +608,8 @@ class ParallelMap:
                 stacklevel=2,
             )
             if is_coroutine_function(function):
+                import asyncio
+
                 return [asyncio.run(function(item)) for item in items]
             return [function(item) for item in items]
         lab = lab_session(self._item.config)
@@ -595,7 +623,14 @@ class ParallelMap:
         if items:
             sample.append(("the first item of the iterable", items[0]))
         outcome = measure(
-            settings, backend, serial, lab.runners, map_work(function, items), named_objects=sample
+            settings,
+            backend,
+            serial,
+            lab.runners,
+            map_work(function, items),
+            named_objects=sample,
+            environment=lab.environment,
+            on_batch=task_tracer(self._item),
         )
         _record_and_fail(self._item, outcome)
         return outcome.values
@@ -616,8 +651,7 @@ def parallel_map(request: pytest.FixtureRequest) -> ParallelMap:
 # --- reports: results travel with the test reports (xdist-safe) ---------------------------
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
+def attach_results(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
@@ -645,6 +679,39 @@ def pytest_runtest_makereport(
         )
         setattr(report, REPORT_ATTRIBUTE, [result_to_json(record)])
     return report
+
+
+ITEM_HOOKS_NAME = "parallel-lab-marked-items"
+
+
+class MarkedItemHooks:
+    """The hooks that run for every test, registered only when marked tests exist
+    (or on the xdist controller): a run without marked tests pays nothing per test."""
+
+    def __init__(self, lab: LabSession) -> None:
+        self.lab = lab
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        fail_invalid_marker(item)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+        return (yield from measure_body(pyfuncitem))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        return (yield from attach_results(item, call))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect the results that travel on test reports (from xdist workers too)."""
+        data = getattr(report, REPORT_ATTRIBUTE, None)
+        if not data or self.lab.xdist_worker is not None:
+            return  # workers only send; the controller (or a plain run) collects
+        for entry in data:
+            self.lab.results.append(result_from_json(entry, f"report of {report.nodeid}"))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -696,5 +763,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if lab is None or lab.document is None or not config.getoption("parallel_report"):
         return
     terminalreporter.write_sep("=", "pytest-parallel-lab")
+    from .report import render_document  # tabulate is imported only to print a report
+
     for line in render_document(lab.document).splitlines():
         terminalreporter.write_line(line)

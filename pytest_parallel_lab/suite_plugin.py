@@ -93,6 +93,14 @@ def add_trace_events(config: pytest.Config, events: list[dict[str, Any]]) -> Non
         plugin.extra_trace_events.extend(events)
 
 
+def trace_origin(config: pytest.Config) -> float | None:
+    """The perf_counter value trace times count from, or None when no trace is written."""
+    plugin = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    if isinstance(plugin, SuiteTimingPlugin) and config.getoption("parallel_trace", None):
+        return plugin.origin
+    return None
+
+
 def _process_age() -> float | None:
     """Seconds since this process started (interpreter start-up, imports, configure)."""
     try:

@@ -14,6 +14,7 @@ tears it down when it leaves the fixture's scope, as pytest's SetupState does.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -82,6 +83,12 @@ class SuiteModel:
     calibration: Calibration = field(default_factory=Calibration)
     serial_wall_s: float | None = None
 
+    @functools.cached_property
+    def scope_nodes(self) -> list[dict[str, str]]:
+        """Per test, the node owning each shared scope: computed once, used by every
+        simulated worker count and mode."""
+        return [{scope: scope_node(t.nodeid, scope) for scope in SHARED_SCOPES} for t in self.tests]
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -99,11 +106,6 @@ class _Worker:
         self.running = False
         self.started = 0.0
         self.finish = 0.0
-
-
-def _scope_nodes(model: SuiteModel) -> list[dict[str, str]]:
-    """Per test, the node owning each shared scope (computed once per model)."""
-    return [{scope: scope_node(t.nodeid, scope) for scope in SHARED_SCOPES} for t in model.tests]
 
 
 def _test_cost(model: SuiteModel, worker: _Worker, index: int, nodes: dict[str, str]) -> float:
@@ -256,7 +258,7 @@ def predict_xdist_wall_time(model: SuiteModel, workers: int, dist: str) -> Predi
     slow = contention(active, cal.cpus, cal.controller_load)  # for the final teardowns
     begin = (cal.startup_s + cal.collection_s) * contention(workers, cal.cpus, cal.controller_load)
     scheduler.start()
-    nodes = _scope_nodes(model)
+    nodes = model.scope_nodes
     events: list[tuple[float, int]] = []
     for worker in scheduler.workers:
         worker.finish = begin
@@ -330,7 +332,12 @@ def lower_bound(model: SuiteModel, workers: int, dist: str) -> float:
     active = min(workers, max(1, count))
     share = _unit_cost(model, range(len(model.tests))) / active
     start = (cal.startup_s + cal.collection_s) * contention(workers, cal.cpus, cal.controller_load)
-    work = max(share, biggest) * contention(active, cal.cpus, cal.controller_load)
+    # The even share runs with every worker busy; the biggest unit may end up running
+    # alone (the simulation slows a test only by the workers busy beside it).
+    work = max(
+        share * contention(active, cal.cpus, cal.controller_load),
+        biggest * contention(1, cal.cpus, cal.controller_load),
+    )
     return start + work + cal.shutdown_s
 
 
@@ -338,13 +345,14 @@ def _unit_cost(model: SuiteModel, indices: Iterable[int]) -> float:
     cal = model.calibration
     cost = 0.0
     instances: set[tuple[str, str]] = set()
+    nodes = model.scope_nodes
     for i in indices:
         test = model.tests[i]
         cost += test.base_s + cal.per_test_overhead_s + cal.xdist_per_test_s
         for fid in test.uses:
             fixture = model.fixtures.get(fid)
             if fixture is not None:
-                instances.add((fid, scope_node(test.nodeid, fixture.scope)))
+                instances.add((fid, nodes[i][fixture.scope]))
     for fid, _ in instances:
         cost += model.fixtures[fid].setup_s + model.fixtures[fid].teardown_s
     return cost

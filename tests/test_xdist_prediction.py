@@ -115,9 +115,27 @@ def test_start_up_and_collection_are_paid_once_per_worker_in_parallel() -> None:
     assert prediction.lower_bound_s == pytest.approx(2.75)
 
 
+LOADED = dataclasses.replace(FREE, controller_load=0.4, startup_s=0.5, collection_s=0.1)
+
+
+def two_unequal_modules() -> SuiteModel:
+    # One long module and one short one, as in examples/: the long module runs alone
+    # at the end of a scope mode, with a CPU to itself.
+    big = suite([4, 4, 4, 4, 4], module="big.py", calibration=LOADED)
+    small = suite([1, 1], module="small.py", calibration=LOADED)
+    return SuiteModel(big.tests + small.tests, {}, LOADED)
+
+
 @pytest.mark.parametrize("dist", ["load", "loadscope", "loadfile", "worksteal"])
-def test_the_lower_bound_never_exceeds_the_prediction(dist: str) -> None:
-    model = suite([3, 1, 2, 1, 1, 5, 1, 1, 1], (SESSION.id,), fixtures=(SESSION,))
+@pytest.mark.parametrize(
+    "model",
+    [
+        suite([3, 1, 2, 1, 1, 5, 1, 1, 1], (SESSION.id,), fixtures=(SESSION,)),
+        two_unequal_modules(),
+    ],
+    ids=["one-module-with-a-session-fixture", "two-unequal-modules-with-controller-load"],
+)
+def test_the_lower_bound_never_exceeds_the_prediction(model: SuiteModel, dist: str) -> None:
     for workers in (1, 2, 3, 4):
         p = predict_xdist_wall_time(model, workers, dist)
         assert p.lower_bound_s <= p.wall_s + 1e-9

@@ -11,16 +11,18 @@ Task functions here are module-level so that process pools can pickle them.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import os
 import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .. import timing
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class BackendError(Exception):
@@ -151,6 +153,8 @@ _worker_state = threading.local()
 
 def _worker_loop() -> asyncio.AbstractEventLoop:
     """The event loop of the current worker thread, created once and reused."""
+    import asyncio  # only where coroutines run: asyncio is slow to import
+
     loop: asyncio.AbstractEventLoop | None = getattr(_worker_state, "loop", None)
     if loop is None or loop.is_closed():
         loop = asyncio.new_event_loop()
@@ -158,13 +162,12 @@ def _worker_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-#: Exceptions a task must not swallow: they stop the worker itself, not the task.
-_PROPAGATE = (KeyboardInterrupt, GeneratorExit, asyncio.CancelledError)
-
-
 def captures(exc: BaseException) -> bool:
-    """Whether a task turns *exc* into a :class:`TaskError` (everything but interrupts)."""
-    return not isinstance(exc, _PROPAGATE)
+    """Whether a task turns *exc* into a :class:`TaskError`: everything but what stops
+    the worker itself (an interrupt, a generator's or a task's cancellation)."""
+    import asyncio
+
+    return not isinstance(exc, (KeyboardInterrupt, GeneratorExit, asyncio.CancelledError))
 
 
 def error_from_exception(index: int, exc: BaseException) -> TaskError:

@@ -7,8 +7,9 @@ import multiprocessing
 from dataclasses import dataclass
 
 from .base import Runner
-from .inprocess import AsyncioRunner, SerialRunner, ThreadRunner
-from .processes import MultiprocessingPoolRunner, ProcessRunner
+
+# The runner modules are imported when a backend starts: a run without marked tests
+# does not pay for importing asyncio and the process pools.
 
 
 def _process_support() -> str | None:
@@ -33,6 +34,8 @@ class SerialBackend:
         return None
 
     def start(self, workers: int, start_method: str | None) -> Runner:
+        from .inprocess import SerialRunner
+
         return SerialRunner()
 
 
@@ -46,6 +49,8 @@ class ThreadBackend:
         return None
 
     def start(self, workers: int, start_method: str | None) -> Runner:
+        from .inprocess import ThreadRunner
+
         return ThreadRunner(workers)
 
 
@@ -59,6 +64,8 @@ class ProcessBackend:
         return _process_support()
 
     def start(self, workers: int, start_method: str | None) -> Runner:
+        from .processes import ProcessRunner
+
         return ProcessRunner(workers, start_method)
 
 
@@ -72,6 +79,8 @@ class MultiprocessingBackend:
         return _process_support()
 
     def start(self, workers: int, start_method: str | None) -> Runner:
+        from .processes import MultiprocessingPoolRunner
+
         return MultiprocessingPoolRunner(workers, start_method)
 
 
@@ -85,6 +94,8 @@ class AsyncioBackend:
         return None
 
     def start(self, workers: int, start_method: str | None) -> Runner:
+        from .inprocess import AsyncioRunner
+
         return AsyncioRunner(workers)
 
 

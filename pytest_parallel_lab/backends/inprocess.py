@@ -30,6 +30,7 @@ from .base import (
     indexed,
     run_task,
     submit_and_wait,
+    worker_name,
 )
 
 T = TypeVar("T")
@@ -204,6 +205,7 @@ class AsyncioRunner:
 
         async def one(index: int, item: Any) -> TaskOutcome:
             async with limit:
+                started = timing.perf_counter()
                 try:
                     # A synchronous call blocks the loop here: nothing else can run,
                     # which is exactly what the measurement should show.
@@ -214,8 +216,11 @@ class AsyncioRunner:
                     if not captures(exc):
                         raise
                     return TaskOutcome(index, error=error_from_exception(index, exc))
-                return TaskOutcome(index, value=value)
+                return TaskOutcome(
+                    index, value=value, worker=worker, started=started, ended=timing.perf_counter()
+                )
 
+        worker = worker_name()
         cpu_started = timing.thread_time()
         started = timing.perf_counter()
         outcomes = await asyncio.gather(*(one(i, item) for i, item in indexed(work.items)))

@@ -8,13 +8,15 @@ pool's processes, so nothing is left behind.
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import multiprocessing
 import multiprocessing.pool
 import os
 import signal
-from concurrent.futures.process import BrokenProcessPool
+
+# The executor from its own module (not the concurrent.futures package's lazy, cached
+# attribute): its pickled call items must be the classes of the module in sys.modules.
+from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -72,9 +74,7 @@ class ProcessRunner:
         self.workers = workers
         self.start_method = start_method or multiprocessing.get_start_method()
         started = timing.perf_counter()
-        self.executor = concurrent.futures.ProcessPoolExecutor(
-            max_workers=workers, mp_context=_context(start_method)
-        )
+        self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=_context(start_method))
         self._processes: dict[int, BaseProcess] = {}
         # One probe per worker: the executor starts processes as tasks arrive, so
         # `workers` quick tasks make it start them all.
