@@ -58,6 +58,19 @@ def unpicklable_result_message(backend: str, exc: BaseException) -> str:
     )
 
 
+def _exit_status(process: BaseProcess, deadline: float) -> int | None:
+    """The exit code of a worker that died, waiting until *deadline* for it to be known.
+
+    The executor's own thread reaps a broken pool's workers at the same moment; when it
+    wins the race, ``exitcode`` reads None until its result is stored, so poll.
+    """
+    while True:
+        process.join(timeout=0.05)
+        code = process.exitcode
+        if code is not None or timing.perf_counter() > deadline:
+            return code
+
+
 def _ready_probe(item: Any) -> int:
     """Run on each worker once at start-up: its pid says the worker is ready."""
     return os.getpid()
@@ -114,10 +127,11 @@ class ProcessRunner:
 
     def _crash_message(self) -> str:
         ended = {}
+        deadline = timing.perf_counter() + 2.0  # shared: survivors must not add up
         for pid, process in self._processes.items():
-            process.join(timeout=1)
-            if process.exitcode not in (None, 0):
-                ended[pid] = process.exitcode
+            code = _exit_status(process, deadline)
+            if code not in (None, 0):
+                ended[pid] = code
         # The executor terminates the surviving workers of a broken pool: those
         # SIGTERMs are its doing, not the cause, unless nothing else is known.
         causes = {pid: code for pid, code in ended.items() if code != -signal.SIGTERM} or ended
