@@ -52,10 +52,16 @@ class SlowHandler(BaseHTTPRequestHandler):
         pass
 
 
+class SlowServer(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: with 8 requests at once the kernel
+    # may drop a SYN, and its 1 s retransmit shows up as a false 0.4x round.
+    request_queue_size = 64
+    daemon_threads = True
+
+
 @pytest.fixture(scope="module")
 def slow_server_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
-    server.daemon_threads = True
+    server = SlowServer(("127.0.0.1", 0), SlowHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
