@@ -8,27 +8,18 @@ a ``StashKey``.
 from __future__ import annotations
 
 import argparse
-import inspect
+import functools
 import os
 import warnings
-from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import hookspecs, suite_plugin
-from .backends import BUILTIN_BACKENDS, BackendRegistry, BatchResult, RunnerCache
-from .diagnosis import recommendations_section
-from .document import (
-    Environment,
-    ResultRecord,
-    RunDocument,
-    result_from_json,
-    result_to_json,
-    save_document,
-)
-from .environment import describe_environment
+from .backends.builtin import BUILTIN_BACKENDS
+from .backends.registry import BackendRegistry, RunnerCache
 from .marker import (
     DEFAULT_MAX_ROUNDS,
     DEFAULT_ROUNDS,
@@ -44,12 +35,16 @@ from .marker import (
     parse_timeout,
     usable_cpus,
 )
-from .measurement import OutcomeRequest, PicklingProblem
-from .scaling import scaling_section
-from .timing import utc_now_iso
-from .workload import Outcome, Settings, body_work, is_coroutine_function, map_work, measure
+
+if TYPE_CHECKING:
+    # Imported where used: a run without marked tests and without a report never
+    # loads the measurement, analysis and document modules.
+    from .document import Environment, ResultRecord, RunDocument
+    from .marked_items import ParallelMap
+    from .workload import Settings
 
 BACKEND_ARG = "_parallel_lab_backend"
+ITEM_HOOKS_NAME = "parallel-lab-marked-items"
 WORKERS_ARG = "_parallel_lab_workers"
 REPORT_ATTRIBUTE = "parallel_lab_results"
 
@@ -246,7 +241,6 @@ class LabSession:
     cpus: int
     xdist_workers: int
     xdist_worker: str | None
-    environment: Environment
     runners: RunnerCache = field(default_factory=RunnerCache)
     results: list[ResultRecord] = field(default_factory=list)
     document: RunDocument | None = None
@@ -258,9 +252,23 @@ class LabSession:
             option("parallel_report") or option("parallel_report_json") or option("parallel_html")
         )
 
+    @functools.cached_property
+    def environment(self) -> Environment:
+        """What this run measured on (the document's ``environment`` block)."""
+        from .environment import describe_environment
+
+        return describe_environment(
+            pytest_version=pytest.__version__,
+            xdist_workers=self.xdist_workers,
+            start_method=self.defaults.start_method,
+            label=self.config.getoption("parallel_label"),
+        )
+
     def listen_for_results(self) -> None:
         """Register the per-test hooks (once): only runs with marked tests pay for them."""
         if not self.config.pluginmanager.has_plugin(ITEM_HOOKS_NAME):
+            from .marked_items import MarkedItemHooks
+
             self.config.pluginmanager.register(MarkedItemHooks(self), ITEM_HOOKS_NAME)
 
     def unavailable(self) -> dict[str, str]:
@@ -281,6 +289,8 @@ class LabSession:
         )
 
     def settings_for(self, item: pytest.Function, spec: ParallelSpec, **overrides: Any) -> Settings:
+        from .workload import Settings
+
         params = item.callspec.params
         backend = str(params[BACKEND_ARG])
         if WORKERS_ARG in params:
@@ -310,7 +320,6 @@ class LabSession:
 
 
 LAB_KEY = pytest.StashKey[LabSession]()
-ITEM_RESULTS_KEY = pytest.StashKey[list[ResultRecord]]()
 
 
 def lab_session(config: pytest.Config) -> LabSession:
@@ -372,12 +381,6 @@ def pytest_configure(config: pytest.Config) -> None:
         cpus=usable_cpus(),
         xdist_workers=xdist_workers,
         xdist_worker=xdist_worker,
-        environment=describe_environment(
-            pytest_version=pytest.__version__,
-            xdist_workers=xdist_workers,
-            start_method=defaults.start_method,
-            label=config.getoption("parallel_label"),
-        ),
     )
     config.stash[LAB_KEY] = lab
     if xdist_workers and xdist_worker is None:
@@ -451,18 +454,18 @@ def test_id(item: pytest.Function) -> str:
     return f"{base}[{ids}]"
 
 
-def _marked(item: pytest.Item) -> pytest.Mark | None:
+def marked(item: pytest.Item) -> pytest.Mark | None:
     return marker_for(item, item.config) if isinstance(item, pytest.Function) else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if any(_marked(item) is not None for item in items):
+    if any(marked(item) is not None for item in items):
         lab_session(config).listen_for_results()
 
 
-def fail_invalid_marker(item: pytest.Item) -> None:
+def validate_marker(item: pytest.Item) -> None:
     """An item whose marker did not parse fails at setup with the parser's message."""
-    marker = _marked(item)
+    marker = marked(item)
     if marker is None or (hasattr(item, "callspec") and BACKEND_ARG in item.callspec.params):
         return
     lab = lab_session(item.config)
@@ -472,168 +475,11 @@ def fail_invalid_marker(item: pytest.Item) -> None:
         pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
 
 
-def _spec_and_backend(item: pytest.Item) -> ParallelSpec | None:
-    marker = _marked(item)
+def spec_and_backend(item: pytest.Item) -> ParallelSpec | None:
+    marker = marked(item)
     if marker is None or not hasattr(item, "callspec") or BACKEND_ARG not in item.callspec.params:
         return None
     return lab_session(item.config).spec_for(item.nodeid, marker)
-
-
-# --- running: the body as the workload ------------------------------------------------------
-
-
-def _original_function(item: pytest.Function) -> Callable[..., Any]:
-    """The test function, seen through an async plugin's synchronous wrapper."""
-    function: Callable[..., Any] = item.obj
-    if not is_coroutine_function(function):
-        unwrapped: Callable[..., Any] = inspect.unwrap(function)
-        if is_coroutine_function(unwrapped):
-            return unwrapped
-    return function
-
-
-def task_tracer(item: pytest.Item) -> Callable[[str, BatchResult], None] | None:
-    """With --parallel-trace: every task of every measured run, on a track per pool worker."""
-    origin = suite_plugin.trace_origin(item.config)
-    if origin is None:
-        return None
-    from .trace import complete_event
-
-    def record(side: str, batch: BatchResult) -> None:
-        events = [
-            complete_event(
-                f"{item.name} task {o.index}",
-                f"{side} {o.worker}",
-                o.started - origin,
-                o.ended - o.started,
-                "task",
-                {"test": item.nodeid, "side": side},
-            )
-            for o in batch.outcomes
-            if o.worker
-        ]
-        suite_plugin.add_trace_events(item.config, events)
-
-    return record
-
-
-def _record(item: pytest.Item, outcome: Outcome) -> None:
-    item.stash.setdefault(ITEM_RESULTS_KEY, []).append(outcome.record)
-
-
-def _record_and_fail(item: pytest.Item, outcome: Outcome) -> None:
-    """Keep the record, then turn the outcome into pytest's pass, skip, warning or failure."""
-    implicit = item.get_closest_marker("parallel") is None
-    if implicit and isinstance(outcome.failure, PicklingProblem):
-        # --parallel-all: the test cannot run under this backend; that is no failure of
-        # the user's code.
-        outcome.record = replace(outcome.record, outcome="skipped")
-        _record(item, outcome)
-        pytest.skip(f"cannot run under the {outcome.record.backend} backend: {outcome.failure}")
-    _record(item, outcome)
-    gate = outcome.record.gate
-    if gate and gate.get("verdict") == "inconclusive" and outcome.failure is None:
-        detail = "; ".join(n for n in outcome.record.notes if "gate" in n)
-        warnings.warn(
-            pytest.PytestWarning(
-                f"{item.nodeid}: min_speedup={gate['min_speedup']:g} inconclusive after "
-                f"{outcome.record.rounds} rounds: {detail}"
-            ),
-            stacklevel=1,
-        )
-    failure = outcome.failure
-    if isinstance(failure, OutcomeRequest):
-        # pytest.skip()/fail()/xfail()/exit() inside a task: the item takes that outcome.
-        if failure.kind == "Skipped":
-            pytest.skip(str(failure))
-        if failure.kind == "XFailed":
-            pytest.xfail(str(failure))
-        if failure.kind == "Exit":
-            pytest.exit(str(failure))
-    if failure is not None:
-        pytest.fail(f"{item.nodeid}: {failure}", pytrace=False)
-
-
-def measure_body(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
-    """Around pytest's call of a marked test: the body becomes the measured workload."""
-    spec = _spec_and_backend(pyfuncitem)
-    if spec is None or "parallel_map" in pyfuncitem._fixtureinfo.argnames:
-        return (yield)
-    lab = lab_session(pyfuncitem.config)
-    settings = lab.settings_for(pyfuncitem, spec)
-    function = _original_function(pyfuncitem)
-    backend = lab.registry.get(settings.backend)
-    serial = lab.registry.get("serial")
-    assert backend is not None
-    assert serial is not None
-
-    def measured(**kwargs: Any) -> None:
-        outcome = measure(
-            settings,
-            backend,
-            serial,
-            lab.runners,
-            body_work(function, kwargs, settings.tasks),
-            named_objects=[("the test function", function)]
-            + [(f"the value of fixture {name!r}", value) for name, value in kwargs.items()],
-            environment=lab.environment,
-            on_batch=task_tracer(pyfuncitem),
-        )
-        _record_and_fail(pyfuncitem, outcome)
-
-    original = pyfuncitem.obj
-    pyfuncitem.obj = measured
-    try:
-        return (yield)
-    finally:
-        pyfuncitem.obj = original
-
-
-class ParallelMap:
-    """``parallel_map(fn, iterable)``: a measured ``map`` returning the results in order."""
-
-    def __init__(self, item: pytest.Function) -> None:
-        self._item = item
-        self._calls = 0
-
-    def __call__(self, function: Callable[[Any], Any], iterable: Iterable[Any]) -> list[Any]:
-        items = list(iterable)
-        spec = _spec_and_backend(self._item)
-        if spec is None:
-            warnings.warn(
-                pytest.PytestWarning(
-                    f"{self._item.nodeid}: parallel_map was used in a test without "
-                    "@pytest.mark.parallel; it ran serially and nothing was measured"
-                ),
-                stacklevel=2,
-            )
-            if is_coroutine_function(function):
-                import asyncio
-
-                return [asyncio.run(function(item)) for item in items]
-            return [function(item) for item in items]
-        lab = lab_session(self._item.config)
-        settings = lab.settings_for(self._item, spec, kind="map", call_index=self._calls)
-        self._calls += 1
-        backend = lab.registry.get(settings.backend)
-        serial = lab.registry.get("serial")
-        assert backend is not None
-        assert serial is not None
-        sample = [("the mapped function", function)]
-        if items:
-            sample.append(("the first item of the iterable", items[0]))
-        outcome = measure(
-            settings,
-            backend,
-            serial,
-            lab.runners,
-            map_work(function, items),
-            named_objects=sample,
-            environment=lab.environment,
-            on_batch=task_tracer(self._item),
-        )
-        _record_and_fail(self._item, outcome)
-        return outcome.values
 
 
 @pytest.fixture
@@ -644,74 +490,10 @@ def parallel_map(request: pytest.FixtureRequest) -> ParallelMap:
     ``parallel_map(fn, iterable)`` is the measured workload; it returns the results in
     order, like ``Pool.map`` and ``executor.map``.
     """
+    from .marked_items import ParallelMap
+
     assert isinstance(request.node, pytest.Function)
     return ParallelMap(request.node)
-
-
-# --- reports: results travel with the test reports (xdist-safe) ---------------------------
-
-
-def attach_results(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    records = item.stash.get(ITEM_RESULTS_KEY, [])
-    if call.when == "call" and records:
-        outcome = report.outcome
-        records = [r if r.outcome != "passed" else replace(r, outcome=outcome) for r in records]
-        setattr(report, REPORT_ATTRIBUTE, [result_to_json(r) for r in records])
-    elif call.when == "setup" and report.failed and _marked(item) is not None:
-        spec_error = str(call.excinfo.value) if call.excinfo else "setup failed"
-        function = item if isinstance(item, pytest.Function) else None
-        has_backend = (
-            function is not None
-            and hasattr(function, "callspec")
-            and BACKEND_ARG in function.callspec.params
-        )
-        backend = str(function.callspec.params[BACKEND_ARG]) if function and has_backend else "-"
-        record = ResultRecord(
-            nodeid=item.nodeid,
-            test=test_id(function) if function and has_backend else item.nodeid,
-            backend=backend,
-            outcome="error",
-            error=spec_error,
-            xdist_worker=lab_session(item.config).xdist_worker,
-        )
-        setattr(report, REPORT_ATTRIBUTE, [result_to_json(record)])
-    return report
-
-
-ITEM_HOOKS_NAME = "parallel-lab-marked-items"
-
-
-class MarkedItemHooks:
-    """The hooks that run for every test, registered only when marked tests exist
-    (or on the xdist controller): a run without marked tests pays nothing per test."""
-
-    def __init__(self, lab: LabSession) -> None:
-        self.lab = lab
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        fail_invalid_marker(item)
-
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, object, object]:
-        return (yield from measure_body(pyfuncitem))
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        return (yield from attach_results(item, call))
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Collect the results that travel on test reports (from xdist workers too)."""
-        data = getattr(report, REPORT_ATTRIBUTE, None)
-        if not data or self.lab.xdist_worker is not None:
-            return  # workers only send; the controller (or a plain run) collects
-        for entry in data:
-            self.lab.results.append(result_from_json(entry, f"report of {report.nodeid}"))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -719,6 +501,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     lab.runners.close_all()
     if lab.xdist_worker is not None or not lab.reporting:
         return
+    from .diagnosis import recommendations_section
+    from .document import RunDocument, save_document
+    from .scaling import scaling_section
+    from .timing import utc_now_iso
+
     sections: dict[str, Any] = {}
     for contribution in session.config.hook.pytest_parallel_lab_document_sections(
         config=session.config

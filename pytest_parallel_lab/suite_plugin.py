@@ -10,6 +10,7 @@ so the controller has everything a crashed worker reported before it died.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from collections.abc import Generator
 from typing import Any
@@ -119,21 +120,23 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _param_text(fixturedef: Any, request: Any) -> str | None:
-    if fixturedef.params is None or not hasattr(request, "param"):
-        return None
-    return _short(request.param)
-
-
 def _is_direct_parametrization(fixturedef: Any) -> bool:
     # `@pytest.mark.parametrize("x", ...)` makes a pseudo fixture; it is not a fixture
     # anyone wrote, so it is not reported.
     return getattr(fixturedef.func, "__name__", "") == "get_direct_param_fixture_func"
 
 
+_NO_PARAM = object()
+
+
 class SuiteTimingPlugin:
     """Times tests and fixtures in this process; on the controller, also merges what
-    xdist workers sent and contributes the ``suite`` section."""
+    xdist workers sent and contributes the ``suite`` section.
+
+    The per-test hooks only append tuples to logs (a few hundred nanoseconds each);
+    turning them into payloads happens once at the end of a plain run, or per report
+    in an xdist worker, whose payload must travel with each report.
+    """
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -148,8 +151,13 @@ class SuiteTimingPlugin:
         self.items: dict[str, tuple[int, pytest.Item]] = {}
         self.current = ""
         self.setup_stack: list[float] = []
-        self.events: list[dict[str, Any]] = []
+        #: (nodeid, when, end, duration, outcome, uses or None) per test phase
+        self.phase_log: list[tuple[str, str, float, float, str, list[str] | None]] = []
+        #: (fixturedef, param, nodeid, when, start, own, total) per fixture setup/teardown
+        self.fixture_log: list[tuple[Any, Any, str, str, float, float, float]] = []
         self.teardown_starts: dict[int, float] = {}
+        #: per fixture definition: its (name, scope, baseid) when shared, else None
+        self.shared_defs: dict[int, tuple[str, str, str] | None] = {}
         self.extra_trace_events: list[dict[str, Any]] = []
         self.crashed_workers: list[str] = []
         self.wall_s: float | None = None
@@ -171,23 +179,24 @@ class SuiteTimingPlugin:
     def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Generator[None, Any, Any]:
         if _is_direct_parametrization(fixturedef):
             return (yield)
+        stack = self.setup_stack
+        stack.append(0.0)
         start = timing.perf_counter()
-        self.setup_stack.append(0.0)
         try:
             return (yield)
         finally:
             total = timing.perf_counter() - start
-            nested = self.setup_stack.pop()
-            if self.setup_stack:
-                self.setup_stack[-1] += total
-            self.events.append(
-                self._event(fixturedef, request, "setup", start, total - nested, total)
+            nested = stack.pop()
+            if stack:
+                stack[-1] += total
+            param = _NO_PARAM if fixturedef.params is None else getattr(request, "param", _NO_PARAM)
+            self.fixture_log.append(
+                (fixturedef, param, self.current, "setup", start, total - nested, total)
             )
             # Registered after the fixture's own finalizers and before those of the
             # fixtures that depend on it, so it runs once the dependents are torn
             # down, just before this fixture's own teardown code.
-            key = id(fixturedef)
-            fixturedef.addfinalizer(lambda: self._teardown_started(key))
+            fixturedef.addfinalizer(functools.partial(self._teardown_started, id(fixturedef)))
 
     def _teardown_started(self, key: int) -> None:
         self.teardown_starts[key] = timing.perf_counter()
@@ -197,22 +206,27 @@ class SuiteTimingPlugin:
         if start is None:
             return
         own = timing.perf_counter() - start
-        self.events.append(self._event(fixturedef, request, "teardown", start, own, own))
+        param = _NO_PARAM if fixturedef.params is None else getattr(request, "param", _NO_PARAM)
+        self.fixture_log.append((fixturedef, param, self.current, "teardown", start, own, own))
 
-    def _event(
-        self, fixturedef: Any, request: Any, when: str, start: float, own: float, total: float
-    ) -> dict[str, Any]:
-        return {
-            "name": fixturedef.argname,
-            "scope": fixturedef.scope,
-            "baseid": fixturedef.baseid,
-            "param": _param_text(fixturedef, request),
-            "nodeid": self.current,
-            "when": when,
-            "start": start,
-            "own_s": own,
-            "total_s": total,
-        }
+    def _fixture_events(self) -> list[dict[str, Any]]:
+        """The fixture log as payload events (and the log emptied)."""
+        events = [
+            {
+                "name": fixturedef.argname,
+                "scope": fixturedef.scope,
+                "baseid": fixturedef.baseid,
+                "param": None if param is _NO_PARAM else _short(param),
+                "nodeid": nodeid,
+                "when": when,
+                "start": start,
+                "own_s": own,
+                "total_s": total,
+            }
+            for fixturedef, param, nodeid, when, start, own, total in self.fixture_log
+        ]
+        self.fixture_log = []
+        return events
 
     # --- tests -------------------------------------------------------------------
     # Plain hooks, not a makereport wrapper: this runs for every phase of every test
@@ -227,23 +241,45 @@ class SuiteTimingPlugin:
                 return
             if getattr(report, "node", None) is not None:  # an xdist report without ours
                 return
-        when = report.when
-        phase = {
-            "nodeid": report.nodeid,
-            "when": when,
-            "start": timing.perf_counter() - report.duration,
-            "duration": report.duration,
-            "outcome": report.outcome,
-        }
-        payload: dict[str, Any] = {"worker": self.worker_id, "phase": phase}
-        if when == "setup":
-            # The setup report comes right after pytest's setup: every fixture the
-            # test needs is active now (none if the setup failed early).
-            index, item = self.items.get(report.nodeid, (0, None))
-            phase["index"] = index
-            payload["uses"] = self._shared_fixtures_used(item) if item is not None else []
-        if self.events:
-            payload["fixtures"], self.events = self.events, []
+        uses = None
+        if report.when == "teardown":
+            # Still inside the teardown's report: the item's request knows every
+            # fixture the test used, those asked for by getfixturevalue included.
+            entry = self.items.get(report.nodeid)
+            uses = self._shared_fixtures_used(entry[1]) if entry is not None else []
+        self.phase_log.append(
+            (
+                report.nodeid,
+                report.when,
+                timing.perf_counter(),
+                report.duration,
+                report.outcome,
+                uses,
+            )
+        )
+        if self.is_worker:
+            setattr(report, REPORT_ATTRIBUTE, self._payload())
+
+    def _payload(self) -> dict[str, Any]:
+        """What was logged since the last payload, as plain builtins."""
+        phases = []
+        for nodeid, when, end, duration, outcome, uses in self.phase_log:
+            phase: dict[str, Any] = {
+                "nodeid": nodeid,
+                "when": when,
+                "start": end - duration,
+                "duration": duration,
+                "outcome": outcome,
+            }
+            if when == "setup":
+                phase["index"] = self.items.get(nodeid, (0,))[0]
+            if uses is not None:
+                phase["uses"] = uses
+            phases.append(phase)
+        self.phase_log = []
+        payload: dict[str, Any] = {"worker": self.worker_id, "phases": phases}
+        if self.fixture_log:
+            payload["fixtures"] = self._fixture_events()
         if not self.meta_sent:
             self.meta_sent = True
             payload["meta"] = {
@@ -251,10 +287,7 @@ class SuiteTimingPlugin:
                 "collected": self.collected,
                 "process_age": self.process_age,
             }
-        if self.is_worker:
-            setattr(report, REPORT_ATTRIBUTE, payload)
-        else:
-            self.recorder.ingest(payload)
+        return payload
 
     def _shared_fixtures_used(self, item: pytest.Item) -> list[str]:
         # pytest keeps the fixture definitions a test resolved on its request; this is
@@ -263,21 +296,33 @@ class SuiteTimingPlugin:
         if not isinstance(defs, dict):
             return []
         used = []
+        shared_defs = self.shared_defs
         for fixturedef in defs.values():
-            if fixturedef.scope in SHARED_SCOPES and not _is_direct_parametrization(fixturedef):
-                cached = getattr(fixturedef, "cached_result", None)
-                param = None
-                if cached is not None and fixturedef.params is not None:
-                    param = _short(cached[1])  # pytest's cache key is the param itself
-                used.append(
-                    fixture_id(fixturedef.argname, fixturedef.scope, fixturedef.baseid, param)
+            key = id(fixturedef)
+            if key in shared_defs:
+                shared = shared_defs[key]
+            else:
+                shared = shared_defs[key] = (
+                    (fixturedef.argname, fixturedef.scope, fixturedef.baseid)
+                    if fixturedef.scope in SHARED_SCOPES
+                    and not _is_direct_parametrization(fixturedef)
+                    else None
                 )
+            if shared is None:
+                continue
+            param = None
+            cached = getattr(fixturedef, "cached_result", None)
+            if cached is not None and fixturedef.params is not None:
+                param = _short(cached[1])  # pytest's cache key is the param itself
+            used.append(fixture_id(*shared, param))
         return used
 
     # --- end of session ----------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
         self.wall_s = timing.perf_counter() - self.origin
+        if not self.is_worker and (self.phase_log or self.fixture_log):
+            self.recorder.ingest(self._payload())  # a plain run's logs, in one payload
         try:
             return (yield)
         finally:

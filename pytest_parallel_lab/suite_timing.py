@@ -35,6 +35,8 @@ class TestTiming:
     start_s: float = 0.0
     fixture_s: float = 0.0
     uses: tuple[str, ...] = ()
+    #: Position in the worker's collection (the order a scheduler sees), -1 if unknown.
+    index: int = -1
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class _TestBuilder:
     outcome: str = "passed"
     fixture_s: float = 0.0
     uses: tuple[str, ...] = ()
+    index: int = -1
 
 
 @dataclass
@@ -119,9 +122,11 @@ class SuiteRecorder:
     """Collects payloads (from this process or from xdist workers) into a section.
 
     Payload keys: ``worker`` (str); optionally ``meta`` ``{started, collected}``;
-    ``phase`` ``{nodeid, when, start, duration, outcome}``; ``uses`` (list of fixture
-    ids); ``fixtures``: events ``{name, scope, baseid, param, nodeid, when, start,
-    own_s, depth}``. Events are also kept raw for the trace.
+    ``phase`` ``{nodeid, when, start, duration, outcome}`` with ``uses`` (list of
+    fixture ids) beside it, or ``phases``, a list of such phases each carrying its own
+    optional ``uses`` (a whole run in one payload); ``fixtures``: events ``{name,
+    scope, baseid, param, nodeid, when, start, own_s, total_s}``. Events are also kept
+    raw for the trace.
     """
 
     def __init__(self, origin: float) -> None:
@@ -145,6 +150,8 @@ class SuiteRecorder:
         phase = payload.get("phase")
         if isinstance(phase, dict):
             self._add_phase(worker, phase, payload.get("uses"))
+        for phase in payload.get("phases", ()):
+            self._add_phase(worker, phase, phase.get("uses"))
 
     def _add_fixture_event(self, worker: str, event: dict[str, Any]) -> None:
         event["worker"] = worker  # payloads are ours once ingested: no copy
@@ -189,6 +196,8 @@ class SuiteRecorder:
             test.outcome = "skipped"
         if uses:
             test.uses = tuple(uses)
+        if "index" in phase:
+            test.index = int(phase["index"])
         state.busy_s += duration
         state.first_start = start if state.first_start is None else min(state.first_start, start)
         state.last_end = max(state.last_end, start + duration)
@@ -206,6 +215,7 @@ class SuiteRecorder:
                 start_s=(b.start if b.start is not None else self.origin) - self.origin,
                 fixture_s=b.fixture_s,
                 uses=b.uses,
+                index=b.index,
             )
             for (nodeid, _), b in self.tests.items()
         ]

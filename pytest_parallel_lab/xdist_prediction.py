@@ -14,6 +14,7 @@ tears it down when it leaves the fixture's scope, as pytest's SetupState does.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import heapq
 from collections import deque
@@ -83,11 +84,54 @@ class SuiteModel:
     calibration: Calibration = field(default_factory=Calibration)
     serial_wall_s: float | None = None
 
+    # What does not depend on the worker count or the mode is computed once per model
+    # and shared by every simulation (a 64-CPU machine simulates dozens of them).
+
     @functools.cached_property
     def scope_nodes(self) -> list[dict[str, str]]:
-        """Per test, the node owning each shared scope: computed once, used by every
-        simulated worker count and mode."""
+        """Per test, the node owning each shared scope."""
         return [{scope: scope_node(t.nodeid, scope) for scope in SHARED_SCOPES} for t in self.tests]
+
+    @functools.cached_property
+    def test_costs(self) -> list[float]:
+        """Per test, its own cost plus the per-test overheads of a worker."""
+        per_test = self.calibration.per_test_overhead_s + self.calibration.xdist_per_test_s
+        return [t.base_s + per_test for t in self.tests]
+
+    @functools.cached_property
+    def test_instances(self) -> list[tuple[tuple[SimFixture, str], ...]]:
+        """Per test, the shared fixtures it uses, each with the node owning its instance."""
+        fixtures = self.fixtures
+        return [
+            tuple((fixtures[fid], nodes[fixtures[fid].scope]) for fid in t.uses if fid in fixtures)
+            for t, nodes in zip(self.tests, self.scope_nodes, strict=True)
+        ]
+
+    @functools.cached_property
+    def total_work_s(self) -> float:
+        """Every test once and every shared fixture instance once: a serial run's work."""
+        return _unit_cost(self, range(len(self.tests)))
+
+    @functools.cached_property
+    def biggest_test_s(self) -> float:
+        """The most expensive single test, with the fixtures it uses."""
+        return max(
+            (
+                cost + sum(f.setup_s + f.teardown_s for f, _ in instances)
+                for cost, instances in zip(self.test_costs, self.test_instances, strict=True)
+            ),
+            default=0.0,
+        )
+
+    @functools.cached_property
+    def _units(self) -> dict[str, list[list[int]]]:
+        return {}
+
+    def units(self, dist: str) -> list[list[int]]:
+        """The indivisible units of a scope mode (cached per mode)."""
+        if dist not in self._units:
+            self._units[dist] = scope_units([t.nodeid for t in self.tests], dist)
+        return self._units[dist]
 
 
 @dataclass(frozen=True)
@@ -102,37 +146,31 @@ class Prediction:
 class _Worker:
     def __init__(self) -> None:
         self.queue: deque[int] = deque()
-        self.active: dict[str, tuple[str, str]] = {}  # key -> (fixture id, scope node)
+        self.active: dict[str, tuple[SimFixture, str]] = {}  # key -> (fixture, scope node)
         self.running = False
         self.started = 0.0
         self.finish = 0.0
 
 
-def _test_cost(model: SuiteModel, worker: _Worker, index: int, nodes: dict[str, str]) -> float:
-    test = model.tests[index]
-    cal = model.calibration
-    cost = test.base_s + cal.per_test_overhead_s + cal.xdist_per_test_s
-    fixtures = model.fixtures
+def _test_cost(model: SuiteModel, worker: _Worker, index: int) -> float:
+    cost = model.test_costs[index]
+    nodes = model.scope_nodes[index]
+    active = worker.active
     # Leave scopes this test is not in (pytest tears down on the previous item's
     # teardown; the worker's total is the same).
-    if worker.active:
-        for key, (fid, node) in list(worker.active.items()):
-            leaving = fixtures[fid]
-            if nodes[leaving.scope] != node:
-                cost += leaving.teardown_s
-                del worker.active[key]
-    for fid in test.uses:
-        fixture = fixtures.get(fid)
-        if fixture is None:
-            continue
-        node = nodes[fixture.scope]
-        current = worker.active.get(fixture.key)
-        if current == (fid, node):
-            continue
-        if current is not None:  # another param of the same fixture
-            cost += fixtures[current[0]].teardown_s
+    if active and any(nodes[fixture.scope] != node for fixture, node in active.values()):
+        for key, (fixture, node) in list(active.items()):
+            if nodes[fixture.scope] != node:
+                cost += fixture.teardown_s
+                del active[key]
+    for fixture, node in model.test_instances[index]:
+        current = active.get(fixture.key)
+        if current is not None:
+            if current[0] is fixture and current[1] == node:
+                continue
+            cost += current[0].teardown_s  # another param of the same fixture
         cost += fixture.setup_s
-        worker.active[fixture.key] = (fid, node)
+        active[fixture.key] = (fixture, node)
     return cost
 
 
@@ -246,64 +284,60 @@ def predict_xdist_wall_time(model: SuiteModel, workers: int, dist: str) -> Predi
         raise ValueError(f"unknown dist mode {dist!r}; expected one of {', '.join(DIST_MODES)}")
     cal = model.calibration
     pool = [_Worker() for _ in range(workers)]
-    nodeids = [t.nodeid for t in model.tests]
+    count = len(model.tests)
     scheduler: _Scheduler
     if dist in ("loadscope", "loadfile"):
-        scheduler = _LoadScope(pool, scope_units(nodeids, dist))
+        scheduler = _LoadScope(pool, model.units(dist))
     elif dist == "worksteal":
-        scheduler = _WorkSteal(pool, len(nodeids))
+        scheduler = _WorkSteal(pool, count)
     else:
-        scheduler = _Load(pool, len(nodeids))
+        scheduler = _Load(pool, count)
     active = len(scheduler.workers)
     slow = contention(active, cal.cpus, cal.controller_load)  # for the final teardowns
     begin = (cal.startup_s + cal.collection_s) * contention(workers, cal.cpus, cal.controller_load)
     scheduler.start()
-    nodes = model.scope_nodes
+    pool = scheduler.workers
+    # Contention counts the workers busy when a test starts: a worker left alone at
+    # the end of the run has a CPU to itself.
+    slowdown = [contention(busy, cal.cpus, cal.controller_load) for busy in range(len(pool) + 2)]
     events: list[tuple[float, int]] = []
-    for worker in scheduler.workers:
+    running = 0
+    for worker in pool:
         worker.finish = begin
         worker.running = bool(worker.queue)  # all start together
-    for i in range(len(scheduler.workers)):
-        _start_next(model, scheduler.workers, i, begin, events, nodes)
+        running += worker.running
+
+    def start_next(i: int, now: float) -> None:
+        nonlocal running
+        worker = pool[i]
+        if worker.queue:
+            busy = running if worker.running else running + 1
+            cost = _test_cost(model, worker, worker.queue[0]) * slowdown[busy]
+            if not worker.running:
+                worker.running = True
+                running += 1
+            worker.started = now
+            heapq.heappush(events, (now + cost, i))
+
+    for i in range(len(pool)):
+        start_next(i, begin)
     while events:
         now, i = heapq.heappop(events)
-        worker = scheduler.workers[i]
+        worker = pool[i]
         worker.queue.popleft()
         worker.running = False
+        running -= 1
         worker.finish = now
         scheduler.completed(worker, now - worker.started)
-        for j, other in enumerate(scheduler.workers):
+        for j, other in enumerate(pool):
             if not other.running:
-                _start_next(model, scheduler.workers, j, now, events, nodes)
+                start_next(j, now)
     finishes = []
     for worker in scheduler.workers:
-        final = sum(model.fixtures[fid].teardown_s for fid, _ in worker.active.values())
+        final = sum(fixture.teardown_s for fixture, _ in worker.active.values())
         finishes.append(worker.finish + final * slow)
     wall = (max(finishes) if finishes else begin) + cal.shutdown_s
     return Prediction(workers, dist, wall, lower_bound(model, workers, dist), tuple(finishes))
-
-
-def _start_next(
-    model: SuiteModel,
-    pool: list[_Worker],
-    i: int,
-    now: float,
-    events: list[Any],
-    nodes: list[dict[str, str]],
-) -> None:
-    worker = pool[i]
-    if worker.queue:
-        # Contention counts the workers busy when the test starts: a worker left
-        # alone at the end of the run has a CPU to itself.
-        cal = model.calibration
-        busy = 1 + sum(1 for other in pool if other.running and other is not worker)
-        index = worker.queue[0]
-        cost = _test_cost(model, worker, index, nodes[index]) * contention(
-            busy, cal.cpus, cal.controller_load
-        )
-        worker.running = True
-        worker.started = now
-        heapq.heappush(events, (now + cost, i))
 
 
 def lower_bound(model: SuiteModel, workers: int, dist: str) -> float:
@@ -312,25 +346,14 @@ def lower_bound(model: SuiteModel, workers: int, dist: str) -> float:
     each shared fixture instance once, as a serial run would."""
     cal = model.calibration
     if dist in ("loadscope", "loadfile"):
-        units = scope_units([t.nodeid for t in model.tests], dist)
+        units = model.units(dist)
         biggest = max((_unit_cost(model, unit) for unit in units), default=0.0)
         count = len(units)
     else:
-        # a single test's unit cost is its own cost plus the fixtures it uses
-        fixtures = model.fixtures
-        per_test = cal.per_test_overhead_s + cal.xdist_per_test_s
-        biggest = max(
-            (
-                t.base_s
-                + per_test
-                + sum(fixtures[f].setup_s + fixtures[f].teardown_s for f in t.uses if f in fixtures)
-                for t in model.tests
-            ),
-            default=0.0,
-        )
+        biggest = model.biggest_test_s
         count = len(model.tests)
     active = min(workers, max(1, count))
-    share = _unit_cost(model, range(len(model.tests))) / active
+    share = model.total_work_s / active
     start = (cal.startup_s + cal.collection_s) * contention(workers, cal.cpus, cal.controller_load)
     # The even share runs with every worker busy; the biggest unit may end up running
     # alone (the simulation slows a test only by the workers busy beside it).
@@ -342,17 +365,14 @@ def lower_bound(model: SuiteModel, workers: int, dist: str) -> float:
 
 
 def _unit_cost(model: SuiteModel, indices: Iterable[int]) -> float:
-    cal = model.calibration
+    costs = model.test_costs
+    per_test = model.test_instances
     cost = 0.0
     instances: set[tuple[str, str]] = set()
-    nodes = model.scope_nodes
     for i in indices:
-        test = model.tests[i]
-        cost += test.base_s + cal.per_test_overhead_s + cal.xdist_per_test_s
-        for fid in test.uses:
-            fixture = model.fixtures.get(fid)
-            if fixture is not None:
-                instances.add((fid, nodes[i][fixture.scope]))
+        cost += costs[i]
+        for fixture, node in per_test[i]:
+            instances.add((fixture.id, node))
     for fid, _ in instances:
         cost += model.fixtures[fid].setup_s + model.fixtures[fid].teardown_s
     return cost
@@ -410,7 +430,22 @@ def predict_all(
     model: SuiteModel, workers: Iterable[int], dists: Iterable[str] = DIST_MODES
 ) -> list[Prediction]:
     """Every (N, dist) combination, in N then dist order."""
-    return [predict_xdist_wall_time(model, n, d) for n in workers for d in dists]
+    dists = list(dists)
+    # Without test classes, a module is a file: loadscope and loadfile schedule alike.
+    alike = {"loadscope", "loadfile"} <= set(dists) and model.units("loadscope") == model.units(
+        "loadfile"
+    )
+    predictions = []
+    for n in workers:
+        done: dict[str, Prediction] = {}
+        for dist in dists:
+            twin = {"loadscope": "loadfile", "loadfile": "loadscope"}.get(dist, "")
+            if alike and twin in done:
+                done[dist] = dataclasses.replace(done[twin], dist=dist)
+            else:
+                done[dist] = predict_xdist_wall_time(model, n, dist)
+            predictions.append(done[dist])
+    return predictions
 
 
 def recommend(predictions: Sequence[Prediction], serial_wall_s: float | None) -> dict[str, Any]:
