@@ -8,7 +8,6 @@ argument and the fix (the plugin adds the test's node id).
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -132,6 +131,8 @@ def parse_start_method(argument: str, value: Any) -> str | None:
     """None (the platform's default) or a start method this platform has."""
     if value is None:
         return None
+    import multiprocessing  # here: a run that never asks does not import it
+
     methods = multiprocessing.get_all_start_methods()
     if value not in methods:
         raise MarkerError(

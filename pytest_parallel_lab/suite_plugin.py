@@ -1,36 +1,16 @@
-"""Pytest glue for suite analysis: time tests and fixtures, explain and predict xdist.
+"""Pytest glue for suite analysis: its options and when its hooks are registered.
 
-The plugin object is registered by :func:`configure` only when a report, a JSON file,
-a trace or a prediction from a file was asked for, so a plain run pays nothing.
-Measurements become plain-builtin payloads (``suite_timing.SuiteRecorder``); in an
-xdist worker each payload rides on its test report as ``report.parallel_lab_suite``,
-so the controller has everything a crashed worker reported before it died.
+The hook objects (``suite_hooks.py``) are imported and registered by :func:`configure`
+only when a report, a JSON file, a trace or a prediction from a file was asked for, so
+a plain run neither imports nor pays for them.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import os
-from collections.abc import Generator
 from typing import Any
 
 import pytest
-
-from . import timing
-from .document import DocumentError, load_document, write_atomically
-from .suite_timing import SHARED_SCOPES, SuiteRecorder, build_section, fixture_id
-from .trace import events_from_recording, trace_text
-from .xdist_prediction import (
-    DIST_MODES,
-    STARTUP_RATIO,
-    default_worker_counts,
-    model_from_section,
-    predict_all,
-    predict_document_text,
-    prediction_rows,
-    recommend,
-)
 
 PLUGIN_NAME = "parallel-lab-suite"
 XDIST_PLUGIN_NAME = "parallel-lab-suite-xdist"
@@ -81,6 +61,8 @@ def configure(config: pytest.Config) -> None:
     )
     if not wanted or config.pluginmanager.has_plugin(PLUGIN_NAME):
         return
+    from .suite_hooks import SuiteTimingPlugin, XdistSuiteHooks
+
     plugin = SuiteTimingPlugin(config)
     config.pluginmanager.register(plugin, PLUGIN_NAME)
     if config.pluginmanager.hasplugin("xdist") and not plugin.is_worker:
@@ -90,345 +72,13 @@ def configure(config: pytest.Config) -> None:
 def add_trace_events(config: pytest.Config, events: list[dict[str, Any]]) -> None:
     """Add events (``trace.complete_event``) to the trace, e.g. pool-worker tasks."""
     plugin = config.pluginmanager.get_plugin(PLUGIN_NAME)
-    if isinstance(plugin, SuiteTimingPlugin):
+    if plugin is not None:
         plugin.extra_trace_events.extend(events)
 
 
 def trace_origin(config: pytest.Config) -> float | None:
     """The perf_counter value trace times count from, or None when no trace is written."""
     plugin = config.pluginmanager.get_plugin(PLUGIN_NAME)
-    if isinstance(plugin, SuiteTimingPlugin) and config.getoption("parallel_trace", None):
-        return plugin.origin
+    if plugin is not None and config.getoption("parallel_trace", None):
+        return float(plugin.origin)
     return None
-
-
-def _process_age() -> float | None:
-    """Seconds since this process started (interpreter start-up, imports, configure)."""
-    try:
-        with open("/proc/self/stat", encoding="ascii") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-        age = timing.perf_counter() - int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-    return age if 0.0 < age < 600.0 else None
-
-
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _is_direct_parametrization(fixturedef: Any) -> bool:
-    # `@pytest.mark.parametrize("x", ...)` makes a pseudo fixture; it is not a fixture
-    # anyone wrote, so it is not reported.
-    return getattr(fixturedef.func, "__name__", "") == "get_direct_param_fixture_func"
-
-
-_NO_PARAM = object()
-
-
-class SuiteTimingPlugin:
-    """Times tests and fixtures in this process; on the controller, also merges what
-    xdist workers sent and contributes the ``suite`` section.
-
-    The per-test hooks only append tuples to logs (a few hundred nanoseconds each);
-    turning them into payloads happens once at the end of a plain run, or per report
-    in an xdist worker, whose payload must travel with each report.
-    """
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        workerinput = getattr(config, "workerinput", None)
-        self.is_worker = workerinput is not None
-        self.worker_id = str(workerinput["workerid"]) if workerinput else "main"
-        self.origin = timing.perf_counter()
-        self.recorder = SuiteRecorder(self.origin)
-        self.process_age = _process_age()
-        self.collected: float | None = None
-        self.meta_sent = False
-        self.items: dict[str, tuple[int, pytest.Item]] = {}
-        self.current = ""
-        self.setup_stack: list[float] = []
-        #: (nodeid, when, end, duration, outcome, uses or None) per test phase
-        self.phase_log: list[tuple[str, str, float, float, str, list[str] | None]] = []
-        #: (fixturedef, param, nodeid, when, start, own, total) per fixture setup/teardown
-        self.fixture_log: list[tuple[Any, Any, str, str, float, float, float]] = []
-        self.teardown_starts: dict[int, float] = {}
-        #: per fixture definition: its (name, scope, baseid) when shared, else None
-        self.shared_defs: dict[int, tuple[str, str, str] | None] = {}
-        self.extra_trace_events: list[dict[str, Any]] = []
-        self.crashed_workers: list[str] = []
-        self.wall_s: float | None = None
-
-    # --- session -----------------------------------------------------------------
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        self.origin = self.recorder.origin = timing.perf_counter()
-
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.collected = timing.perf_counter()
-        self.items = {item.nodeid: (i, item) for i, item in enumerate(session.items)}
-
-    def pytest_runtest_logstart(self, nodeid: str) -> None:
-        self.current = nodeid
-
-    # --- fixtures ----------------------------------------------------------------
-    @pytest.hookimpl(wrapper=True)
-    def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Generator[None, Any, Any]:
-        if _is_direct_parametrization(fixturedef):
-            return (yield)
-        stack = self.setup_stack
-        stack.append(0.0)
-        start = timing.perf_counter()
-        try:
-            return (yield)
-        finally:
-            total = timing.perf_counter() - start
-            nested = stack.pop()
-            if stack:
-                stack[-1] += total
-            param = _NO_PARAM if fixturedef.params is None else getattr(request, "param", _NO_PARAM)
-            self.fixture_log.append(
-                (fixturedef, param, self.current, "setup", start, total - nested, total)
-            )
-            # Registered after the fixture's own finalizers and before those of the
-            # fixtures that depend on it, so it runs once the dependents are torn
-            # down, just before this fixture's own teardown code.
-            fixturedef.addfinalizer(functools.partial(self._teardown_started, id(fixturedef)))
-
-    def _teardown_started(self, key: int) -> None:
-        self.teardown_starts[key] = timing.perf_counter()
-
-    def pytest_fixture_post_finalizer(self, fixturedef: Any, request: Any) -> None:
-        start = self.teardown_starts.pop(id(fixturedef), None)
-        if start is None:
-            return
-        own = timing.perf_counter() - start
-        param = _NO_PARAM if fixturedef.params is None else getattr(request, "param", _NO_PARAM)
-        self.fixture_log.append((fixturedef, param, self.current, "teardown", start, own, own))
-
-    def _fixture_events(self) -> list[dict[str, Any]]:
-        """The fixture log as payload events (and the log emptied)."""
-        events = [
-            {
-                "name": fixturedef.argname,
-                "scope": fixturedef.scope,
-                "baseid": fixturedef.baseid,
-                "param": None if param is _NO_PARAM else _short(param),
-                "nodeid": nodeid,
-                "when": when,
-                "start": start,
-                "own_s": own,
-                "total_s": total,
-            }
-            for fixturedef, param, nodeid, when, start, own, total in self.fixture_log
-        ]
-        self.fixture_log = []
-        return events
-
-    # --- tests -------------------------------------------------------------------
-    # Plain hooks, not a makereport wrapper: this runs for every phase of every test
-    # and wrappers cost more. tryfirst so that in an xdist worker the payload is on the
-    # report before xdist's own logreport hook serializes it for the controller.
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if not self.is_worker:
-            received = getattr(report, REPORT_ATTRIBUTE, None)
-            if isinstance(received, dict):  # from an xdist worker
-                self.recorder.ingest(received)
-                return
-            if getattr(report, "node", None) is not None:  # an xdist report without ours
-                return
-        uses = None
-        if report.when == "teardown":
-            # Still inside the teardown's report: the item's request knows every
-            # fixture the test used, those asked for by getfixturevalue included.
-            entry = self.items.get(report.nodeid)
-            uses = self._shared_fixtures_used(entry[1]) if entry is not None else []
-        self.phase_log.append(
-            (
-                report.nodeid,
-                report.when,
-                timing.perf_counter(),
-                report.duration,
-                report.outcome,
-                uses,
-            )
-        )
-        if self.is_worker:
-            setattr(report, REPORT_ATTRIBUTE, self._payload())
-
-    def _payload(self) -> dict[str, Any]:
-        """What was logged since the last payload, as plain builtins."""
-        phases = []
-        for nodeid, when, end, duration, outcome, uses in self.phase_log:
-            phase: dict[str, Any] = {
-                "nodeid": nodeid,
-                "when": when,
-                "start": end - duration,
-                "duration": duration,
-                "outcome": outcome,
-            }
-            if when == "setup":
-                phase["index"] = self.items.get(nodeid, (0,))[0]
-            if uses is not None:
-                phase["uses"] = uses
-            phases.append(phase)
-        self.phase_log = []
-        payload: dict[str, Any] = {"worker": self.worker_id, "phases": phases}
-        if self.fixture_log:
-            payload["fixtures"] = self._fixture_events()
-        if not self.meta_sent:
-            self.meta_sent = True
-            payload["meta"] = {
-                "started": self.origin,
-                "collected": self.collected,
-                "process_age": self.process_age,
-            }
-        return payload
-
-    def _shared_fixtures_used(self, item: pytest.Item) -> list[str]:
-        # pytest keeps the fixture definitions a test resolved on its request; this is
-        # private API, so anything unexpected just means "unknown" (empty).
-        defs = getattr(getattr(item, "_request", None), "_fixture_defs", None)
-        if not isinstance(defs, dict):
-            return []
-        used = []
-        shared_defs = self.shared_defs
-        for fixturedef in defs.values():
-            key = id(fixturedef)
-            if key in shared_defs:
-                shared = shared_defs[key]
-            else:
-                shared = shared_defs[key] = (
-                    (fixturedef.argname, fixturedef.scope, fixturedef.baseid)
-                    if fixturedef.scope in SHARED_SCOPES
-                    and not _is_direct_parametrization(fixturedef)
-                    else None
-                )
-            if shared is None:
-                continue
-            param = None
-            cached = getattr(fixturedef, "cached_result", None)
-            if cached is not None and fixturedef.params is not None:
-                param = _short(cached[1])  # pytest's cache key is the param itself
-            used.append(fixture_id(*shared, param))
-        return used
-
-    # --- end of session ----------------------------------------------------------
-    @pytest.hookimpl(wrapper=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
-        self.wall_s = timing.perf_counter() - self.origin
-        if not self.is_worker and (self.phase_log or self.fixture_log):
-            self.recorder.ingest(self._payload())  # a plain run's logs, in one payload
-        try:
-            return (yield)
-        finally:
-            path = self.config.getoption("parallel_trace", None)
-            if path and not self.is_worker:
-                self.write_trace(os.path.join(self.config.invocation_params.dir, path))
-
-    def write_trace(self, path: str) -> None:
-        """Write the trace atomically (valid JSON whatever happened to the tests)."""
-        meta = {
-            w: {"started": s.started, "collected": s.collected}
-            for w, s in self.recorder.workers.items()
-        }
-        events = events_from_recording(
-            self.origin, self.recorder.phase_events, self.recorder.fixture_events, meta
-        )
-        write_atomically(path, trace_text(events + self.extra_trace_events))
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_parallel_lab_document_sections(self, config: pytest.Config) -> dict[str, Any] | None:
-        """The ``suite`` section (controller or plain run only)."""
-        if self.is_worker:
-            return None
-        return {"suite": self.suite_section()}
-
-    def suite_section(self) -> dict[str, Any]:
-        wall = self.wall_s if self.wall_s is not None else timing.perf_counter() - self.origin
-        numprocesses = getattr(self.config.option, "numprocesses", None)
-        dist = getattr(self.config.option, "dist", "no")
-        xdist_n = numprocesses if isinstance(numprocesses, int) and dist != "no" else 0
-        section = build_section(self.recorder, wall, {"crashed_workers": self.crashed_workers})
-        section["calibration"] = self._calibration(section, xdist_n)
-        model = model_from_section(section)
-        extra = list(self.config.getoption("parallel_predict", None) or [])
-        ini = str(self.config.getini("parallel_predict") or "").strip()
-        if ini and not extra:
-            extra = worker_counts_option(ini)
-        if xdist_n:
-            extra.append(xdist_n)
-        counts = default_worker_counts(model.calibration.cpus, extra)
-        predictions = predict_all(model, counts, DIST_MODES)
-        section["prediction"] = prediction_rows(predictions)
-        if xdist_n:
-            section["actual"] = {"workers": xdist_n, "dist": dist, "wall_s": wall}
-            section["serial_wall_s"] = None
-        else:
-            section["serial_wall_s"] = wall
-            section["recommended"] = recommend(predictions, wall)
-        source = self.config.getoption("parallel_predict_from", None)
-        if source:
-            section["predicted_from"] = {"path": str(source), "text": self.predict_from_text()}
-        return section
-
-    def _calibration(self, section: dict[str, Any], xdist_n: int) -> dict[str, Any]:
-        workers = section["workers"]
-        tests = max(1, sum(w["tests"] for w in workers))
-        cpus = _usable_cpus()
-        if xdist_n and workers:
-            return {
-                "startup_s": sum(w["startup_s"] for w in workers) / len(workers),
-                "collection_s": sum(w["collection_s"] for w in workers) / len(workers),
-                "per_test_overhead_s": sum(w["idle_s"] for w in workers) / tests,
-                # measured under xdist: contention and per-report costs are already in
-                "xdist_per_test_s": 0.0,
-                "controller_load": 0.0,
-                "cpus": cpus,
-            }
-        collection = workers[0]["collection_s"] if workers else 0.0
-        busy = workers[0]["busy_s"] if workers else 0.0
-        age = self.process_age if self.process_age is not None else 0.3
-        return {
-            # a worker starts much like this process did (interpreter, imports, plugins)
-            "startup_s": age * STARTUP_RATIO,
-            "collection_s": collection,
-            "per_test_overhead_s": max(0.0, section["wall_s"] - collection - busy) / tests,
-            "cpus": cpus,
-        }
-
-    def predict_from_text(self) -> str:
-        source = self.config.getoption("parallel_predict_from", None)
-        try:
-            document = load_document(os.path.join(self.config.invocation_params.dir, source))
-            return predict_document_text(document, self.config.getoption("parallel_predict", None))
-        except DocumentError as exc:
-            return f"--parallel-predict-from: {exc}"
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or not self.config.getoption("parallel_predict_from", None):
-            return
-        terminalreporter.write_sep("=", "pytest-parallel-lab: prediction from a saved run")
-        for line in self.predict_from_text().splitlines():
-            terminalreporter.write_line(line)
-
-
-def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-class XdistSuiteHooks:
-    """Controller-side xdist hooks; registered only when pytest-xdist is installed."""
-
-    def __init__(self, plugin: SuiteTimingPlugin) -> None:
-        self.plugin = plugin
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        if error:
-            self.plugin.crashed_workers.append(str(node.gateway.id))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import multiprocessing
-from dataclasses import dataclass
 
 from .base import Runner
 
@@ -19,16 +17,17 @@ def _process_support() -> str | None:
         importlib.import_module("multiprocessing.synchronize")  # needs sem_open
     except ImportError as exc:
         return f"this interpreter cannot start worker processes ({exc})"
+    import multiprocessing
+
     if not multiprocessing.get_all_start_methods():
         return "this platform has no multiprocessing start method"
     return None
 
 
-@dataclass(frozen=True)
 class SerialBackend:
-    name: str = "serial"
-    description: str = "the tasks one after another in one thread (the baseline)"
-    uses_processes: bool = False
+    name = "serial"
+    description = "the tasks one after another in one thread (the baseline)"
+    uses_processes = False
 
     def unavailable_reason(self) -> str | None:
         return None
@@ -39,11 +38,10 @@ class SerialBackend:
         return SerialRunner()
 
 
-@dataclass(frozen=True)
 class ThreadBackend:
-    name: str = "thread"
-    description: str = "concurrent.futures.ThreadPoolExecutor"
-    uses_processes: bool = False
+    name = "thread"
+    description = "concurrent.futures.ThreadPoolExecutor"
+    uses_processes = False
 
     def unavailable_reason(self) -> str | None:
         return None
@@ -54,11 +52,10 @@ class ThreadBackend:
         return ThreadRunner(workers)
 
 
-@dataclass(frozen=True)
 class ProcessBackend:
-    name: str = "process"
-    description: str = "concurrent.futures.ProcessPoolExecutor"
-    uses_processes: bool = True
+    name = "process"
+    description = "concurrent.futures.ProcessPoolExecutor"
+    uses_processes = True
 
     def unavailable_reason(self) -> str | None:
         return _process_support()
@@ -69,11 +66,10 @@ class ProcessBackend:
         return ProcessRunner(workers, start_method)
 
 
-@dataclass(frozen=True)
 class MultiprocessingBackend:
-    name: str = "multiprocessing"
-    description: str = "multiprocessing.Pool (map)"
-    uses_processes: bool = True
+    name = "multiprocessing"
+    description = "multiprocessing.Pool (map)"
+    uses_processes = True
 
     def unavailable_reason(self) -> str | None:
         return _process_support()
@@ -84,11 +80,10 @@ class MultiprocessingBackend:
         return MultiprocessingPoolRunner(workers, start_method)
 
 
-@dataclass(frozen=True)
 class AsyncioBackend:
-    name: str = "asyncio"
-    description: str = "one asyncio event loop, tasks gathered, at most `workers` at once"
-    uses_processes: bool = False
+    name = "asyncio"
+    description = "one asyncio event loop, tasks gathered, at most `workers` at once"
+    uses_processes = False
 
     def unavailable_reason(self) -> str | None:
         return None
