@@ -1,8 +1,8 @@
 """What suite timing costs: 2,000 trivial tests with a few fixtures, side by side.
 
 Runs, interleaved over several repeats (each a fresh subprocess, so noise hits all
-variants alike), and prints the median wall time of each and its ratio to the
-plugin disabled:
+variants alike), and prints the median and best wall time of each variant and its
+ratio to the plugin disabled:
 
 * ``disabled``: ``-p no:parallel_lab``
 * ``durations``: ``-p no:parallel_lab --durations=0`` (pytest's own per-test timing)
@@ -10,12 +10,26 @@ plugin disabled:
 * ``json``: ``--parallel-report-json`` (suite timing, prediction, the JSON file)
 * ``trace``: ``--parallel-trace`` (suite timing and the trace file, no prediction)
 
+A second table splits each run into its phases, read inside the pytest process by a
+small helper plugin: start-up (interpreter, imports, configure), collection, the run
+loop (where every test and fixture is timed) and the session finish (where the suite
+section, the prediction and the files are made), each as a difference from the plugin
+disabled. The run-loop difference is the cost of timing itself; the finish difference
+is the analysis that a report asks for, paid once per run.
+
+The subprocesses run with bytecode caching on (``PYTHONDONTWRITEBYTECODE`` removed),
+as an installed package runs: without it every import recompiles from source and the
+comparison measures the compiler, not the plugin.
+
 Usage: python benchmarks/bench_suite_overhead.py [--tests 2000] [--repeats 7]
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
+import json
+import os
 import statistics
 import subprocess
 import sys
@@ -40,6 +54,42 @@ def row(table):
     return table[0]
 """
 
+#: Loaded with ``-p lab_phase_timer`` in every variant: where the run's time goes.
+PHASE_TIMER = """
+import atexit, json, os, time
+import pytest
+
+PHASES = {}
+
+def _mark(name):
+    PHASES[name] = time.perf_counter()
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    _mark("sessionstart")
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_collection(session):
+    _mark("collection")
+    try:
+        return (yield)
+    finally:
+        _mark("collected")
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session):
+    _mark("finish")
+    try:
+        return (yield)
+    finally:
+        _mark("finished")
+
+@atexit.register
+def _save():
+    with open(os.environ["LAB_PHASES_FILE"], "a") as handle:
+        handle.write(json.dumps(PHASES) + "\\n")
+"""
+
 VARIANTS = {
     "disabled": ["-p", "no:parallel_lab"],
     "durations": ["-p", "no:parallel_lab", "--durations=0"],
@@ -59,9 +109,18 @@ def write_suite(where: Path, tests: int, modules: int = 20) -> None:
         (where / f"test_m{m}.py").write_text(body)
 
 
-def run_once(where: Path, extra: list[str]) -> float:
+def child_environment(helpers: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(helpers), env.get("PYTHONPATH")]))
+    return env
+
+
+def run_once(where: Path, extra: list[str], env: dict[str, str]) -> tuple[float, dict[str, float]]:
+    """The process wall time, and the in-process phase lengths."""
     from time import perf_counter  # the benchmark's own clock, not the plugin's
 
+    phases_file = where / "phases.jsonl"
+    phases_file.unlink(missing_ok=True)
     start = perf_counter()
     subprocess.run(
         [
@@ -73,13 +132,23 @@ def run_once(where: Path, extra: list[str]) -> float:
             "no:cacheprovider",
             "-p",
             "no:asyncio",
+            "-p",
+            "lab_phase_timer",
             *extra,
         ],
         cwd=where,
         check=True,
         capture_output=True,
+        env={**env, "LAB_PHASES_FILE": str(phases_file)},
     )
-    return perf_counter() - start
+    wall = perf_counter() - start
+    marks = json.loads(phases_file.read_text())
+    phases = {
+        "collection": marks["collected"] - marks["collection"],
+        "run loop": marks["finish"] - marks["collected"],
+        "finish": marks["finished"] - marks["finish"],
+    }
+    return wall, phases
 
 
 def main() -> int:
@@ -87,28 +156,60 @@ def main() -> int:
     parser.add_argument("--tests", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
+    import pytest_parallel_lab
+
+    # As pip does on install: the plugin's bytecode exists before the first run.
+    compileall.compile_dir(Path(pytest_parallel_lab.__file__).parent, quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(tmp)
         write_suite(where, args.tests)
-        for extra in VARIANTS.values():  # warm-up: bytecode caches
-            run_once(where, extra)
-        times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+        helpers = where / "helpers"
+        helpers.mkdir()
+        (helpers / "lab_phase_timer.py").write_text(PHASE_TIMER)
+        env = child_environment(helpers)
+        for extra in VARIANTS.values():  # warm-up: bytecode caches, file system
+            run_once(where, extra, env)
+        walls: dict[str, list[float]] = {name: [] for name in VARIANTS}
+        phases: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
         for _ in range(args.repeats):
             for name, extra in VARIANTS.items():
-                times[name].append(run_once(where, extra))
-    base = statistics.median(times["disabled"])
+                wall, split = run_once(where, extra, env)
+                walls[name].append(wall)
+                phases[name].append(split)
+    base, best = statistics.median(walls["disabled"]), min(walls["disabled"])
     rows = [
         [
             name,
             f"{statistics.median(t):.3f}",
             f"{min(t):.3f}",
             f"{statistics.median(t) / base:.3f}",
-            f"{min(t) / min(times['disabled']):.3f}",
+            f"{min(t) / best:.3f}",
         ]
-        for name, t in times.items()
+        for name, t in walls.items()
     ]
     print(f"{args.tests} trivial tests, {args.repeats} interleaved repeats, process wall time")
     print(tabulate(rows, ["variant", "median s", "min s", "median ratio", "min ratio"]))
+
+    def phase_median(name: str, phase: str) -> float:
+        return statistics.median(p[phase] for p in phases[name])
+
+    split_rows = []
+    for name in VARIANTS:
+        row: list[object] = [name]
+        for phase in ("collection", "run loop", "finish"):
+            delta = phase_median(name, phase) - phase_median("disabled", phase)
+            row.append(f"{phase_median(name, phase) * 1000:.0f} ({delta * 1000:+.0f})")
+        loop_delta = phase_median(name, "run loop") - phase_median("disabled", "run loop")
+        row.append(f"{loop_delta / base:+.1%}")
+        split_rows.append(row)
+    print()
+    print("phases inside pytest, median ms (difference from disabled)")
+    print(
+        tabulate(
+            split_rows,
+            ["variant", "collection", "run loop", "finish", "run-loop cost / disabled wall"],
+        )
+    )
     return 0
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
@@ -76,7 +76,10 @@ class SuiteTimingPlugin:
         self.is_worker = workerinput is not None
         self.worker_id = str(workerinput["workerid"]) if workerinput else "main"
         self.origin = timing.perf_counter()
-        self.recorder = SuiteRecorder(self.origin)
+        # Raw events are kept only for a trace (the controller's, or a plain run's).
+        self.recorder = SuiteRecorder(
+            self.origin, keep_events=bool(config.getoption("parallel_trace", None))
+        )
         self.process_age = _process_age()
         self.collected: float | None = None
         self.meta_sent = False
@@ -141,24 +144,27 @@ class SuiteTimingPlugin:
         param = _NO_PARAM if fixturedef.params is None else getattr(request, "param", _NO_PARAM)
         self.fixture_log.append((fixturedef, param, self.current, "teardown", start, own, own))
 
-    def _fixture_events(self) -> list[dict[str, Any]]:
-        """The fixture log as payload events (and the log emptied)."""
-        events = [
-            {
-                "name": fixturedef.argname,
-                "scope": fixturedef.scope,
-                "baseid": fixturedef.baseid,
-                "param": None if param is _NO_PARAM else _short(param),
-                "nodeid": nodeid,
-                "when": when,
-                "start": start,
-                "own_s": own,
-                "total_s": total,
-            }
-            for fixturedef, param, nodeid, when, start, own, total in self.fixture_log
-        ]
-        self.fixture_log = []
-        return events
+    def _fixture_fields(self) -> Iterator[tuple[Any, ...]]:
+        """The fixture log as ``SuiteRecorder.add_fixture_event`` fields (after the worker)."""
+        for fixturedef, param, nodeid, when, start, own, total in self.fixture_log:
+            yield (
+                fixturedef.argname,
+                fixturedef.scope,
+                fixturedef.baseid,
+                None if param is _NO_PARAM else _short(param),
+                nodeid,
+                when,
+                start,
+                own,
+                total,
+            )
+
+    def _phase_fields(self) -> Iterator[tuple[Any, ...]]:
+        """The phase log as ``SuiteRecorder.add_phase`` fields (after the worker)."""
+        items = self.items
+        for nodeid, when, end, duration, outcome, uses in self.phase_log:
+            index = items.get(nodeid, (-1,))[0] if when == "setup" else -1
+            yield (nodeid, when, end - duration, duration, outcome, uses, index)
 
     # --- tests -------------------------------------------------------------------
     # Plain hooks, not a makereport wrapper: this runs for every phase of every test
@@ -193,25 +199,26 @@ class SuiteTimingPlugin:
             setattr(report, REPORT_ATTRIBUTE, self._payload())
 
     def _payload(self) -> dict[str, Any]:
-        """What was logged since the last payload, as plain builtins."""
-        phases = []
-        for nodeid, when, end, duration, outcome, uses in self.phase_log:
-            phase: dict[str, Any] = {
-                "nodeid": nodeid,
-                "when": when,
-                "start": end - duration,
-                "duration": duration,
-                "outcome": outcome,
-            }
-            if when == "setup":
-                phase["index"] = self.items.get(nodeid, (0,))[0]
-            if uses is not None:
-                phase["uses"] = uses
-            phases.append(phase)
-        self.phase_log = []
-        payload: dict[str, Any] = {"worker": self.worker_id, "phases": phases}
-        if self.fixture_log:
-            payload["fixtures"] = self._fixture_events()
+        """What was logged since the last payload, as plain builtins (for the controller)."""
+        fixture_keys = ("name", "scope", "baseid", "param", "nodeid", "when", "start")
+        payload: dict[str, Any] = {
+            "worker": self.worker_id,
+            "phases": [
+                dict(
+                    zip(
+                        ("nodeid", "when", "start", "duration", "outcome", "uses", "index"),
+                        fields,
+                        strict=True,
+                    )
+                )
+                for fields in self._phase_fields()
+            ],
+            "fixtures": [
+                dict(zip((*fixture_keys, "own_s", "total_s"), fields, strict=True))
+                for fields in self._fixture_fields()
+            ],
+        }
+        self.phase_log, self.fixture_log = [], []
         if not self.meta_sent:
             self.meta_sent = True
             payload["meta"] = {
@@ -220,6 +227,17 @@ class SuiteTimingPlugin:
                 "process_age": self.process_age,
             }
         return payload
+
+    def _record_plain_run(self) -> None:
+        """A plain run's logs go straight into the recorder, once, at the end."""
+        recorder, worker = self.recorder, self.worker_id
+        state = recorder.workers[worker]
+        state.started, state.collected = self.origin, self.collected
+        for fields in self._fixture_fields():
+            recorder.add_fixture_event(worker, *fields)
+        for fields in self._phase_fields():
+            recorder.add_phase(worker, *fields)
+        self.phase_log, self.fixture_log = [], []
 
     def _shared_fixtures_used(self, item: pytest.Item) -> list[str]:
         # pytest keeps the fixture definitions a test resolved on its request; this is
@@ -254,7 +272,7 @@ class SuiteTimingPlugin:
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
         self.wall_s = timing.perf_counter() - self.origin
         if not self.is_worker and (self.phase_log or self.fixture_log):
-            self.recorder.ingest(self._payload())  # a plain run's logs, in one payload
+            self._record_plain_run()
         try:
             return (yield)
         finally:

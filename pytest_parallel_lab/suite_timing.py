@@ -12,6 +12,7 @@ section holds durations and offsets from the session start.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,7 +115,6 @@ class _WorkerBuilder:
     collected: float | None = None
     busy_s: float = 0.0
     tests: int = 0
-    first_start: float | None = None
     last_end: float = 0.0
 
 
@@ -124,15 +124,17 @@ class SuiteRecorder:
     Payload keys: ``worker`` (str); optionally ``meta`` ``{started, collected}``;
     ``phase`` ``{nodeid, when, start, duration, outcome}`` with ``uses`` (list of
     fixture ids) beside it, or ``phases``, a list of such phases each carrying its own
-    optional ``uses`` (a whole run in one payload); ``fixtures``: events ``{name,
-    scope, baseid, param, nodeid, when, start, own_s, total_s}``. Events are also kept
-    raw for the trace.
+    optional ``uses`` and ``index``; ``fixtures``: events ``{name, scope, baseid, param,
+    nodeid, when, start, own_s, total_s}``. :meth:`add_phase` and
+    :meth:`add_fixture_event` take the same fields positionally (a plain run feeds them
+    straight from its logs). With ``keep_events`` the events are also kept for the trace.
     """
 
-    def __init__(self, origin: float) -> None:
+    def __init__(self, origin: float, keep_events: bool = True) -> None:
         self.origin = origin
+        self.keep_events = keep_events
         self.tests: dict[tuple[str, str], _TestBuilder] = {}
-        self.fixtures: dict[tuple[str, str], _FixtureBuilder] = {}
+        self.fixtures: dict[tuple[str, str | None, str, str, str], _FixtureBuilder] = {}
         self.workers: dict[str, _WorkerBuilder] = defaultdict(_WorkerBuilder)
         self.phase_events: list[dict[str, Any]] = []
         self.fixture_events: list[dict[str, Any]] = []
@@ -145,32 +147,76 @@ class SuiteRecorder:
         if isinstance(meta, dict):
             state.started = meta.get("started", state.started)
             state.collected = meta.get("collected", state.collected)
-        for event in payload.get("fixtures", ()):
-            self._add_fixture_event(worker, event)
+        for e in payload.get("fixtures", ()):
+            self.add_fixture_event(
+                worker,
+                e["name"],
+                e["scope"],
+                e["baseid"],
+                e["param"],
+                e.get("nodeid", ""),
+                e["when"],
+                e["start"],
+                e["own_s"],
+                e.get("total_s", e["own_s"]),
+            )
+        phases = list(payload.get("phases", ()))
         phase = payload.get("phase")
         if isinstance(phase, dict):
-            self._add_phase(worker, phase, payload.get("uses"))
-        for phase in payload.get("phases", ()):
-            self._add_phase(worker, phase, phase.get("uses"))
-
-    def _add_fixture_event(self, worker: str, event: dict[str, Any]) -> None:
-        event["worker"] = worker  # payloads are ours once ingested: no copy
-        self.fixture_events.append(event)
-        fid = fixture_id(event["name"], event["scope"], event["baseid"], event["param"])
-        builder = self.fixtures.get((fid, worker))
-        if builder is None:
-            builder = _FixtureBuilder(
-                event["name"], event["scope"], event["baseid"], event["param"]
+            phases.append({**phase, "uses": payload.get("uses")})
+        for p in phases:
+            index = p.get("index")
+            self.add_phase(
+                worker,
+                p["nodeid"],
+                p["when"],
+                p["start"],
+                p["duration"],
+                p.get("outcome", "passed"),
+                p.get("uses"),
+                -1 if index is None else int(index),
             )
-            self.fixtures[(fid, worker)] = builder
-        if event["when"] == "setup":
-            builder.setup_s += event["own_s"]
+
+    def add_fixture_event(
+        self,
+        worker: str,
+        name: str,
+        scope: str,
+        baseid: str,
+        param: str | None,
+        nodeid: str,
+        when: str,
+        start: float,
+        own_s: float,
+        total_s: float,
+    ) -> None:
+        """One fixture setup or teardown: *own_s* excludes the fixtures it depends on."""
+        if self.keep_events:
+            self.fixture_events.append(
+                {
+                    "name": name,
+                    "scope": scope,
+                    "baseid": baseid,
+                    "param": param,
+                    "nodeid": nodeid,
+                    "when": when,
+                    "start": start,
+                    "own_s": own_s,
+                    "total_s": total_s,
+                    "worker": worker,
+                }
+            )
+        key = (name, param, scope, baseid, worker)
+        builder = self.fixtures.get(key)
+        if builder is None:
+            builder = self.fixtures[key] = _FixtureBuilder(name, scope, baseid, param)
+        if when == "setup":
+            builder.setup_s += own_s
             builder.instances += 1
         else:
-            builder.teardown_s += event["own_s"]
-        if event["scope"] in SHARED_SCOPES and event.get("nodeid"):
-            test = self._test(worker, event["nodeid"])
-            test.fixture_s += event["own_s"]
+            builder.teardown_s += own_s
+        if nodeid and scope in SHARED_SCOPES:
+            self._test(worker, nodeid).fixture_s += own_s
 
     def _test(self, worker: str, nodeid: str) -> _TestBuilder:
         test = self.tests.get((nodeid, worker))
@@ -178,55 +224,81 @@ class SuiteRecorder:
             test = self.tests[(nodeid, worker)] = _TestBuilder(worker)
         return test
 
-    def _add_phase(self, worker: str, phase: dict[str, Any], uses: Any) -> None:
-        phase["worker"] = worker
-        self.phase_events.append(phase)
-        test = self._test(worker, phase["nodeid"])
+    def add_phase(
+        self,
+        worker: str,
+        nodeid: str,
+        when: str,
+        start: float,
+        duration: float,
+        outcome: str = "passed",
+        uses: Sequence[str] | None = None,
+        index: int = -1,
+    ) -> None:
+        """One test phase (setup, call or teardown) as pytest reported it."""
+        if self.keep_events:
+            self.phase_events.append(
+                {
+                    "nodeid": nodeid,
+                    "when": when,
+                    "start": start,
+                    "duration": duration,
+                    "outcome": outcome,
+                    "worker": worker,
+                }
+            )
+        test = self._test(worker, nodeid)
         state = self.workers[worker]
-        when, start, duration = phase["when"], phase["start"], phase["duration"]
         test.phases[when] = test.phases.get(when, 0.0) + duration
+        end = start + duration
         if test.start is None:
             test.start = start
             state.tests += 1
-        test.end = max(test.end, start + duration)
-        outcome = phase.get("outcome", "passed")
+        if end > test.end:
+            test.end = end
         if outcome == "failed":
             test.outcome = "failed" if when == "call" else "error"
         elif outcome == "skipped" and test.outcome == "passed":
             test.outcome = "skipped"
         if uses:
             test.uses = tuple(uses)
-        if "index" in phase:
-            test.index = int(phase["index"])
+        if index >= 0:
+            test.index = index
         state.busy_s += duration
-        state.first_start = start if state.first_start is None else min(state.first_start, start)
-        state.last_end = max(state.last_end, start + duration)
+        if end > state.last_end:
+            state.last_end = end
 
-    def test_timings(self) -> list[TestTiming]:
-        """Tests in the order they started (per worker order is preserved)."""
-        rows = [
-            TestTiming(
-                nodeid=nodeid,
-                worker=b.worker,
-                setup_s=b.phases.get("setup", 0.0),
-                call_s=b.phases.get("call", 0.0),
-                teardown_s=b.phases.get("teardown", 0.0),
-                outcome=b.outcome,
-                start_s=(b.start if b.start is not None else self.origin) - self.origin,
-                fixture_s=b.fixture_s,
-                uses=b.uses,
-                index=b.index,
-            )
+    def test_rows(self) -> list[dict[str, Any]]:
+        """The ``suite.tests`` rows (``TestTiming`` fields as plain JSON types), in the
+        order the tests started (each worker's order is preserved)."""
+        origin = self.origin
+        rows: list[dict[str, Any]] = [
+            {
+                "nodeid": nodeid,
+                "worker": b.worker,
+                "setup_s": b.phases.get("setup", 0.0),
+                "call_s": b.phases.get("call", 0.0),
+                "teardown_s": b.phases.get("teardown", 0.0),
+                "outcome": b.outcome,
+                "start_s": (origin if b.start is None else b.start) - origin,
+                "fixture_s": b.fixture_s,
+                "uses": list(b.uses),
+                "index": b.index,
+            }
             for (nodeid, _), b in self.tests.items()
         ]
-        rows.sort(key=lambda r: r.start_s)
+        rows.sort(key=lambda r: float(r["start_s"]))
         return rows
+
+    def test_timings(self) -> list[TestTiming]:
+        """Tests in the order they started (each worker's order is preserved)."""
+        return [TestTiming(**{**row, "uses": tuple(row["uses"])}) for row in self.test_rows()]
 
     def fixture_timings(self) -> list[FixtureTiming]:
         """Fixture rows per (fixture, param, worker)."""
         return [
             FixtureTiming(
-                fid,
+                fixture_id(b.name, b.scope, b.baseid, b.param),
                 b.name,
                 b.scope,
                 b.baseid,
@@ -236,7 +308,7 @@ class SuiteRecorder:
                 b.teardown_s,
                 b.instances,
             )
-            for (fid, worker), b in self.fixtures.items()
+            for (*_, worker), b in self.fixtures.items()
         ]
 
     def worker_timings(self) -> list[WorkerTiming]:
@@ -322,27 +394,23 @@ def build_section(
     recorder: SuiteRecorder, wall_s: float, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The ``suite`` section as plain JSON types."""
-    tests = recorder.test_timings()
+    rows = recorder.test_rows()
     fixtures = recorder.fixture_timings()
     workers = recorder.worker_timings()
+    distributed = len(workers) > 1
     section: dict[str, Any] = {
-        "tests": [_row(t) for t in tests],
+        "tests": rows,
         "fixtures": [dict(vars(f)) for f in fixtures],
         "workers": [dict(vars(w)) for w in workers],
         "wall_s": wall_s,
-        "imbalance": imbalance(workers) if len(workers) > 1 else None,
-        "duplication": fixture_duplication(fixtures) if len(workers) > 1 else [],
-        "last_worker_chain": last_worker_chain(tests, workers) if len(workers) > 1 else None,
+        "imbalance": imbalance(workers) if distributed else None,
+        "duplication": fixture_duplication(fixtures) if distributed else [],
+        "last_worker_chain": (
+            last_worker_chain(recorder.test_timings(), workers) if distributed else None
+        ),
         "prediction": [],
         "actual": None,
     }
     if extra:
         section.update(extra)
     return section
-
-
-def _row(test: TestTiming) -> dict[str, Any]:
-    # vars() rather than dataclasses.asdict: thousands of rows, no nesting to copy
-    data = dict(vars(test))
-    data["uses"] = list(test.uses)
-    return data
