@@ -158,11 +158,9 @@ def _test_cost(model: SuiteModel, worker: _Worker, index: int) -> float:
     active = worker.active
     # Leave scopes this test is not in (pytest tears down on the previous item's
     # teardown; the worker's total is the same).
-    if active and any(nodes[fixture.scope] != node for fixture, node in active.values()):
-        for key, (fixture, node) in list(active.items()):
-            if nodes[fixture.scope] != node:
-                cost += fixture.teardown_s
-                del active[key]
+    if active:
+        for key in [k for k, (fixture, node) in active.items() if nodes[fixture.scope] != node]:
+            cost += active.pop(key)[0].teardown_s
     for fixture, node in model.test_instances[index]:
         current = active.get(fixture.key)
         if current is not None:
