@@ -26,7 +26,12 @@ from pytest_parallel_lab.compare import (
     select_baseline,
     unique_names,
 )
-from pytest_parallel_lab.document import DocumentError, RunDocument, load_document
+from pytest_parallel_lab.document import (
+    DocumentError,
+    RunDocument,
+    load_document,
+    output_path_problem,
+)
 
 PROG = "pytest-parallel-lab"
 EXIT_OK = 0
@@ -149,6 +154,9 @@ def command_html(args: argparse.Namespace) -> int:
 
     runs = load_runs(args.files)
     documents: list[RunDocument] = [run.document for run in runs]
+    problem = output_path_problem(args.output)
+    if problem is not None:
+        raise UsageProblem(f"{args.output}: {problem}; give a file path in a writable directory")
     try:
         write_html(documents, [run.name for run in runs], args.output)
     except OSError as exc:

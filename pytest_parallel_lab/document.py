@@ -257,6 +257,25 @@ def write_atomically(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
+def output_path_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why a report cannot be written to *path*, or None when it can.
+
+    Checked before the tests run, so that a typo in an output option does not cost a
+    whole run's measurements at the end.
+    """
+    target = Path(path)
+    if target.is_dir():
+        return "is a directory"
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"{ancestor} is not a directory"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"the directory {ancestor} is not writable"
+    return None
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -361,6 +361,8 @@ def pytest_configure(config: pytest.Config) -> None:
             "and implement the Backend protocol"
         ) from None
     xdist_workers, xdist_worker = _xdist_counts(config)
+    if xdist_worker is None:
+        check_output_options(config)
     defaults = _defaults(config)
     for name in defaults.backends or ():
         backend = registry.get(name)
@@ -386,6 +388,53 @@ def pytest_configure(config: pytest.Config) -> None:
     if xdist_workers and xdist_worker is None:
         lab.listen_for_results()  # the xdist controller: results arrive from workers
     suite_plugin.configure(config)
+
+
+#: The options that name a file this plugin writes at the end of the session.
+OUTPUT_OPTIONS = ("parallel_report_json", "parallel_html", "parallel_trace")
+
+
+def _flag(option: str) -> str:
+    return "--" + option.replace("_", "-")
+
+
+def check_output_options(config: pytest.Config) -> None:
+    """A report path that cannot be written is a usage error before any test runs."""
+    paths = [(o, config.getoption(o, None)) for o in OUTPUT_OPTIONS]
+    if not any(path for _, path in paths):
+        return
+    from .document import output_path_problem
+
+    for option, path in paths:
+        if path:
+            problem = output_path_problem(os.path.join(config.invocation_params.dir, path))
+            if problem is not None:
+                raise pytest.UsageError(
+                    f"{_flag(option)}={path}: {problem}. "
+                    "Fix: give a file path in a writable directory"
+                )
+
+
+def write_output(
+    session: pytest.Session, option: str, path: str, write: Callable[[str], None]
+) -> None:
+    """Write a file the user asked for. A failure (disk full, permissions changed during
+    the run) is one warning naming the option and a failed exit status, never a
+    traceback; the file is written whole or not at all."""
+    target = os.path.join(session.config.invocation_params.dir, path)
+    try:
+        write(target)
+    except OSError as exc:
+        warnings.warn(
+            pytest.PytestWarning(
+                f"{_flag(option)}={path}: the file could not be written "
+                f"({exc.strerror or exc}); nothing was written. Fix: free space or give "
+                "a file path in a writable directory"
+            ),
+            stacklevel=1,
+        )
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -525,24 +574,26 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         created=utc_now_iso(),
         sections=sections,
     )
+    document = lab.document
     json_path = session.config.getoption("parallel_report_json")
     if json_path:
-        save_document(lab.document, os.path.join(session.config.invocation_params.dir, json_path))
+        write_output(
+            session,
+            "parallel_report_json",
+            json_path,
+            lambda target: save_document(document, target),
+        )
     html_path = session.config.getoption("parallel_html")
     if html_path:
-        _write_html(session.config, lab.document, html_path)
-
-
-def _write_html(config: pytest.Config, document: RunDocument, path: str) -> None:
-    try:
         from .html_report import write_html
-    except ImportError as exc:
-        warnings.warn(
-            pytest.PytestWarning(f"--parallel-html: cannot write HTML ({exc})"), stacklevel=1
+
+        title = session.config.getoption("parallel_label") or "pytest-parallel-lab"
+        write_output(
+            session,
+            "parallel_html",
+            html_path,
+            lambda target: write_html([document], [title], target),
         )
-        return
-    title = config.getoption("parallel_label") or "pytest-parallel-lab"
-    write_html([document], [title], os.path.join(config.invocation_params.dir, path))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

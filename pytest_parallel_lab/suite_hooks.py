@@ -19,6 +19,7 @@ import pytest
 
 from . import timing
 from .document import DocumentError, load_document, write_atomically
+from .plugin import write_output
 from .suite_plugin import REPORT_ATTRIBUTE, worker_counts_option
 from .suite_timing import SHARED_SCOPES, SuiteRecorder, build_section, fixture_id
 from .trace import events_from_recording, trace_text
@@ -268,17 +269,19 @@ class SuiteTimingPlugin:
         return used
 
     # --- end of session ----------------------------------------------------------
-    @pytest.hookimpl(wrapper=True)
+    # trylast: inside pytest's own wrappers, so that a warning raised here is captured
+    # and shown in the summary like any other.
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
         self.wall_s = timing.perf_counter() - self.origin
         if not self.is_worker and (self.phase_log or self.fixture_log):
             self._record_plain_run()
-        try:
-            return (yield)
-        finally:
-            path = self.config.getoption("parallel_trace", None)
-            if path and not self.is_worker:
-                self.write_trace(os.path.join(self.config.invocation_params.dir, path))
+        path = self.config.getoption("parallel_trace", None)
+        if path and not self.is_worker:
+            # Before the other sessionfinish hooks: every test is over, and a warning
+            # raised here still reaches the terminal summary.
+            write_output(session, "parallel_trace", path, self.write_trace)
+        return (yield)
 
     def write_trace(self, path: str) -> None:
         """Write the trace atomically (valid JSON whatever happened to the tests)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from typing import Any
@@ -266,3 +267,59 @@ def test_the_test_field_keeps_the_users_own_parameters_for_setup_error_rows(
     lab.runpytest("--parallel-report-json=out.json").assert_outcomes(errors=2)
     rows = load_document(lab.path / "out.json").results
     assert [r.test.split("::")[1] for r in rows] == ["test_x[1]", "test_x[2]"]
+
+
+@pytest.mark.parametrize(
+    "option", ["--parallel-report-json", "--parallel-html", "--parallel-trace"]
+)
+def test_a_report_path_that_cannot_be_written_is_a_usage_error_before_any_test_runs(
+    lab: pytest.Pytester, option: str
+) -> None:
+    lab.makepyfile(
+        """
+        def test_leaves_a_mark(tmp_path_factory):
+            open("ran", "w").close()
+        """
+    )
+    lab.path.joinpath("a_file").write_text("")
+    result = lab.runpytest(f"{option}=a_file/report.out")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"*{option}=a_file/report.out:*a_file is not a directory*Fix: give a file path*"]
+    )
+    assert not lab.path.joinpath("ran").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "module"),
+    [
+        ("--parallel-report-json", "pytest_parallel_lab.document"),
+        ("--parallel-html", "pytest_parallel_lab.html_report"),
+        ("--parallel-trace", "pytest_parallel_lab.suite_hooks"),
+    ],
+)
+def test_a_report_that_fails_to_write_at_the_end_warns_naming_the_option_and_fails_the_run(
+    lab: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, option: str, module: str
+) -> None:
+    def disk_full(path: object, text: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    # The module object itself: pytester drops modules first imported by an inner run
+    # from sys.modules, and a dotted path could resolve to such a stale copy.
+    monkeypatch.setattr(importlib.import_module(module), "write_atomically", disk_full)
+    lab.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parallel(backend="thread", tasks=2, rounds=2)
+        def test_sum():
+            assert sum(range(100)) == 4950
+        """
+    )
+    result = lab.runpytest(f"{option}=out/report.out")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [f"*{option}=out/report.out: the file could not be written (No space left on device)*"]
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert not lab.path.joinpath("out", "report.out").exists()

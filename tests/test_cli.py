@@ -277,7 +277,7 @@ def test_html_exits_2_when_the_output_cannot_be_written(
     code, _, err = run_cli(capsys, "html", BASELINE, "-o", blocker / "report.html")
     assert code == 2
     assert err.startswith(
-        f"pytest-parallel-lab: error: {blocker / 'report.html'}: cannot be written"
+        f"pytest-parallel-lab: error: {blocker / 'report.html'}: {blocker} is not a directory;"
     )
 
 
