@@ -1,0 +1,95 @@
+"""The environment block, on builds this machine does not have (simulated).
+
+Only CPython 3.11 with the GIL runs here; free-threaded builds (3.13t, 3.14t, 3.15t)
+and 3.14's new default start method are simulated by patching what the module reads.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sys
+import sysconfig
+from typing import Any
+
+import pytest
+
+from pytest_parallel_lab import environment
+from pytest_parallel_lab.environment import describe_environment
+
+
+def simulate_build(
+    monkeypatch: pytest.MonkeyPatch, *, free_threaded: bool, gil_on: bool | None
+) -> None:
+    """Make this interpreter look like another build (``gil_on=None``: before 3.13,
+    when ``sys._is_gil_enabled`` did not exist)."""
+    original = sysconfig.get_config_var
+
+    def config_var(name: str) -> Any:
+        return int(free_threaded) if name == "Py_GIL_DISABLED" else original(name)
+
+    monkeypatch.setattr(sysconfig, "get_config_var", config_var)
+    if gil_on is None:
+        monkeypatch.delattr(sys, "_is_gil_enabled", raising=False)
+    else:
+        monkeypatch.setattr(sys, "_is_gil_enabled", lambda: gil_on, raising=False)
+
+
+@pytest.mark.parametrize(
+    ("free_threaded", "gil_on", "expected"),
+    [
+        pytest.param(False, None, (True, False), id="3.10-3.12-no-check-means-gil"),
+        pytest.param(False, True, (True, False), id="3.13-default-build"),
+        pytest.param(True, False, (False, True), id="free-threaded-build"),
+        pytest.param(True, True, (True, True), id="free-threaded-build-with-PYTHON_GIL=1"),
+    ],
+)
+def test_the_gil_state_and_the_build_are_described_separately(
+    monkeypatch: pytest.MonkeyPatch,
+    free_threaded: bool,
+    gil_on: bool | None,
+    expected: tuple[bool, bool],
+) -> None:
+    simulate_build(monkeypatch, free_threaded=free_threaded, gil_on=gil_on)
+    described = describe_environment(pytest_version=pytest.__version__)
+    assert (described.gil_enabled, described.free_threaded_build) == expected
+
+
+def test_the_default_start_method_is_the_platforms_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Python 3.14 made forkserver the default on Linux: it comes first in the list.
+    monkeypatch.setattr(multiprocessing, "get_start_method", lambda allow_none=False: None)
+    monkeypatch.setattr(
+        multiprocessing, "get_all_start_methods", lambda: ["forkserver", "spawn", "fork"]
+    )
+    assert describe_environment(pytest_version="9").start_method == "forkserver"
+
+
+def test_an_explicit_start_method_and_label_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOX_ENV_NAME", "py314t-serial-spawn")
+    described = describe_environment(pytest_version="9", start_method="spawn", label="nightly")
+    assert (described.start_method, described.label, described.tox_env) == (
+        "spawn",
+        "nightly",
+        "py314t-serial-spawn",
+    )
+
+
+def test_a_run_on_a_free_threaded_build_says_so_in_the_report_and_the_json(
+    lab: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    simulate_build(monkeypatch, free_threaded=True, gil_on=False)
+    assert not environment.gil_enabled()
+    lab.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parallel(backend="thread", tasks=2, rounds=2)
+        def test_x():
+            sum(range(1000))
+        """
+    )
+    result = lab.runpytest("--parallel-report", "--parallel-report-json=run.json")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*GIL disabled (free-threaded)*"])
+    described = json.loads((lab.path / "run.json").read_text())["environment"]
+    assert (described["gil_enabled"], described["free_threaded_build"]) == (False, True)
