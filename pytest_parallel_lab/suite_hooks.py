@@ -262,9 +262,14 @@ class SuiteTimingPlugin:
             if shared is None:
                 continue
             param = None
-            cached = getattr(fixturedef, "cached_result", None)
-            if cached is not None and fixturedef.params is not None:
-                param = _short(cached[1])  # pytest's cache key is the param itself
+            if fixturedef.params is not None:
+                # The item's own param: at the last test of a scope the instance is
+                # already torn down when its teardown is reported.
+                params = getattr(getattr(item, "callspec", None), "params", {})
+                if fixturedef.argname in params:
+                    param = _short(params[fixturedef.argname])
+                elif fixturedef.cached_result is not None:
+                    param = _short(fixturedef.cached_result[1])  # the cache key is the param
             used.append(fixture_id(*shared, param))
         return used
 

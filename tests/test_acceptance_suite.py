@@ -266,3 +266,33 @@ def test_a_crashed_worker_loses_nothing_it_already_reported(pytester: pytest.Pyt
     assert {"test_ok_1", "test_ok_2"} <= names
     assert section["crashed_workers"] == ["gw0"]
     json.loads(Path(pytester.path, "trace.json").read_text())
+
+
+def test_every_shared_fixture_a_test_used_is_linked_to_its_row_params_included(
+    pytester: pytest.Pytester,
+) -> None:
+    # The last test of each module uses a parametrized module fixture: its instance is
+    # torn down before that test's teardown is reported, and the link must survive.
+    module = """
+        import pytest
+
+        @pytest.fixture(scope="module", params=["x", "y"])
+        def flavour(request):
+            yield request.param
+
+        def test_uses(flavour):
+            pass
+    """
+    pytester.makepyfile(test_one=module, test_two=module)
+    pytester.runpytest("--parallel-report-json=run.json").assert_outcomes(passed=4)
+    section = suite_of(pytester)
+    fixture_ids = {row["id"] for row in section["fixtures"] if row["name"] == "flavour"}
+    uses = {
+        row["nodeid"]: [u for u in row["uses"] if "::flavour[" in u] for row in section["tests"]
+    }
+    assert uses == {
+        f"{module}.py::test_uses[{param}]": [f"{module}.py::flavour[{param}]@module"]
+        for module in ("test_one", "test_two")
+        for param in ("x", "y")
+    }
+    assert {u for used in uses.values() for u in used} == fixture_ids
