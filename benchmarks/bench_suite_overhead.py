@@ -5,7 +5,10 @@ variants alike), and prints the median and best wall time of each variant and it
 ratio to the plugin disabled:
 
 * ``disabled``: ``-p no:parallel_lab``
-* ``durations``: ``-p no:parallel_lab --durations=0`` (pytest's own per-test timing)
+* ``durations``: ``-p no:parallel_lab --durations=0`` (pytest's own per-test timing; it
+  hides durations under 5 ms, so on this suite it prints one line)
+* ``durations all``: the same with ``--durations-min=0``: every phase of every test listed,
+  the closest thing pytest has to "time everything and report it"
 * ``no flags``: the plugin loaded, no option given (suite timing off)
 * ``json``: ``--parallel-report-json`` (suite timing, prediction, the JSON file)
 * ``trace``: ``--parallel-trace`` (suite timing and the trace file, no prediction)
@@ -93,6 +96,7 @@ def _save():
 VARIANTS = {
     "disabled": ["-p", "no:parallel_lab"],
     "durations": ["-p", "no:parallel_lab", "--durations=0"],
+    "durations all": ["-p", "no:parallel_lab", "--durations=0", "--durations-min=0"],
     "no flags": [],
     "json": ["--parallel-report-json=run.json"],
     "trace": ["--parallel-trace=trace.json"],
