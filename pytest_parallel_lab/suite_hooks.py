@@ -19,6 +19,7 @@ import pytest
 
 from . import timing
 from .document import DocumentError, load_document, write_atomically
+from .marker import usable_cpus
 from .plugin import write_output
 from .suite_plugin import REPORT_ATTRIBUTE, worker_counts_option
 from .suite_timing import SHARED_SCOPES, SuiteRecorder, build_section, fixture_id
@@ -44,13 +45,6 @@ def _process_age() -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return age if 0.0 < age < 600.0 else None
-
-
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _is_direct_parametrization(fixturedef: Any) -> bool:
@@ -337,7 +331,7 @@ class SuiteTimingPlugin:
     def _calibration(self, section: dict[str, Any], xdist_n: int) -> dict[str, Any]:
         workers = section["workers"]
         tests = max(1, sum(w["tests"] for w in workers))
-        cpus = _usable_cpus()
+        cpus = usable_cpus()
         if xdist_n and workers:
             return {
                 "startup_s": sum(w["startup_s"] for w in workers) / len(workers),
