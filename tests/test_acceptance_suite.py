@@ -269,7 +269,7 @@ def test_a_crashed_worker_loses_nothing_it_already_reported(pytester: pytest.Pyt
 
 
 def test_every_shared_fixture_a_test_used_is_linked_to_its_row_params_included(
-    pytester: pytest.Pytester,
+    lab: pytest.Pytester,
 ) -> None:
     # The last test of each module uses a parametrized module fixture: its instance is
     # torn down before that test's teardown is reported, and the link must survive.
@@ -283,9 +283,9 @@ def test_every_shared_fixture_a_test_used_is_linked_to_its_row_params_included(
         def test_uses(flavour):
             pass
     """
-    pytester.makepyfile(test_one=module, test_two=module)
-    pytester.runpytest("--parallel-report-json=run.json").assert_outcomes(passed=4)
-    section = suite_of(pytester)
+    lab.makepyfile(test_one=module, test_two=module)
+    lab.runpytest("--parallel-report-json=run.json").assert_outcomes(passed=4)
+    section = suite_of(lab)
     fixture_ids = {row["id"] for row in section["fixtures"] if row["name"] == "flavour"}
     uses = {
         row["nodeid"]: [u for u in row["uses"] if "::flavour[" in u] for row in section["tests"]
