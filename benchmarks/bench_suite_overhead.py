@@ -2,23 +2,26 @@
 
 Runs, interleaved over several repeats (each a fresh subprocess, so noise hits all
 variants alike), and prints the median and best wall time of each variant and its
-ratio to the plugin disabled:
+ratio to the plugins disabled:
 
-* ``disabled``: ``-p no:parallel_lab``
-* ``durations``: ``-p no:parallel_lab --durations=0`` (pytest's own per-test timing; it
-  hides durations under 5 ms, so on this suite it prints one line)
-* ``durations all``: the same with ``--durations-min=0``: every phase of every test listed,
-  the closest thing pytest has to "time everything and report it"
-* ``no flags``: the plugin loaded, no option given (suite timing off)
+* ``disabled``: ``-p no:parallel_lab`` (and pytest-durations off)
+* ``--durations``: pytest's own ``--durations=0`` (it hides durations under 5 ms, so on
+  this suite it prints one line)
+* ``--durations all``: the same with ``--durations-min=0``, every phase of every test
+* ``pytest-durations``: the pytest-durations plugin, which times tests and fixtures and
+  prints a report, as this plugin's suite analysis does (``pip install pytest-durations``;
+  the variant is left out when it is not installed)
+* ``no flags``: this plugin loaded, no option given (suite timing off)
+* ``report``: ``--parallel-report`` (suite timing, prediction, the terminal report)
 * ``json``: ``--parallel-report-json`` (suite timing, prediction, the JSON file)
 * ``trace``: ``--parallel-trace`` (suite timing and the trace file, no prediction)
 
 A second table splits each run into its phases, read inside the pytest process by a
-small helper plugin: start-up (interpreter, imports, configure), collection, the run
-loop (where every test and fixture is timed) and the session finish (where the suite
-section, the prediction and the files are made), each as a difference from the plugin
-disabled. The run-loop difference is the cost of timing itself; the finish difference
-is the analysis that a report asks for, paid once per run.
+small helper plugin: collection, the run loop (where every test and fixture is timed)
+and the session finish (where the suite section, the prediction and the files are
+made), each as a difference from the plugins disabled. The run-loop difference is the
+cost of timing itself; the finish difference is the analysis that a report asks for,
+paid once per run.
 
 The subprocesses run with bytecode caching on (``PYTHONDONTWRITEBYTECODE`` removed),
 as an installed package runs: without it every import recompiles from source and the
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import importlib.util
 import json
 import os
 import statistics
@@ -93,14 +97,27 @@ def _save():
         handle.write(json.dumps(PHASES) + "\\n")
 """
 
-VARIANTS = {
-    "disabled": ["-p", "no:parallel_lab"],
-    "durations": ["-p", "no:parallel_lab", "--durations=0"],
-    "durations all": ["-p", "no:parallel_lab", "--durations=0", "--durations-min=0"],
-    "no flags": [],
-    "json": ["--parallel-report-json=run.json"],
-    "trace": ["--parallel-trace=trace.json"],
-}
+
+def variants() -> dict[str, list[str]]:
+    """The command-line arguments of each variant (pytest-durations only when installed)."""
+    has_durations_plugin = importlib.util.find_spec("pytest_durations") is not None
+    # pytest-durations reports by default once installed: off everywhere but its own row.
+    quiet = ["-p", "no:pytest-durations"] if has_durations_plugin else []
+    off = ["-p", "no:parallel_lab", *quiet]
+    chosen = {
+        "disabled": off,
+        "--durations": [*off, "--durations=0"],
+        "--durations all": [*off, "--durations=0", "--durations-min=0"],
+        "pytest-durations": ["-p", "no:parallel_lab"],
+        "no flags": quiet,
+        "report": [*quiet, "--parallel-report"],
+        "json": [*quiet, "--parallel-report-json=run.json"],
+        "trace": [*quiet, "--parallel-trace=trace.json"],
+    }
+    if not has_durations_plugin:
+        print("pytest-durations is not installed (pip install pytest-durations): left out\n")
+        del chosen["pytest-durations"]
+    return chosen
 
 
 def write_suite(where: Path, tests: int, modules: int = 20) -> None:
@@ -171,12 +188,13 @@ def main() -> int:
         helpers.mkdir()
         (helpers / "lab_phase_timer.py").write_text(PHASE_TIMER)
         env = child_environment(helpers)
-        for extra in VARIANTS.values():  # warm-up: bytecode caches, file system
+        chosen = variants()
+        for extra in chosen.values():  # warm-up: bytecode caches, file system
             run_once(where, extra, env)
-        walls: dict[str, list[float]] = {name: [] for name in VARIANTS}
-        phases: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
+        walls: dict[str, list[float]] = {name: [] for name in chosen}
+        phases: dict[str, list[dict[str, float]]] = {name: [] for name in chosen}
         for _ in range(args.repeats):
-            for name, extra in VARIANTS.items():
+            for name, extra in chosen.items():
                 wall, split = run_once(where, extra, env)
                 walls[name].append(wall)
                 phases[name].append(split)
@@ -198,7 +216,7 @@ def main() -> int:
         return statistics.median(p[phase] for p in phases[name])
 
     split_rows = []
-    for name in VARIANTS:
+    for name in walls:
         row: list[object] = [name]
         for phase in ("collection", "run loop", "finish"):
             delta = phase_median(name, phase) - phase_median("disabled", phase)
