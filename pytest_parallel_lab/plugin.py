@@ -242,6 +242,8 @@ class LabSession:
     xdist_workers: int
     xdist_worker: str | None
     runners: RunnerCache = field(default_factory=RunnerCache)
+    #: Whether collection met a marked test (only then are the per-test hooks added).
+    marked_collected: bool = False
     results: list[ResultRecord] = field(default_factory=list)
     document: RunDocument | None = None
 
@@ -463,6 +465,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if marker is None:
         return
     lab = lab_session(metafunc.config)
+    lab.marked_collected = True
     try:
         spec = lab.spec_for(metafunc.definition.nodeid, marker)
     except MarkerError:
@@ -508,8 +511,9 @@ def marked(item: pytest.Item) -> pytest.Mark | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if any(marked(item) is not None for item in items):
-        lab_session(config).listen_for_results()
+    lab = lab_session(config)
+    if lab.marked_collected:
+        lab.listen_for_results()
 
 
 def validate_marker(item: pytest.Item) -> None:
@@ -550,9 +554,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     lab.runners.close_all()
     if lab.xdist_worker is not None or not lab.reporting:
         return
-    from .diagnosis import recommendations_section
     from .document import RunDocument, save_document
-    from .scaling import scaling_section
     from .timing import utc_now_iso
 
     sections: dict[str, Any] = {}
@@ -562,12 +564,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         if contribution:
             sections.update(contribution)
     results = tuple(lab.results)
-    recommendations = recommendations_section(results, lab.environment)
-    if recommendations:
-        sections["recommendations"] = recommendations
-    scaling = scaling_section(results, lab.environment)
-    if scaling:
-        sections["scaling"] = scaling
+    if results:
+        from .diagnosis import recommendations_section
+        from .scaling import scaling_section
+
+        recommendations = recommendations_section(results, lab.environment)
+        if recommendations:
+            sections["recommendations"] = recommendations
+        scaling = scaling_section(results, lab.environment)
+        if scaling:
+            sections["scaling"] = scaling
     lab.document = RunDocument(
         environment=lab.environment,
         results=results,
