@@ -277,6 +277,15 @@ def output_path_problem(path: str | os.PathLike[str]) -> str | None:
 
 
 def _current_umask() -> int:
+    # os.umask() can only read the mask by setting it, which for a moment changes it for
+    # every thread of the process (pool threads may be creating files); Linux shows it.
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask

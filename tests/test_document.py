@@ -258,3 +258,13 @@ def test_a_document_with_nan_cannot_be_saved_as_invalid_json(tmp_path: Path) -> 
     with pytest.raises(ValueError):
         save_document(document, tmp_path / "nan.json")
     assert not (tmp_path / "nan.json").exists()
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_a_saved_file_gets_the_permissions_the_umask_allows(tmp_path: Path, mask: int) -> None:
+    previous = os.umask(mask)
+    try:
+        write_atomically(tmp_path / "out.json", "{}\n")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o666 & ~mask
