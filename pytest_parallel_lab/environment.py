@@ -24,6 +24,21 @@ def free_threaded_build() -> bool:
     return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 
+def platform_name() -> str:
+    """``platform.platform()``, without its cost on glibc Linux: there it reads the whole
+    interpreter binary to find the C library's version (7 ms), which glibc tells at once."""
+    uname = platform.uname()
+    if uname.system == "Linux":
+        try:
+            libc = os.confstr("CS_GNU_LIBC_VERSION")
+        except (ValueError, OSError, AttributeError):
+            libc = None
+        if libc and libc.startswith("glibc "):
+            version = libc.split()[1]
+            return f"{uname.system}-{uname.release}-{uname.machine}-with-glibc{version}"
+    return platform.platform()
+
+
 def describe_environment(
     *,
     pytest_version: str,
@@ -39,7 +54,7 @@ def describe_environment(
         free_threaded_build=free_threaded_build(),
         cpu_count=os.cpu_count() or 1,
         usable_cpus=usable_cpus(),
-        platform=platform.platform(),
+        platform=platform_name(),
         machine=platform.machine(),
         pytest_version=pytest_version,
         plugin_version=__version__,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import platform
 import sys
 import sysconfig
 from typing import Any
@@ -93,3 +95,18 @@ def test_a_run_on_a_free_threaded_build_says_so_in_the_report_and_the_json(
     result.stdout.fnmatch_lines(["*GIL disabled (free-threaded)*"])
     described = json.loads((lab.path / "run.json").read_text())["environment"]
     assert (described["gil_enabled"], described["free_threaded_build"]) == (False, True)
+
+
+def test_the_platform_name_is_what_the_platform_module_says() -> None:
+    assert environment.platform_name() == platform.platform()
+
+
+def test_without_glibc_the_platform_name_comes_from_the_platform_module(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_glibc(name: str) -> str:
+        raise ValueError(name)
+
+    monkeypatch.setattr(os, "confstr", no_glibc, raising=False)
+    monkeypatch.setattr(platform, "platform", lambda: "Linux-musl")
+    assert environment.platform_name() == "Linux-musl"
