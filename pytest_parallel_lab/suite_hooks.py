@@ -140,12 +140,18 @@ class SuiteTimingPlugin:
         self.fixture_log.append((fixturedef, param, self.current, "teardown", start, own, own))
 
     def _fixture_fields(self) -> Iterator[tuple[Any, ...]]:
-        """The fixture log as ``SuiteRecorder.add_fixture_event`` fields (after the worker)."""
+        """The fixture log as ``SuiteRecorder.add_fixture_events`` rows."""
+        names: dict[int, tuple[str, str, str]] = {}
         for fixturedef, param, nodeid, when, start, own, total in self.fixture_log:
+            name = names.get(id(fixturedef))
+            if name is None:
+                name = names[id(fixturedef)] = (
+                    fixturedef.argname,
+                    fixturedef.scope,
+                    fixturedef.baseid,
+                )
             yield (
-                fixturedef.argname,
-                fixturedef.scope,
-                fixturedef.baseid,
+                *name,
                 None if param is _NO_PARAM else _short(param),
                 nodeid,
                 when,
@@ -155,7 +161,7 @@ class SuiteTimingPlugin:
             )
 
     def _phase_fields(self) -> Iterator[tuple[Any, ...]]:
-        """The phase log as ``SuiteRecorder.add_phase`` fields (after the worker)."""
+        """The phase log as ``SuiteRecorder.add_phases`` rows."""
         items = self.items
         for nodeid, when, end, duration, outcome, uses in self.phase_log:
             index = items.get(nodeid, (-1,))[0] if when == "setup" else -1
@@ -228,10 +234,8 @@ class SuiteTimingPlugin:
         recorder, worker = self.recorder, self.worker_id
         state = recorder.workers[worker]
         state.started, state.collected = self.origin, self.collected
-        for fields in self._fixture_fields():
-            recorder.add_fixture_event(worker, *fields)
-        for fields in self._phase_fields():
-            recorder.add_phase(worker, *fields)
+        recorder.add_fixture_events(worker, self._fixture_fields())
+        recorder.add_phases(worker, self._phase_fields())
         self.phase_log, self.fixture_log = [], []
 
     def _shared_fixtures_used(self, item: pytest.Item) -> list[str]:

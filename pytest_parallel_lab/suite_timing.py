@@ -12,7 +12,7 @@ section holds durations and offsets from the session start.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,6 +118,13 @@ class _WorkerBuilder:
     last_end: float = 0.0
 
 
+#: ``SuiteRecorder.add_fixture_events`` rows: name, scope, baseid, param, nodeid, when,
+#: start, own_s, total_s.
+FixtureEventFields = tuple[str, str, str, "str | None", str, str, float, float, float]
+#: ``SuiteRecorder.add_phases`` rows: nodeid, when, start, duration, outcome, uses, index.
+PhaseFields = tuple[str, str, float, float, str, "Sequence[str] | None", int]
+
+
 class SuiteRecorder:
     """Collects payloads (from this process or from xdist workers) into a section.
 
@@ -125,8 +132,8 @@ class SuiteRecorder:
     ``phase`` ``{nodeid, when, start, duration, outcome}`` with ``uses`` (list of
     fixture ids) beside it, or ``phases``, a list of such phases each carrying its own
     optional ``uses`` and ``index``; ``fixtures``: events ``{name, scope, baseid, param,
-    nodeid, when, start, own_s, total_s}``. :meth:`add_phase` and
-    :meth:`add_fixture_event` take the same fields positionally (a plain run feeds them
+    nodeid, when, start, own_s, total_s}``. :meth:`add_phases` and
+    :meth:`add_fixture_events` take the same fields as tuples (a plain run feeds them
     straight from its logs). With ``keep_events`` the events are also kept for the trace.
     """
 
@@ -147,126 +154,119 @@ class SuiteRecorder:
         if isinstance(meta, dict):
             state.started = meta.get("started", state.started)
             state.collected = meta.get("collected", state.collected)
-        for e in payload.get("fixtures", ()):
-            self.add_fixture_event(
-                worker,
-                e["name"],
-                e["scope"],
-                e["baseid"],
-                e["param"],
-                e.get("nodeid", ""),
-                e["when"],
-                e["start"],
-                e["own_s"],
-                e.get("total_s", e["own_s"]),
-            )
+        self.add_fixture_events(
+            worker,
+            [
+                (
+                    e["name"],
+                    e["scope"],
+                    e["baseid"],
+                    e["param"],
+                    e.get("nodeid", ""),
+                    e["when"],
+                    e["start"],
+                    e["own_s"],
+                    e.get("total_s", e["own_s"]),
+                )
+                for e in payload.get("fixtures", ())
+            ],
+        )
         phases = list(payload.get("phases", ()))
         phase = payload.get("phase")
         if isinstance(phase, dict):
             phases.append({**phase, "uses": payload.get("uses")})
-        for p in phases:
-            index = p.get("index")
-            self.add_phase(
-                worker,
-                p["nodeid"],
-                p["when"],
-                p["start"],
-                p["duration"],
-                p.get("outcome", "passed"),
-                p.get("uses"),
-                -1 if index is None else int(index),
-            )
+        self.add_phases(
+            worker,
+            [
+                (
+                    p["nodeid"],
+                    p["when"],
+                    p["start"],
+                    p["duration"],
+                    p.get("outcome", "passed"),
+                    p.get("uses"),
+                    -1 if p.get("index") is None else int(p["index"]),
+                )
+                for p in phases
+            ],
+        )
 
-    def add_fixture_event(
-        self,
-        worker: str,
-        name: str,
-        scope: str,
-        baseid: str,
-        param: str | None,
-        nodeid: str,
-        when: str,
-        start: float,
-        own_s: float,
-        total_s: float,
-    ) -> None:
-        """One fixture setup or teardown: *own_s* excludes the fixtures it depends on."""
-        if self.keep_events:
-            self.fixture_events.append(
-                {
-                    "name": name,
-                    "scope": scope,
-                    "baseid": baseid,
-                    "param": param,
-                    "nodeid": nodeid,
-                    "when": when,
-                    "start": start,
-                    "own_s": own_s,
-                    "total_s": total_s,
-                    "worker": worker,
-                }
-            )
-        key = (name, param, scope, baseid, worker)
-        builder = self.fixtures.get(key)
-        if builder is None:
-            builder = self.fixtures[key] = _FixtureBuilder(name, scope, baseid, param)
-        if when == "setup":
-            builder.setup_s += own_s
-            builder.instances += 1
-        else:
-            builder.teardown_s += own_s
-        if nodeid and scope in SHARED_SCOPES:
-            self._test(worker, nodeid).fixture_s += own_s
+    def add_fixture_events(self, worker: str, events: Iterable[FixtureEventFields]) -> None:
+        """Fixture setups and teardowns, each ``(name, scope, baseid, param, nodeid, when,
+        start, own_s, total_s)``; *own_s* excludes the fixtures it depends on."""
+        fixtures, tests, keep = self.fixtures, self.tests, self.keep_events
+        for event in events:
+            name, scope, baseid, param, nodeid, when, start, own_s, total_s = event
+            if keep:
+                self.fixture_events.append(
+                    {
+                        "name": name,
+                        "scope": scope,
+                        "baseid": baseid,
+                        "param": param,
+                        "nodeid": nodeid,
+                        "when": when,
+                        "start": start,
+                        "own_s": own_s,
+                        "total_s": total_s,
+                        "worker": worker,
+                    }
+                )
+            key = (name, param, scope, baseid, worker)
+            builder = fixtures.get(key)
+            if builder is None:
+                builder = fixtures[key] = _FixtureBuilder(name, scope, baseid, param)
+            if when == "setup":
+                builder.setup_s += own_s
+                builder.instances += 1
+            else:
+                builder.teardown_s += own_s
+            if nodeid and scope in SHARED_SCOPES:
+                test = tests.get((nodeid, worker))
+                if test is None:
+                    test = tests[(nodeid, worker)] = _TestBuilder(worker)
+                test.fixture_s += own_s
 
-    def _test(self, worker: str, nodeid: str) -> _TestBuilder:
-        test = self.tests.get((nodeid, worker))
-        if test is None:
-            test = self.tests[(nodeid, worker)] = _TestBuilder(worker)
-        return test
-
-    def add_phase(
-        self,
-        worker: str,
-        nodeid: str,
-        when: str,
-        start: float,
-        duration: float,
-        outcome: str = "passed",
-        uses: Sequence[str] | None = None,
-        index: int = -1,
-    ) -> None:
-        """One test phase (setup, call or teardown) as pytest reported it."""
-        if self.keep_events:
-            self.phase_events.append(
-                {
-                    "nodeid": nodeid,
-                    "when": when,
-                    "start": start,
-                    "duration": duration,
-                    "outcome": outcome,
-                    "worker": worker,
-                }
-            )
-        test = self._test(worker, nodeid)
+    def add_phases(self, worker: str, phases: Iterable[PhaseFields]) -> None:
+        """Test phases as pytest reported them, each ``(nodeid, when, start, duration,
+        outcome, uses, index)``; ``uses`` may be None and ``index`` -1 when unknown."""
+        tests, keep = self.tests, self.keep_events
         state = self.workers[worker]
-        test.phases[when] = test.phases.get(when, 0.0) + duration
-        end = start + duration
-        if test.start is None:
-            test.start = start
-            state.tests += 1
-        if end > test.end:
-            test.end = end
-        if outcome == "failed":
-            test.outcome = "failed" if when == "call" else "error"
-        elif outcome == "skipped" and test.outcome == "passed":
-            test.outcome = "skipped"
-        if uses:
-            test.uses = tuple(uses)
-        if index >= 0:
-            test.index = index
-        state.busy_s += duration
-        if end > state.last_end:
-            state.last_end = end
+        busy, last_end, count = state.busy_s, state.last_end, state.tests
+        for nodeid, when, start, duration, outcome, uses, index in phases:
+            if keep:
+                self.phase_events.append(
+                    {
+                        "nodeid": nodeid,
+                        "when": when,
+                        "start": start,
+                        "duration": duration,
+                        "outcome": outcome,
+                        "worker": worker,
+                    }
+                )
+            test = tests.get((nodeid, worker))
+            if test is None:
+                test = tests[(nodeid, worker)] = _TestBuilder(worker)
+            test.phases[when] = test.phases.get(when, 0.0) + duration
+            end = start + duration
+            if test.start is None:
+                test.start = start
+                count += 1
+            if end > test.end:
+                test.end = end
+            if outcome == "failed":
+                test.outcome = "failed" if when == "call" else "error"
+            elif outcome == "skipped" and test.outcome == "passed":
+                test.outcome = "skipped"
+            if uses:
+                test.uses = tuple(uses)
+            if index >= 0:
+                test.index = index
+            busy += duration
+            if end > last_end:
+                last_end = end
+        state.busy_s, state.last_end, state.tests = busy, last_end, count
 
     def test_rows(self) -> list[dict[str, Any]]:
         """The ``suite.tests`` rows (``TestTiming`` fields as plain JSON types), in the
