@@ -1,4 +1,6 @@
-"""pytest glue: options, the ``parallel`` marker, the ``parallel_map`` fixture, the report.
+"""pytest glue: the ``parallel`` marker's items, the session state, the ``parallel_map``
+fixture and the report (options are in ``options.py``, running marked items in
+``marked_items.py``).
 
 Everything that measures or analyses lives in pytest-free modules; this module only
 translates between pytest and them. State lives on a :class:`LabSession` stored under
@@ -7,7 +9,6 @@ a ``StashKey``.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import warnings
@@ -17,22 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import hookspecs, suite_plugin
+from . import hookspecs, options, suite_plugin
 from .backends.builtin import BUILTIN_BACKENDS
 from .backends.registry import BackendRegistry, RunnerCache
 from .marker import (
-    DEFAULT_MAX_ROUNDS,
-    DEFAULT_ROUNDS,
-    DEFAULT_TASKS,
-    DEFAULT_TIMEOUT_S,
     Defaults,
     MarkerError,
     ParallelSpec,
     auto_workers,
     parse_marker,
-    parse_min_speedup,
-    parse_start_method,
-    parse_timeout,
     usable_cpus,
 )
 
@@ -48,184 +42,13 @@ ITEM_HOOKS_NAME = "parallel-lab-marked-items"
 WORKERS_ARG = "_parallel_lab_workers"
 REPORT_ATTRIBUTE = "parallel_lab_results"
 
-HELP_REPORT = (
-    "Show the pytest-parallel-lab report (speedups of marked tests) in the terminal summary."
-)
-HELP_JSON = "Write the pytest-parallel-lab results as JSON to PATH (atomically)."
-HELP_ROUNDS = f"Paired measurement rounds per marked test (default {DEFAULT_ROUNDS})."
-HELP_TIMEOUT = (
-    f"Seconds one run of a workload may take before it fails (default {DEFAULT_TIMEOUT_S:g})."
-)
-HELP_TASKS = f"Default tasks per measurement for marked tests (default {DEFAULT_TASKS})."
-HELP_WORKERS = (
-    'Default workers for marked tests: an int or "auto" (default "auto": the usable CPUs).'
-)
-HELP_START = "Default multiprocessing start method for process backends (fork, spawn, forkserver)."
-HELP_LABEL = "A name for this run, stored in the JSON environment (for comparing runs)."
-HELP_HTML = "Write a self-contained HTML report with charts to PATH."
-HELP_BACKEND = "Comma-separated backends that replace the backends of every marked test."
-HELP_ALL = "Treat every selected test as marked (with --parallel-backend, default thread,process)."
-HELP_MIN_SPEEDUP = "Fail a marked test whose speedup interval lies wholly below this (e.g. 1.5)."
-HELP_MAX_ROUNDS = (
-    "Rounds a min_speedup gate may grow to before it says inconclusive "
-    f"(default {DEFAULT_MAX_ROUNDS})."
-)
-#: Backends --parallel-all uses when --parallel-backend is not given.
-PARALLEL_ALL_BACKENDS = ("thread", "process")
-
-
-# --- option parsing (argparse converters: bad values are usage errors) ------------
-
-
-def _option_error(option: str, problem: str) -> argparse.ArgumentTypeError:
-    return argparse.ArgumentTypeError(f"{option}: {problem}")
-
-
-def positive_int_option(option: str) -> Callable[[str], int]:
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise _option_error(option, f"expected an integer >= 1, got {text!r}") from None
-        if value < 1:
-            raise _option_error(option, f"expected an integer >= 1, got {text!r}")
-        return value
-
-    return convert
-
-
-def timeout_option(text: str) -> float:
-    try:
-        return parse_timeout("timeout", float(text))
-    except (ValueError, MarkerError):
-        raise _option_error(
-            "--parallel-timeout", f"expected a positive number of seconds, got {text!r}"
-        ) from None
-
-
-def workers_option(text: str) -> int | None:
-    if text == "auto":
-        return None
-    return positive_int_option("--parallel-workers")(text)
-
-
-def backend_list_option(text: str) -> tuple[str, ...]:
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    if not names:
-        raise _option_error(
-            "--parallel-backend", f"expected backend names like thread,process, got {text!r}"
-        )
-    return names
-
-
-def min_speedup_option(text: str) -> float:
-    try:
-        return parse_min_speedup("min_speedup", float(text))
-    except (ValueError, MarkerError):
-        raise _option_error(
-            "--parallel-min-speedup", f"expected a number above 0, got {text!r}"
-        ) from None
-
-
-def start_method_option(text: str) -> str | None:
-    try:
-        return parse_start_method("start_method", text)
-    except MarkerError as exc:
-        raise _option_error("--parallel-start-method", str(exc).split(": ", 1)[1]) from None
-
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup(
-        "parallel-lab", "pytest-parallel-lab: measure speedups under concurrency"
-    )
-    group.addoption("--parallel-report", action="store_true", default=False, help=HELP_REPORT)
-    group.addoption("--parallel-report-json", metavar="PATH", default=None, help=HELP_JSON)
-    group.addoption("--parallel-html", metavar="PATH", default=None, help=HELP_HTML)
-    group.addoption("--parallel-label", metavar="NAME", default=None, help=HELP_LABEL)
-    group.addoption(
-        "--parallel-rounds",
-        metavar="N",
-        type=positive_int_option("--parallel-rounds"),
-        help=HELP_ROUNDS,
-    )
-    group.addoption("--parallel-timeout", metavar="SECONDS", type=timeout_option, help=HELP_TIMEOUT)
-    group.addoption(
-        "--parallel-tasks",
-        metavar="N",
-        type=positive_int_option("--parallel-tasks"),
-        help=HELP_TASKS,
-    )
-    group.addoption("--parallel-workers", metavar="N", type=workers_option, help=HELP_WORKERS)
-    group.addoption(
-        "--parallel-start-method", metavar="METHOD", type=start_method_option, help=HELP_START
-    )
-    group.addoption(
-        "--parallel-backend", metavar="NAMES", type=backend_list_option, help=HELP_BACKEND
-    )
-    group.addoption("--parallel-all", action="store_true", default=False, help=HELP_ALL)
-    group.addoption(
-        "--parallel-min-speedup", metavar="X", type=min_speedup_option, help=HELP_MIN_SPEEDUP
-    )
-    group.addoption(
-        "--parallel-max-rounds",
-        metavar="N",
-        type=positive_int_option("--parallel-max-rounds"),
-        help=HELP_MAX_ROUNDS,
-    )
-    parser.addini("parallel_min_speedup", HELP_MIN_SPEEDUP, default="")
-    parser.addini("parallel_max_rounds", HELP_MAX_ROUNDS, default=str(DEFAULT_MAX_ROUNDS))
-    parser.addini("parallel_rounds", HELP_ROUNDS, default=str(DEFAULT_ROUNDS))
-    parser.addini("parallel_timeout", HELP_TIMEOUT, default=str(DEFAULT_TIMEOUT_S))
-    parser.addini("parallel_tasks", HELP_TASKS, default=str(DEFAULT_TASKS))
-    parser.addini("parallel_workers", HELP_WORKERS, default="auto")
-    parser.addini("parallel_start_method", HELP_START, default="")
-    suite_plugin.add_options(group, parser)
-
-
-def _ini_value(config: pytest.Config, name: str, convert: Callable[[str], Any]) -> Any:
-    text = str(config.getini(name)).strip()
-    try:
-        return convert(text)
-    except argparse.ArgumentTypeError as exc:
-        raise pytest.UsageError(
-            f"ini option {name} = {text!r}: {str(exc).split(': ', 1)[1]}"
-        ) from None
-
-
-def _defaults(config: pytest.Config) -> Defaults:
-    def pick(option: str, ini: str, convert: Callable[[str], Any]) -> Any:
-        value = config.getoption(option)
-        return value if value is not None else _ini_value(config, ini, convert)
-
-    start_ini = str(config.getini("parallel_start_method")).strip()
-    start = config.getoption("parallel_start_method")
-    if start is None and start_ini:
-        start = _ini_value(config, "parallel_start_method", start_method_option)
-    return Defaults(
-        rounds=pick("parallel_rounds", "parallel_rounds", positive_int_option("parallel_rounds")),
-        timeout_s=pick("parallel_timeout", "parallel_timeout", timeout_option),
-        tasks=pick("parallel_tasks", "parallel_tasks", positive_int_option("parallel_tasks")),
-        workers=config.getoption("parallel_workers")
-        if config.getoption("parallel_workers") is not None
-        else _ini_value(config, "parallel_workers", workers_option),
-        start_method=start,
-        min_speedup=config.getoption("parallel_min_speedup")
-        if config.getoption("parallel_min_speedup") is not None
-        else (
-            _ini_value(config, "parallel_min_speedup", min_speedup_option)
-            if str(config.getini("parallel_min_speedup")).strip()
-            else None
-        ),
-        max_rounds=pick(
-            "parallel_max_rounds", "parallel_max_rounds", positive_int_option("parallel_max_rounds")
-        ),
-        backends=config.getoption("parallel_backend")
-        or (PARALLEL_ALL_BACKENDS if config.getoption("parallel_all") else None),
-    )
+    options.add_options(parser)
 
 
 # --- session state ------------------------------------------------------------------
@@ -364,8 +187,8 @@ def pytest_configure(config: pytest.Config) -> None:
         ) from None
     xdist_workers, xdist_worker = _xdist_counts(config)
     if xdist_worker is None:
-        check_output_options(config)
-    defaults = _defaults(config)
+        options.check_output_options(config)
+    defaults = options.read_defaults(config)
     for name in defaults.backends or ():
         backend = registry.get(name)
         if backend is None:
@@ -392,31 +215,6 @@ def pytest_configure(config: pytest.Config) -> None:
     suite_plugin.configure(config)
 
 
-#: The options that name a file this plugin writes at the end of the session.
-OUTPUT_OPTIONS = ("parallel_report_json", "parallel_html", "parallel_trace")
-
-
-def _flag(option: str) -> str:
-    return "--" + option.replace("_", "-")
-
-
-def check_output_options(config: pytest.Config) -> None:
-    """A report path that cannot be written is a usage error before any test runs."""
-    paths = [(o, config.getoption(o, None)) for o in OUTPUT_OPTIONS]
-    if not any(path for _, path in paths):
-        return
-    from .document import output_path_problem
-
-    for option, path in paths:
-        if path:
-            problem = output_path_problem(os.path.join(config.invocation_params.dir, path))
-            if problem is not None:
-                raise pytest.UsageError(
-                    f"{_flag(option)}={path}: {problem}. "
-                    "Fix: give a file path in a writable directory"
-                )
-
-
 def write_output(
     session: pytest.Session, option: str, path: str, write: Callable[[str], None]
 ) -> None:
@@ -429,7 +227,7 @@ def write_output(
     except OSError as exc:
         warnings.warn(
             pytest.PytestWarning(
-                f"{_flag(option)}={path}: the file could not be written "
+                f"{options.flag(option)}={path}: the file could not be written "
                 f"({exc.strerror or exc}); nothing was written. Fix: free space or give "
                 "a file path in a writable directory"
             ),
