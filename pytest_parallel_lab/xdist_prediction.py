@@ -89,8 +89,29 @@ class SuiteModel:
 
     @functools.cached_property
     def scope_nodes(self) -> list[dict[str, str]]:
-        """Per test, the node owning each shared scope."""
-        return [{scope: scope_node(t.nodeid, scope) for scope in SHARED_SCOPES} for t in self.tests]
+        """Per test, the node owning each shared scope (one dict per parent node, shared
+        by its tests)."""
+        by_parent: dict[str, dict[str, str]] = {}
+        nodes = []
+        for t in self.tests:
+            parent = t.nodeid.rsplit("::", 1)[0]
+            owners = by_parent.get(parent)
+            if owners is None:
+                owners = by_parent[parent] = {
+                    scope: scope_node(t.nodeid, scope) for scope in SHARED_SCOPES
+                }
+            nodes.append(owners)
+        return nodes
+
+    @functools.cached_property
+    def contexts(self) -> list[object]:
+        """Per test, a token for its scope nodes and shared fixtures: two tests with the
+        same token (the same object) need no fixture setup or teardown between them."""
+        tokens: dict[tuple[int, tuple[str, ...]], object] = {}
+        return [
+            tokens.setdefault((id(nodes), t.uses), object())
+            for t, nodes in zip(self.tests, self.scope_nodes, strict=True)
+        ]
 
     @functools.cached_property
     def test_costs(self) -> list[float]:
@@ -147,6 +168,7 @@ class _Worker:
     def __init__(self) -> None:
         self.queue: deque[int] = deque()
         self.active: dict[str, tuple[SimFixture, str]] = {}  # key -> (fixture, scope node)
+        self.context: object = None  # SuiteModel.contexts of the last test run
         self.running = False
         self.started = 0.0
         self.finish = 0.0
@@ -154,6 +176,10 @@ class _Worker:
 
 def _test_cost(model: SuiteModel, worker: _Worker, index: int) -> float:
     cost = model.test_costs[index]
+    context = model.contexts[index]
+    if worker.context is context:
+        return cost  # same scopes and fixtures as the worker's last test: all set up
+    worker.context = context
     nodes = model.scope_nodes[index]
     active = worker.active
     # Leave scopes this test is not in (pytest tears down on the previous item's
@@ -299,37 +325,38 @@ def predict_xdist_wall_time(model: SuiteModel, workers: int, dist: str) -> Predi
     # the end of the run has a CPU to itself.
     slowdown = [contention(busy, cal.cpus, cal.controller_load) for busy in range(len(pool) + 2)]
     events: list[tuple[float, int]] = []
-    running = 0
-    for worker in pool:
+    idle: set[int] = set()  # workers with no test running
+    for i, worker in enumerate(pool):
         worker.finish = begin
-        worker.running = bool(worker.queue)  # all start together
-        running += worker.running
-
-    def start_next(i: int, now: float) -> None:
-        nonlocal running
-        worker = pool[i]
-        if worker.queue:
-            busy = running if worker.running else running + 1
-            cost = _test_cost(model, worker, worker.queue[0]) * slowdown[busy]
-            if not worker.running:
-                worker.running = True
-                running += 1
-            worker.started = now
-            heapq.heappush(events, (now + cost, i))
-
-    for i in range(len(pool)):
-        start_next(i, begin)
+        if worker.queue:  # all start together
+            worker.running = True
+            worker.started = begin
+        else:
+            idle.add(i)
+    running = len(pool) - len(idle)
+    for i, worker in enumerate(pool):
+        if worker.running:
+            cost = _test_cost(model, worker, worker.queue[0]) * slowdown[running]
+            heapq.heappush(events, (begin + cost, i))
     while events:
         now, i = heapq.heappop(events)
         worker = pool[i]
         worker.queue.popleft()
         worker.running = False
         running -= 1
+        idle.add(i)
         worker.finish = now
         scheduler.completed(worker, now - worker.started)
-        for j, other in enumerate(pool):
-            if not other.running:
-                start_next(j, now)
+        # Only workers without a test can start one (in worker order, like xdist).
+        for j in sorted(idle) if len(idle) > 1 else tuple(idle):
+            other = pool[j]
+            if other.queue:
+                running += 1
+                cost = _test_cost(model, other, other.queue[0]) * slowdown[running]
+                other.running = True
+                other.started = now
+                idle.discard(j)
+                heapq.heappush(events, (now + cost, j))
     finishes = []
     for worker in scheduler.workers:
         final = sum(fixture.teardown_s for fixture, _ in worker.active.values())
