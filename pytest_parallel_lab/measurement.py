@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import stats
-from .backends.base import BatchResult, Runner, TaskError, Work, empty_task
+from .backends.base import BatchResult, TaskError, Work, empty_task
+from .backends.protocol import Runner
 
 #: Rounds used to estimate the dispatch cost of an empty task.
 DISPATCH_REPEATS = 3

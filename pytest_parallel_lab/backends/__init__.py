@@ -1,20 +1,22 @@
-"""Concurrency backends: the protocol, the built-ins and the registry."""
+"""Concurrency backends: the protocol, the built-ins and the registry.
+
+The unit of work and its results (``Work``, ``BatchResult``, ``TaskOutcome``,
+``TaskError``) are imported on first use: registering backends, which every pytest
+run does, does not load them.
+"""
 
 from __future__ import annotations
 
-from .base import (
-    Backend,
-    BackendError,
-    BatchResult,
-    Runner,
-    TaskError,
-    TaskOutcome,
-    Work,
-    WorkerCrashed,
-    WorkloadTimeout,
-)
+from typing import TYPE_CHECKING, Any
+
 from .builtin import BUILTIN_BACKENDS
+from .protocol import Backend, BackendError, Runner, WorkerCrashed, WorkloadTimeout
 from .registry import BackendRegistry, RunnerCache, StartedRunner
+
+if TYPE_CHECKING:
+    from .base import BatchResult, TaskError, TaskOutcome, Work
+
+_FROM_BASE = frozenset({"BatchResult", "TaskError", "TaskOutcome", "Work"})
 
 __all__ = [
     "BUILTIN_BACKENDS",
@@ -31,3 +33,11 @@ __all__ = [
     "WorkerCrashed",
     "WorkloadTimeout",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_BASE:
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""What a backend is: the protocol, the unit of work, and what running it returns.
+"""The unit of work a runner runs, what running it returns, and the task functions.
 
 A *backend* (``thread``, ``process``, …) knows how to start a *runner*: a pool of
 workers kept alive across measurements. A runner runs one :class:`Work` — every
@@ -17,24 +17,13 @@ import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from .. import timing
+from .protocol import WorkloadTimeout
 
 if TYPE_CHECKING:
     import asyncio
-
-
-class BackendError(Exception):
-    """A backend could not run the work; the message says why and what to do."""
-
-
-class WorkloadTimeout(BackendError):
-    """One run of the work exceeded the timeout; the runner must be abandoned."""
-
-
-class WorkerCrashed(BackendError):
-    """A worker process died (os._exit, a signal); the runner must be abandoned."""
 
 
 @dataclass(frozen=True)
@@ -95,55 +84,6 @@ class BatchResult:
     def errors(self) -> list[TaskError]:
         """The errors of the tasks that failed, in task order."""
         return [o.error for o in self.outcomes if o.error is not None]
-
-
-@runtime_checkable
-class Runner(Protocol):
-    """A started pool of workers (or the serial loop), reused across measurements."""
-
-    #: Seconds it took to start the pool until every worker was ready.
-    startup_s: float
-
-    def run(self, work: Work, timeout: float) -> BatchResult:
-        """Run every task of *work* once; raise WorkloadTimeout or WorkerCrashed."""
-        ...
-
-    def close(self) -> None:
-        """Shut the pool down and wait for its workers (the normal end)."""
-        ...
-
-    def abandon(self) -> None:
-        """Tear the pool down after a timeout or crash without waiting for stuck tasks."""
-        ...
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """A concurrency model the marker can name. Register one through the
-    ``pytest_parallel_lab_register_backends`` hook."""
-
-    @property
-    def name(self) -> str:
-        """The name used in ``@pytest.mark.parallel(backend=...)`` and in test ids."""
-        ...
-
-    @property
-    def description(self) -> str:
-        """One line for the docs."""
-        ...
-
-    @property
-    def uses_processes(self) -> bool:
-        """True when tasks run in other processes: arguments are pickled, a start method applies."""
-        ...
-
-    def unavailable_reason(self) -> str | None:
-        """None when the backend works on this interpreter, else why not."""
-        ...
-
-    def start(self, workers: int, start_method: str | None) -> Runner:
-        """Start a runner with *workers* workers."""
-        ...
 
 
 # --- executing tasks (module level: these cross process boundaries) --------------

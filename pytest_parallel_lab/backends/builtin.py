@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from .base import Runner
+from .protocol import Runner
 
 # The runner modules are imported when a backend starts: a run without marked tests
 # does not pay for importing asyncio and the process pools.

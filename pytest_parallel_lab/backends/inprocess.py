@@ -23,7 +23,6 @@ from .base import (
     BatchResult,
     TaskOutcome,
     Work,
-    WorkloadTimeout,
     captures,
     collect_outcomes,
     error_from_exception,
@@ -32,6 +31,7 @@ from .base import (
     submit_and_wait,
     worker_name,
 )
+from .protocol import WorkloadTimeout
 
 T = TypeVar("T")
 THREAD_PREFIX = "pytest-parallel-lab"

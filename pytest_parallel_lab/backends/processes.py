@@ -22,16 +22,14 @@ from typing import Any
 
 from .. import timing
 from .base import (
-    BackendError,
     BatchResult,
     Work,
-    WorkerCrashed,
-    WorkloadTimeout,
     collect_outcomes,
     indexed,
     run_task,
     submit_and_wait,
 )
+from .protocol import BackendError, WorkerCrashed, WorkloadTimeout
 
 #: How often a multiprocessing.Pool run is checked for dead workers (seconds).
 _POOL_POLL_S = 0.05

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Backend, Runner
+from .protocol import Backend, Runner
 
 
 class BackendRegistry:

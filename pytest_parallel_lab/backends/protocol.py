@@ -1,0 +1,74 @@
+"""What a backend is: the protocols a backend and its runner implement, and their errors.
+
+Kept apart from the unit of work (``base.py``) so that registering backends, which
+every pytest run does, imports nothing else: the dataclasses and the task functions
+load with the first runner.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .base import BatchResult, Work
+
+
+class BackendError(Exception):
+    """A backend could not run the work; the message says why and what to do."""
+
+
+class WorkloadTimeout(BackendError):
+    """One run of the work exceeded the timeout; the runner must be abandoned."""
+
+
+class WorkerCrashed(BackendError):
+    """A worker process died (os._exit, a signal); the runner must be abandoned."""
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """A started pool of workers (or the serial loop), reused across measurements."""
+
+    #: Seconds it took to start the pool until every worker was ready.
+    startup_s: float
+
+    def run(self, work: Work, timeout: float) -> BatchResult:
+        """Run every task of *work* once; raise WorkloadTimeout or WorkerCrashed."""
+        ...
+
+    def close(self) -> None:
+        """Shut the pool down and wait for its workers (the normal end)."""
+        ...
+
+    def abandon(self) -> None:
+        """Tear the pool down after a timeout or crash without waiting for stuck tasks."""
+        ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A concurrency model the marker can name. Register one through the
+    ``pytest_parallel_lab_register_backends`` hook."""
+
+    @property
+    def name(self) -> str:
+        """The name used in ``@pytest.mark.parallel(backend=...)`` and in test ids."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """One line for the docs."""
+        ...
+
+    @property
+    def uses_processes(self) -> bool:
+        """True when tasks run in other processes: arguments are pickled, a start method applies."""
+        ...
+
+    def unavailable_reason(self) -> str | None:
+        """None when the backend works on this interpreter, else why not."""
+        ...
+
+    def start(self, workers: int, start_method: str | None) -> Runner:
+        """Start a runner with *workers* workers."""
+        ...
