@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import platform
 import sys
@@ -59,14 +58,32 @@ def describe_environment(
         pytest_version=pytest_version,
         plugin_version=__version__,
         xdist_workers=xdist_workers,
-        start_method=start_method
-        or multiprocessing.get_start_method(allow_none=True)
-        or _default_method(),
+        start_method=start_method or default_start_method(),
         tox_env=os.environ.get("TOX_ENV_NAME") or None,
         label=label,
     )
 
 
-def _default_method() -> str:
+def default_start_method() -> str:
+    """The start method a process pool gets here when none is given.
+
+    Only ``multiprocessing`` can change it, so while nothing in this process has
+    imported that (5 ms to import, for a report that may have no pools at all), the
+    answer is the platform's default, as CPython picks it.
+    """
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is None:
+        return platform_default_start_method()
     methods = multiprocessing.get_all_start_methods()
-    return methods[0] if methods else "none"
+    chosen: str | None = multiprocessing.get_start_method(allow_none=True)
+    return chosen or (methods[0] if methods else "none")
+
+
+def platform_default_start_method(
+    platform_id: str = sys.platform, version: tuple[int, int] = sys.version_info[:2]
+) -> str:
+    """CPython's default: spawn on Windows and macOS; on other POSIX systems fork up to
+    3.13 and forkserver from 3.14."""
+    if platform_id in ("win32", "darwin"):
+        return "spawn"
+    return "forkserver" if version >= (3, 14) else "fork"

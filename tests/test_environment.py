@@ -17,7 +17,11 @@ from typing import Any
 import pytest
 
 from pytest_parallel_lab import environment
-from pytest_parallel_lab.environment import describe_environment
+from pytest_parallel_lab.environment import (
+    default_start_method,
+    describe_environment,
+    platform_default_start_method,
+)
 
 
 def simulate_build(
@@ -64,6 +68,41 @@ def test_the_default_start_method_is_the_platforms_first(monkeypatch: pytest.Mon
         multiprocessing, "get_all_start_methods", lambda: ["forkserver", "spawn", "fork"]
     )
     assert describe_environment(pytest_version="9").start_method == "forkserver"
+
+
+def test_without_multiprocessing_imported_the_default_is_the_one_multiprocessing_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nothing imported multiprocessing, so nothing chose a method: the platform default,
+    # worked out without the import, is the first method multiprocessing itself lists.
+    expected = multiprocessing.get_all_start_methods()[0]
+    monkeypatch.delitem(sys.modules, "multiprocessing")
+    assert default_start_method() == expected
+    assert "multiprocessing" not in sys.modules
+
+
+def test_a_start_method_chosen_in_the_process_is_the_one_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(multiprocessing, "get_start_method", lambda allow_none=False: "spawn")
+    assert describe_environment(pytest_version="9").start_method == "spawn"
+
+
+@pytest.mark.parametrize(
+    ("platform_id", "version", "expected"),
+    [
+        ("linux", (3, 10), "fork"),
+        ("linux", (3, 13), "fork"),
+        ("linux", (3, 14), "forkserver"),
+        ("freebsd14", (3, 15), "forkserver"),
+        ("darwin", (3, 14), "spawn"),
+        ("win32", (3, 12), "spawn"),
+    ],
+)
+def test_the_platform_default_start_method_follows_cpython(
+    platform_id: str, version: tuple[int, int], expected: str
+) -> None:
+    assert platform_default_start_method(platform_id, version) == expected
 
 
 def test_an_explicit_start_method_and_label_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
