@@ -237,10 +237,14 @@ def write_output(
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     lab = config.stash.get(LAB_KEY, None)
     if lab is not None:
         lab.runners.close_all()
+        # Printed and saved by now. Dropped before pytest's own unconfigure runs a full
+        # garbage collection, which would otherwise walk every row of a large suite.
+        lab.document = None
 
 
 # --- collection: one item per backend ---------------------------------------------------

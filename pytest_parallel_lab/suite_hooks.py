@@ -69,6 +69,8 @@ class SuiteTimingPlugin:
         self.config = config
         workerinput = getattr(config, "workerinput", None)
         self.is_worker = workerinput is not None
+        # xdist's controller runs no tests: it merges what the workers send.
+        self.is_controller = not self.is_worker and getattr(config.option, "dist", "no") != "no"
         self.worker_id = str(workerinput["workerid"]) if workerinput else "main"
         self.origin = timing.perf_counter()
         # Raw events are kept only for a trace (the controller's, or a plain run's).
@@ -81,13 +83,16 @@ class SuiteTimingPlugin:
         self.items: dict[str, tuple[int, pytest.Item]] = {}
         self.current = ""
         self.setup_stack: list[float] = []
-        #: (nodeid, when, end, duration, outcome, uses or None) per test phase
-        self.phase_log: list[tuple[str, str, float, float, str, list[str] | None]] = []
+        #: (nodeid, when, clock at the report, duration, outcome, (item, its fixture
+        #: definitions) at teardown or None) per test phase
+        self.report_log: list[tuple[str, str, float, float, str, tuple[Any, Any] | None]] = []
         #: (fixturedef, param, nodeid, when, start, own, total) per fixture setup/teardown
         self.fixture_log: list[tuple[Any, Any, str, str, float, float, float]] = []
         self.teardown_starts: dict[int, float] = {}
         #: per fixture definition: its (name, scope, baseid) when shared, else None
         self.shared_defs: dict[int, tuple[str, str, str] | None] = {}
+        #: fixture ids by (definition, param)
+        self.fixture_ids: dict[tuple[int, str | None], str] = {}
         self.extra_trace_events: list[dict[str, Any]] = []
         self.crashed_workers: list[str] = []
         self.wall_s: float | None = None
@@ -105,6 +110,8 @@ class SuiteTimingPlugin:
         self.current = nodeid
 
     # --- fixtures ----------------------------------------------------------------
+    # These run for every fixture setup and teardown: they only read the clock and
+    # append to a log; names, params and ids are worked out once, at the end.
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Generator[None, Any, Any]:
         if _is_direct_parametrization(fixturedef):
@@ -161,10 +168,13 @@ class SuiteTimingPlugin:
             )
 
     def _phase_fields(self) -> Iterator[tuple[Any, ...]]:
-        """The phase log as ``SuiteRecorder.add_phases`` rows."""
+        """The report log as ``SuiteRecorder.add_phases`` rows."""
         items = self.items
-        for nodeid, when, end, duration, outcome, uses in self.phase_log:
+        for nodeid, when, end, duration, outcome, used in self.report_log:
             index = items.get(nodeid, (-1,))[0] if when == "setup" else -1
+            uses = None
+            if when == "teardown":
+                uses = self._shared_fixtures_used(*used) if used is not None else []
             yield (nodeid, when, end - duration, duration, outcome, uses, index)
 
     # --- tests -------------------------------------------------------------------
@@ -173,28 +183,24 @@ class SuiteTimingPlugin:
     # report before xdist's own logreport hook serializes it for the controller.
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if not self.is_worker:
+        if self.is_controller:
             received = getattr(report, REPORT_ATTRIBUTE, None)
             if isinstance(received, dict):  # from an xdist worker
                 self.recorder.ingest(received)
                 return
             if getattr(report, "node", None) is not None:  # an xdist report without ours
                 return
-        uses = None
-        if report.when == "teardown":
+        nodeid, when, used = report.nodeid, report.when, None
+        if when == "teardown":
             # Still inside the teardown's report: the item's request knows every
-            # fixture the test used, those asked for by getfixturevalue included.
-            entry = self.items.get(report.nodeid)
-            uses = self._shared_fixtures_used(entry[1]) if entry is not None else []
-        self.phase_log.append(
-            (
-                report.nodeid,
-                report.when,
-                timing.perf_counter(),
-                report.duration,
-                report.outcome,
-                uses,
-            )
+            # fixture the test used, those asked for by getfixturevalue included
+            # (pytest drops the request once the test is over; the dict stays as is).
+            entry = self.items.get(nodeid)
+            if entry is not None:
+                item = entry[1]
+                used = (item, getattr(getattr(item, "_request", None), "_fixture_defs", None))
+        self.report_log.append(
+            (nodeid, when, timing.perf_counter(), report.duration, report.outcome, used)
         )
         if self.is_worker:
             setattr(report, REPORT_ATTRIBUTE, self._payload())
@@ -219,7 +225,7 @@ class SuiteTimingPlugin:
                 for fields in self._fixture_fields()
             ],
         }
-        self.phase_log, self.fixture_log = [], []
+        self.report_log, self.fixture_log = [], []
         if not self.meta_sent:
             self.meta_sent = True
             payload["meta"] = {
@@ -236,16 +242,17 @@ class SuiteTimingPlugin:
         state.started, state.collected = self.origin, self.collected
         recorder.add_fixture_events(worker, self._fixture_fields())
         recorder.add_phases(worker, self._phase_fields())
-        self.phase_log, self.fixture_log = [], []
+        self.report_log, self.fixture_log = [], []
 
-    def _shared_fixtures_used(self, item: pytest.Item) -> list[str]:
-        # pytest keeps the fixture definitions a test resolved on its request; this is
-        # private API, so anything unexpected just means "unknown" (empty).
-        defs = getattr(getattr(item, "_request", None), "_fixture_defs", None)
+    def _shared_fixtures_used(self, item: pytest.Item, defs: Any) -> list[str]:
+        """The ids of the shared fixtures in *defs*, the fixture definitions the item's
+        request resolved (pytest's private API: anything unexpected means "unknown",
+        empty)."""
         if not isinstance(defs, dict):
             return []
         used = []
-        shared_defs = self.shared_defs
+        shared_defs, ids = self.shared_defs, self.fixture_ids
+        params = None
         for fixturedef in defs.values():
             key = id(fixturedef)
             if key in shared_defs:
@@ -263,12 +270,16 @@ class SuiteTimingPlugin:
             if fixturedef.params is not None:
                 # The item's own param: at the last test of a scope the instance is
                 # already torn down when its teardown is reported.
-                params = getattr(getattr(item, "callspec", None), "params", {})
+                if params is None:
+                    params = getattr(getattr(item, "callspec", None), "params", {})
                 if fixturedef.argname in params:
                     param = _short(params[fixturedef.argname])
                 elif fixturedef.cached_result is not None:
                     param = _short(fixturedef.cached_result[1])  # the cache key is the param
-            used.append(fixture_id(*shared, param))
+            fid = ids.get((key, param))
+            if fid is None:
+                fid = ids[(key, param)] = fixture_id(*shared, param)
+            used.append(fid)
         return used
 
     # --- end of session ----------------------------------------------------------
@@ -277,7 +288,7 @@ class SuiteTimingPlugin:
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
         self.wall_s = timing.perf_counter() - self.origin
-        if not self.is_worker and (self.phase_log or self.fixture_log):
+        if not self.is_worker and (self.report_log or self.fixture_log):
             self._record_plain_run()
         path = self.config.getoption("parallel_trace", None)
         if path and not self.is_worker:
@@ -285,6 +296,15 @@ class SuiteTimingPlugin:
             # raised here still reaches the terminal summary.
             write_output(session, "parallel_trace", path, self.write_trace)
         return (yield)
+
+    # tryfirst: before pytest's own unconfigure runs a full garbage collection, which
+    # would otherwise walk every logged report and row of a large suite.
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """Drop what was measured: the section is written and printed by now."""
+        self.items, self.report_log, self.fixture_log = {}, [], []
+        self.shared_defs, self.fixture_ids, self.extra_trace_events = {}, {}, []
+        self.recorder = SuiteRecorder(self.origin, keep_events=False)
 
     def write_trace(self, path: str) -> None:
         """Write the trace atomically (valid JSON whatever happened to the tests)."""
