@@ -1,8 +1,11 @@
 """What suite timing costs: 2,000 trivial tests with a few fixtures, side by side.
 
-Runs, interleaved over several repeats (each a fresh subprocess, so noise hits all
-variants alike), and prints the median and best wall time of each variant and its
-ratio to the plugins disabled:
+Runs, interleaved over several repeats in a new order each repeat (each a fresh
+subprocess, so noise hits all variants alike), and prints the median and best wall
+time of each variant, its ratio to the plugins disabled, and the *paired ratio*: per
+repeat, the variant's time over the disabled run's time in that repeat, median over
+repeats (the least noisy of the three). The last lines hold the report and the JSON
+against the target: at most 5% over the plugins disabled, and below pytest-durations.
 
 * ``disabled``: ``-p no:parallel_lab`` (and pytest-durations off)
 * ``--durations``: pytest's own ``--durations=0`` (it hides durations under 5 ms, so on
@@ -37,6 +40,7 @@ import compileall
 import importlib.util
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -193,12 +197,21 @@ def main() -> int:
             run_once(where, extra, env)
         walls: dict[str, list[float]] = {name: [] for name in chosen}
         phases: dict[str, list[dict[str, float]]] = {name: [] for name in chosen}
-        for _ in range(args.repeats):
-            for name, extra in chosen.items():
-                wall, split = run_once(where, extra, env)
+        order = list(chosen)
+        for repeat in range(args.repeats):
+            # A new order each repeat, so that no variant always follows the same one.
+            random.Random(repeat).shuffle(order)
+            for name in order:
+                wall, split = run_once(where, chosen[name], env)
                 walls[name].append(wall)
                 phases[name].append(split)
     base, best = statistics.median(walls["disabled"]), min(walls["disabled"])
+
+    def paired(name: str) -> float:
+        """The median over repeats of the variant's time over the disabled run's time in
+        the same repeat (a slow spell of the machine hits both)."""
+        return statistics.median(t / d for t, d in zip(walls[name], walls["disabled"], strict=True))
+
     rows = [
         [
             name,
@@ -206,11 +219,27 @@ def main() -> int:
             f"{min(t):.3f}",
             f"{statistics.median(t) / base:.3f}",
             f"{min(t) / best:.3f}",
+            f"{paired(name):.3f}",
         ]
         for name, t in walls.items()
     ]
     print(f"{args.tests} trivial tests, {args.repeats} interleaved repeats, process wall time")
-    print(tabulate(rows, ["variant", "median s", "min s", "median ratio", "min ratio"]))
+    print(
+        tabulate(
+            rows,
+            ["variant", "median s", "min s", "median ratio", "min ratio", "paired ratio"],
+        )
+    )
+    print()
+    reference = paired("pytest-durations") if "pytest-durations" in walls else None
+    for name in ("report", "json"):
+        ratio = paired(name)
+        verdict = "within" if ratio <= 1.05 else "over"
+        line = f"{name}: {ratio - 1:+.1%} against the plugin disabled ({verdict} the 5% target)"
+        if reference is not None:
+            relation = "below" if ratio < reference else "not below"
+            line += f", {relation} pytest-durations ({reference - 1:+.1%})"
+        print(line)
 
     def phase_median(name: str, phase: str) -> float:
         return statistics.median(p[phase] for p in phases[name])
