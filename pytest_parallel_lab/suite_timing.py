@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 #: Scopes whose fixture instances can be shared by several tests (and duplicated by xdist).
@@ -86,36 +86,43 @@ def scope_node(nodeid: str, scope: str) -> str:
     return parts[0]
 
 
-@dataclass
+# The builders are plain slotted classes, not dataclasses: one is made per test and
+# per fixture, and a dataclass costs a few hundred microseconds to define at import.
+
+
 class _TestBuilder:
-    worker: str
-    phases: dict[str, float] = field(default_factory=dict)
-    start: float | None = None
-    end: float = 0.0
-    outcome: str = "passed"
-    fixture_s: float = 0.0
-    uses: tuple[str, ...] = ()
-    index: int = -1
+    __slots__ = ("end", "fixture_s", "index", "outcome", "phases", "start", "uses", "worker")
+
+    def __init__(self, worker: str) -> None:
+        self.worker = worker
+        self.phases: dict[str, float] = {}
+        self.start: float | None = None
+        self.end = 0.0
+        self.outcome = "passed"
+        self.fixture_s = 0.0
+        self.uses: tuple[str, ...] = ()
+        self.index = -1
 
 
-@dataclass
 class _FixtureBuilder:
-    name: str
-    scope: str
-    baseid: str
-    param: str | None
-    setup_s: float = 0.0
-    teardown_s: float = 0.0
-    instances: int = 0
+    __slots__ = ("baseid", "instances", "name", "param", "scope", "setup_s", "teardown_s")
+
+    def __init__(self, name: str, scope: str, baseid: str, param: str | None) -> None:
+        self.name, self.scope, self.baseid, self.param = name, scope, baseid, param
+        self.setup_s = 0.0
+        self.teardown_s = 0.0
+        self.instances = 0
 
 
-@dataclass
 class _WorkerBuilder:
-    started: float | None = None
-    collected: float | None = None
-    busy_s: float = 0.0
-    tests: int = 0
-    last_end: float = 0.0
+    __slots__ = ("busy_s", "collected", "last_end", "started", "tests")
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+        self.collected: float | None = None
+        self.busy_s = 0.0
+        self.tests = 0
+        self.last_end = 0.0
 
 
 #: ``SuiteRecorder.add_fixture_events`` rows: name, scope, baseid, param, nodeid, when,
@@ -233,6 +240,8 @@ class SuiteRecorder:
         tests, keep = self.tests, self.keep_events
         state = self.workers[worker]
         busy, last_end, count = state.busy_s, state.last_end, state.tests
+        last_nodeid: str | None = None
+        test = _TestBuilder(worker)  # replaced at the first phase
         for nodeid, when, start, duration, outcome, uses, index in phases:
             if keep:
                 self.phase_events.append(
@@ -245,9 +254,11 @@ class SuiteRecorder:
                         "worker": worker,
                     }
                 )
-            test = tests.get((nodeid, worker))
-            if test is None:
-                test = tests[(nodeid, worker)] = _TestBuilder(worker)
+            if nodeid is not last_nodeid:  # a test's phases come one after another
+                found = tests.get((nodeid, worker))
+                if found is None:
+                    found = tests[(nodeid, worker)] = _TestBuilder(worker)
+                test, last_nodeid = found, nodeid
             test.phases[when] = test.phases.get(when, 0.0) + duration
             end = start + duration
             if test.start is None:
