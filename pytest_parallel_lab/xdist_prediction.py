@@ -419,11 +419,20 @@ def model_from_section(section: Mapping[str, Any]) -> SuiteModel:
         fid: SimFixture(fid, meta[fid][0], meta[fid][1], s / max(1.0, n), t / max(1.0, n))
         for fid, (s, t, n) in fixtures.items()
     }
+    known_uses: dict[tuple[str, ...], tuple[str, ...]] = {}  # most tests share a few lists
+
+    def uses(listed: Iterable[str]) -> tuple[str, ...]:
+        key = tuple(listed)
+        kept = known_uses.get(key)
+        if kept is None:
+            kept = known_uses[key] = tuple(u for u in key if u in sim_fixtures)
+        return kept
+
     tests = tuple(
         SimTest(
             r["nodeid"],
             max(0.0, r["setup_s"] + r["call_s"] + r["teardown_s"] - r.get("fixture_s", 0.0)),
-            tuple(u for u in r.get("uses", []) if u in sim_fixtures),
+            uses(r.get("uses", ())),
             r.get("fixture_s", 0.0),
         )
         for r in rows
