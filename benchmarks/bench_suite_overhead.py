@@ -4,8 +4,9 @@ Runs, interleaved over several repeats in a new order each repeat (each a fresh
 subprocess, so noise hits all variants alike), and prints the median and best wall
 time of each variant, its ratio to the plugins disabled, and the *paired ratio*: per
 repeat, the variant's time over the disabled run's time in that repeat, median over
-repeats (the least noisy of the three). The last lines hold the report and the JSON
-against the target: at most 5% over the plugins disabled, and below pytest-durations.
+repeats (the least noisy of the three), with a 95% bootstrap interval. The last lines
+hold the report and the JSON against the target (at most 5% over the plugins disabled,
+and below pytest-durations) and say "inconclusive" when the interval straddles it.
 
 * ``disabled``: ``-p no:parallel_lab`` (and pytest-durations off)
 * ``--durations``: pytest's own ``--durations=0`` (it hides durations under 5 ms, so on
@@ -37,7 +38,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
-import importlib.util
+import importlib.metadata
 import json
 import os
 import random
@@ -48,6 +49,8 @@ import tempfile
 from pathlib import Path
 
 from tabulate import tabulate
+
+from pytest_parallel_lab.stats import Interval, bootstrap_median_interval
 
 FIXTURES = """
 import pytest
@@ -104,7 +107,12 @@ def _save():
 
 def variants() -> dict[str, list[str]]:
     """The command-line arguments of each variant (pytest-durations only when installed)."""
-    has_durations_plugin = importlib.util.find_spec("pytest_durations") is not None
+    # Its pytest11 entry point, not an importable name: an uninstall can leave an empty
+    # package directory behind that imports as a namespace package.
+    has_durations_plugin = any(
+        entry.name == "pytest-durations"
+        for entry in importlib.metadata.entry_points(group="pytest11")
+    )
     # pytest-durations reports by default once installed: off everywhere but its own row.
     quiet = ["-p", "no:pytest-durations"] if has_durations_plugin else []
     off = ["-p", "no:parallel_lab", *quiet]
@@ -207,10 +215,12 @@ def main() -> int:
                 phases[name].append(split)
     base, best = statistics.median(walls["disabled"]), min(walls["disabled"])
 
-    def paired(name: str) -> float:
-        """The median over repeats of the variant's time over the disabled run's time in
-        the same repeat (a slow spell of the machine hits both)."""
-        return statistics.median(t / d for t, d in zip(walls[name], walls["disabled"], strict=True))
+    def paired(name: str, reference: str = "disabled") -> Interval:
+        """The median over repeats of the variant's time over the reference's time in
+        the same repeat (a slow spell of the machine hits both), with its 95% bootstrap
+        interval."""
+        ratios = [t / d for t, d in zip(walls[name], walls[reference], strict=True)]
+        return bootstrap_median_interval(ratios)
 
     rows = [
         [
@@ -219,7 +229,7 @@ def main() -> int:
             f"{min(t):.3f}",
             f"{statistics.median(t) / base:.3f}",
             f"{min(t) / best:.3f}",
-            f"{paired(name):.3f}",
+            f"{paired(name).estimate:.3f} [{paired(name).low:.3f}-{paired(name).high:.3f}]",
         ]
         for name, t in walls.items()
     ]
@@ -227,18 +237,37 @@ def main() -> int:
     print(
         tabulate(
             rows,
-            ["variant", "median s", "min s", "median ratio", "min ratio", "paired ratio"],
+            ["variant", "median s", "min s", "median ratio", "min ratio", "paired ratio [95% CI]"],
         )
     )
     print()
-    reference = paired("pytest-durations") if "pytest-durations" in walls else None
+    # "no flags" loads the plugin and times nothing: how far it strays from 1.0 shows
+    # what this machine's noise does to a ratio.
     for name in ("report", "json"):
         ratio = paired(name)
-        verdict = "within" if ratio <= 1.05 else "over"
-        line = f"{name}: {ratio - 1:+.1%} against the plugin disabled ({verdict} the 5% target)"
-        if reference is not None:
-            relation = "below" if ratio < reference else "not below"
-            line += f", {relation} pytest-durations ({reference - 1:+.1%})"
+        if ratio.high <= 1.05:
+            verdict = "within the 5% target"
+        elif ratio.low > 1.05:
+            verdict = "over the 5% target"
+        else:
+            verdict = "the 5% target inside the interval: inconclusive at this noise"
+        line = (
+            f"{name}: {ratio.estimate - 1:+.1%} [{ratio.low - 1:+.1%} to {ratio.high - 1:+.1%}] "
+            f"against the plugin disabled ({verdict})"
+        )
+        if "pytest-durations" in walls:
+            versus = paired(name, "pytest-durations")
+            relation = (
+                "below"
+                if versus.high < 1.0
+                else "above"
+                if versus.low > 1.0
+                else "not distinguishable from"
+            )
+            line += (
+                f"; {relation} pytest-durations (ratio {versus.estimate:.3f} "
+                f"[{versus.low:.3f}-{versus.high:.3f}])"
+            )
         print(line)
 
     def phase_median(name: str, phase: str) -> float:
