@@ -70,13 +70,26 @@ def positive_int_option(option: str) -> Callable[[str], int]:
     return convert
 
 
-def timeout_option(text: str) -> float:
-    try:
-        return parse_timeout("timeout", float(text))
-    except (ValueError, MarkerError):
-        raise _option_error(
-            "--parallel-timeout", f"expected a positive number of seconds, got {text!r}"
-        ) from None
+def number_option(
+    option: str, parse: Callable[[str, float], float], argument: str, expected: str
+) -> Callable[[str], float]:
+    """A converter that reads a number and checks it with the marker's own parser."""
+
+    def convert(text: str) -> float:
+        try:
+            return parse(argument, float(text))
+        except (ValueError, MarkerError):
+            raise _option_error(option, f"expected {expected}, got {text!r}") from None
+
+    return convert
+
+
+timeout_option = number_option(
+    "--parallel-timeout", parse_timeout, "timeout", "a positive number of seconds"
+)
+min_speedup_option = number_option(
+    "--parallel-min-speedup", parse_min_speedup, "min_speedup", "a number above 0"
+)
 
 
 def workers_option(text: str) -> int | None:
@@ -92,15 +105,6 @@ def backend_list_option(text: str) -> tuple[str, ...]:
             "--parallel-backend", f"expected backend names like thread,process, got {text!r}"
         )
     return names
-
-
-def min_speedup_option(text: str) -> float:
-    try:
-        return parse_min_speedup("min_speedup", float(text))
-    except (ValueError, MarkerError):
-        raise _option_error(
-            "--parallel-min-speedup", f"expected a number above 0, got {text!r}"
-        ) from None
 
 
 def start_method_option(text: str) -> str | None:
