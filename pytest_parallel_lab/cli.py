@@ -1,7 +1,7 @@
 """``pytest-parallel-lab``: show, compare, predict and draw saved runs.
 
 Thin glue around the pure modules: it parses arguments, loads documents with
-:func:`~pytest_parallel_lab.document.load_document` (JSON only; nothing is ever
+:func:`~pytest_parallel_lab.document.run.load_document` (JSON only; nothing is ever
 unpickled or evaluated) and turns every bad input into one line on stderr and exit
 code 2, never a traceback.
 """
@@ -14,7 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_parallel_lab import __version__
-from pytest_parallel_lab.compare import (
+from pytest_parallel_lab.document.run import (
+    DocumentError,
+    RunDocument,
+    load_document,
+    output_path_problem,
+)
+from pytest_parallel_lab.output.compare import (
     CompareError,
     Run,
     build_matrix,
@@ -25,12 +31,6 @@ from pytest_parallel_lab.compare import (
     run_name,
     select_baseline,
     unique_names,
-)
-from pytest_parallel_lab.document import (
-    DocumentError,
-    RunDocument,
-    load_document,
-    output_path_problem,
 )
 
 PROG = "pytest-parallel-lab"
@@ -101,7 +101,7 @@ def command_show(args: argparse.Namespace) -> int:
     """Print the terminal report of one saved run."""
     document = load_document(args.file)
     # Imported after loading, so a bad file is reported whatever state the report is in.
-    from pytest_parallel_lab.report import render_document
+    from pytest_parallel_lab.output.text import render_document
 
     print(render_document(document))
     return EXIT_OK
@@ -133,7 +133,7 @@ def command_predict(args: argparse.Namespace) -> int:
     workers = parse_workers(args.workers)
     document = load_document(args.file)
     # Imported lazily: the prediction model is only needed by this subcommand.
-    from pytest_parallel_lab.xdist_prediction import predict_document_text
+    from pytest_parallel_lab.suite.simulate import predict_document_text
 
     dists = list(args.dist) if args.dist else None
     try:
@@ -150,7 +150,7 @@ def command_predict(args: argparse.Namespace) -> int:
 
 def command_html(args: argparse.Namespace) -> int:
     """Write the self-contained HTML report of one or more runs."""
-    from pytest_parallel_lab.html_report import write_html
+    from pytest_parallel_lab.output.html import write_html
 
     runs = load_runs(args.files)
     documents: list[RunDocument] = [run.document for run in runs]

@@ -7,9 +7,9 @@ import platform
 import sys
 import sysconfig
 
-from . import __version__
-from .document import Environment
-from .marker import usable_cpus
+from pytest_parallel_lab import __version__
+from pytest_parallel_lab.document.run import Environment
+from pytest_parallel_lab.marked.marker import usable_cpus
 
 
 def gil_enabled() -> bool:

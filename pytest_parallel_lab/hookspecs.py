@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .backends import BackendRegistry
+    from pytest_parallel_lab.backends import BackendRegistry
 
 
 @pytest.hookspec

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from . import suite_plugin
-from .marker import (
+from pytest_parallel_lab import suite_plugin
+from pytest_parallel_lab.marked.marker import (
     DEFAULT_MAX_ROUNDS,
     DEFAULT_ROUNDS,
     DEFAULT_TASKS,
@@ -220,7 +220,7 @@ def check_output_options(config: pytest.Config) -> None:
     paths = [(o, config.getoption(o, None)) for o in OUTPUT_OPTIONS]
     if not any(path for _, path in paths):
         return
-    from .document import output_path_problem
+    from pytest_parallel_lab.document.run import output_path_problem
 
     for option, path in paths:
         if path:

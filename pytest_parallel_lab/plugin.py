@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import hookspecs, options, suite_plugin
-from .backends.builtin import BUILTIN_BACKENDS
-from .backends.registry import BackendRegistry, RunnerCache
-from .marker import (
+from pytest_parallel_lab import hookspecs, options, suite_plugin
+from pytest_parallel_lab.backends.builtin import BUILTIN_BACKENDS
+from pytest_parallel_lab.backends.registry import BackendRegistry, RunnerCache
+from pytest_parallel_lab.marked.marker import (
     Defaults,
     MarkerError,
     ParallelSpec,
@@ -33,9 +33,9 @@ from .marker import (
 if TYPE_CHECKING:
     # Imported where used: a run without marked tests and without a report never
     # loads the measurement, analysis and document modules.
-    from .document import Environment, ResultRecord, RunDocument
-    from .marked_items import ParallelMap
-    from .workload import Settings
+    from pytest_parallel_lab.document.run import Environment, ResultRecord, RunDocument
+    from pytest_parallel_lab.marked.hooks import ParallelMap
+    from pytest_parallel_lab.marked.measure import Settings
 
 BACKEND_ARG = "_parallel_lab_backend"
 ITEM_HOOKS_NAME = "parallel-lab-marked-items"
@@ -80,7 +80,7 @@ class LabSession:
     @functools.cached_property
     def environment(self) -> Environment:
         """What this run measured on (the document's ``environment`` block)."""
-        from .environment import describe_environment
+        from pytest_parallel_lab.environment import describe_environment
 
         return describe_environment(
             pytest_version=pytest.__version__,
@@ -92,7 +92,7 @@ class LabSession:
     def listen_for_results(self) -> None:
         """Register the per-test hooks (once): only runs with marked tests pay for them."""
         if not self.config.pluginmanager.has_plugin(ITEM_HOOKS_NAME):
-            from .marked_items import MarkedItemHooks
+            from pytest_parallel_lab.marked.hooks import MarkedItemHooks
 
             self.config.pluginmanager.register(MarkedItemHooks(self), ITEM_HOOKS_NAME)
 
@@ -114,7 +114,7 @@ class LabSession:
         )
 
     def settings_for(self, item: pytest.Function, spec: ParallelSpec, **overrides: Any) -> Settings:
-        from .workload import Settings
+        from pytest_parallel_lab.marked.measure import Settings
 
         params = item.callspec.params
         backend = str(params[BACKEND_ARG])
@@ -345,7 +345,7 @@ def parallel_map(request: pytest.FixtureRequest) -> ParallelMap:
     ``parallel_map(fn, iterable)`` is the measured workload; it returns the results in
     order, like ``Pool.map`` and ``executor.map``.
     """
-    from .marked_items import ParallelMap
+    from pytest_parallel_lab.marked.hooks import ParallelMap
 
     assert isinstance(request.node, pytest.Function)
     return ParallelMap(request.node)
@@ -356,8 +356,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     lab.runners.close_all()
     if lab.xdist_worker is not None or not lab.reporting:
         return
-    from .document import RunDocument, save_document
-    from .timing import utc_now_iso
+    from pytest_parallel_lab.document.run import RunDocument, save_document
+    from pytest_parallel_lab.timing import utc_now_iso
 
     sections: dict[str, Any] = {}
     for contribution in session.config.hook.pytest_parallel_lab_document_sections(
@@ -367,8 +367,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             sections.update(contribution)
     results = tuple(lab.results)
     if results:
-        from .diagnosis import recommendations_section
-        from .scaling import scaling_section
+        from pytest_parallel_lab.marked.diagnosis import recommendations_section
+        from pytest_parallel_lab.marked.scaling import scaling_section
 
         recommendations = recommendations_section(results, lab.environment)
         if recommendations:
@@ -393,7 +393,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         )
     html_path = session.config.getoption("parallel_html")
     if html_path:
-        from .html_report import write_html
+        from pytest_parallel_lab.output.html import write_html
 
         title = session.config.getoption("parallel_label") or "pytest-parallel-lab"
         write_output(
@@ -409,7 +409,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if lab is None or lab.document is None or not config.getoption("parallel_report"):
         return
     terminalreporter.write_sep("=", "pytest-parallel-lab")
-    from .report import render_document  # tabulate is imported only to print a report
+    from pytest_parallel_lab.output.text import (
+        render_document,  # tabulate is imported only to print a report
+    )
 
     for line in render_document(lab.document).splitlines():
         terminalreporter.write_line(line)

@@ -61,7 +61,7 @@ def configure(config: pytest.Config) -> None:
     )
     if not wanted or config.pluginmanager.has_plugin(PLUGIN_NAME):
         return
-    from .suite_hooks import SuiteTimingPlugin, XdistSuiteHooks
+    from pytest_parallel_lab.suite.hooks import SuiteTimingPlugin, XdistSuiteHooks
 
     plugin = SuiteTimingPlugin(config)
     config.pluginmanager.register(plugin, PLUGIN_NAME)

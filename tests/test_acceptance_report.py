@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_parallel_lab.document import load_document
+from pytest_parallel_lab.document.run import load_document
 
 COLUMNS = [
     "test",
@@ -293,9 +293,9 @@ def test_a_report_path_that_cannot_be_written_is_a_usage_error_before_any_test_r
 @pytest.mark.parametrize(
     ("option", "module"),
     [
-        ("--parallel-report-json", "pytest_parallel_lab.document"),
-        ("--parallel-html", "pytest_parallel_lab.html_report"),
-        ("--parallel-trace", "pytest_parallel_lab.suite_hooks"),
+        ("--parallel-report-json", "pytest_parallel_lab.document.run"),
+        ("--parallel-html", "pytest_parallel_lab.output.html"),
+        ("--parallel-trace", "pytest_parallel_lab.suite.hooks"),
     ],
 )
 def test_a_report_that_fails_to_write_at_the_end_warns_naming_the_option_and_fails_the_run(

@@ -300,14 +300,14 @@ def test_predict_rejects_worker_counts_that_are_not_positive_integers(value: str
 def test_predict_prints_the_prediction_for_the_requested_workers(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    pytest.importorskip("pytest_parallel_lab.xdist_prediction")
+    pytest.importorskip("pytest_parallel_lab.suite.simulate")
     code, out, err = run_cli(capsys, "predict", SWEEP_AND_SUITE, "-n", "2,4")
     assert (code, err) == (0, "")
     assert out.strip()
 
 
 def test_predict_without_a_suite_section_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("pytest_parallel_lab.xdist_prediction")
+    pytest.importorskip("pytest_parallel_lab.suite.simulate")
     code, _, err = run_cli(capsys, "predict", BASELINE, "-n", "2")
     assert code == 2
     assert err.startswith(f"pytest-parallel-lab: error: {BASELINE}: ")

@@ -7,7 +7,8 @@ import io
 
 import pytest
 
-from pytest_parallel_lab.compare import (
+from pytest_parallel_lab.document.run import Environment, ResultRecord, RunDocument, SpeedupRecord
+from pytest_parallel_lab.output.compare import (
     FASTER_MARK,
     LEGEND,
     MISSING_CELL,
@@ -24,7 +25,6 @@ from pytest_parallel_lab.compare import (
     select_baseline,
     unique_names,
 )
-from pytest_parallel_lab.document import Environment, ResultRecord, RunDocument, SpeedupRecord
 
 TEST = "tests/test_a.py::test_x"
 FASTER, SLOWER = FASTER_MARK, SLOWER_MARK

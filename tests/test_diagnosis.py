@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from pytest_parallel_lab.diagnosis import (
+from pytest_parallel_lab.document.run import Environment, ResultRecord, SpeedupRecord
+from pytest_parallel_lab.marked.diagnosis import (
     BLOCKING_IN_LOOP,
     CLASSIFICATIONS,
     CPU_BOUND,
@@ -22,7 +23,6 @@ from pytest_parallel_lab.diagnosis import (
     recommend,
     recommendations_section,
 )
-from pytest_parallel_lab.document import Environment, ResultRecord, SpeedupRecord
 
 GIL = Environment(gil_enabled=True, free_threaded_build=False, usable_cpus=8)
 FREE_THREADED = Environment(gil_enabled=False, free_threaded_build=True, usable_cpus=8)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_parallel_lab.diagnosis_report import render_recommendations, render_scaling
+from pytest_parallel_lab.output.sections import render_recommendations, render_scaling
 
 RECOMMENDATIONS: list[dict[str, Any]] = [
     {

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_parallel_lab.document import (
+from pytest_parallel_lab.document.run import (
     SCHEMA_VERSION,
     DocumentError,
     Environment,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_parallel_lab.diagnosis import CLASSIFICATIONS
-from pytest_parallel_lab.document import SpeedupRecord
-from pytest_parallel_lab.gates import (
+from pytest_parallel_lab.document.run import SpeedupRecord
+from pytest_parallel_lab.marked.diagnosis import CLASSIFICATIONS
+from pytest_parallel_lab.marked.gates import (
     expect_note,
     expect_verdict,
     gate_verdict,

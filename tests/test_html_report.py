@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from pytest_parallel_lab import html_report
-from pytest_parallel_lab.document import RunDocument, document_from_json, load_document
-from pytest_parallel_lab.html_report import NO_CHARTS_NOTICE, render_html, write_html
+from pytest_parallel_lab.document.run import RunDocument, document_from_json, load_document
+from pytest_parallel_lab.output import html as html_report
+from pytest_parallel_lab.output.html import NO_CHARTS_NOTICE, render_html, write_html
 
 DATA = Path(__file__).parent / "data"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

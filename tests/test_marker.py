@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_parallel_lab.marker import (
+from pytest_parallel_lab.marked.marker import (
     Defaults,
     MarkerError,
     ParallelSpec,

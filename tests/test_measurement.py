@@ -9,7 +9,7 @@ import pytest
 
 from pytest_parallel_lab.backends import BatchResult, Runner, TaskError, TaskOutcome, Work
 from pytest_parallel_lab.backends.base import empty_task
-from pytest_parallel_lab.measurement import (
+from pytest_parallel_lab.marked.rounds import (
     DISPATCH_REPEATS,
     Measurer,
     ResultMismatch,

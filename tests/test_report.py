@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_parallel_lab.document import Environment, ResultRecord, RunDocument, SpeedupRecord
-from pytest_parallel_lab.report import (
+from pytest_parallel_lab.document.run import Environment, ResultRecord, RunDocument, SpeedupRecord
+from pytest_parallel_lab.output.text import (
     HEADERS,
     format_seconds,
     format_speedup,

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from pytest_parallel_lab.document import Environment, ResultRecord, SpeedupRecord
-from pytest_parallel_lab.scaling import amdahl_speedup, fit_amdahl, scaling_section
+from pytest_parallel_lab.document.run import Environment, ResultRecord, SpeedupRecord
+from pytest_parallel_lab.marked.scaling import amdahl_speedup, fit_amdahl, scaling_section
 
 WORKERS = (1, 2, 4, 8)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_parallel_lab.suite_timing import (
+from pytest_parallel_lab.suite.recorder import (
     SuiteRecorder,
     WorkerTiming,
     build_section,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_parallel_lab.document import load_document
+from pytest_parallel_lab.document.run import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_SUITE = """\

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pytest_parallel_lab.trace import (
+from pytest_parallel_lab.suite.trace import (
     build_trace,
     complete_event,
     events_from_recording,

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from pytest_parallel_lab.document import DocumentError, RunDocument
-from pytest_parallel_lab.xdist_prediction import (
+from pytest_parallel_lab.document.run import DocumentError, RunDocument
+from pytest_parallel_lab.suite.simulate import (
     Calibration,
     SimFixture,
     SimTest,

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .builtin import BUILTIN_BACKENDS
-from .protocol import Backend, BackendError, Runner, WorkerCrashed, WorkloadTimeout
-from .registry import BackendRegistry, RunnerCache, StartedRunner
+from pytest_parallel_lab.backends.builtin import BUILTIN_BACKENDS
+from pytest_parallel_lab.backends.protocol import (
+    Backend,
+    BackendError,
+    Runner,
+    WorkerCrashed,
+    WorkloadTimeout,
+)
+from pytest_parallel_lab.backends.registry import BackendRegistry, RunnerCache, StartedRunner
 
 if TYPE_CHECKING:
-    from .base import BatchResult, TaskError, TaskOutcome, Work
+    from pytest_parallel_lab.backends.base import BatchResult, TaskError, TaskOutcome, Work
 
 _FROM_BASE = frozenset({"BatchResult", "TaskError", "TaskOutcome", "Work"})
 
@@ -37,7 +43,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _FROM_BASE:
-        from . import base
+        from pytest_parallel_lab.backends import base
 
         return getattr(base, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import timing
-from .protocol import WorkloadTimeout
+from pytest_parallel_lab import timing
+from pytest_parallel_lab.backends.protocol import WorkloadTimeout
 
 if TYPE_CHECKING:
     import asyncio

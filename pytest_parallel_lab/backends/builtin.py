@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from .protocol import Runner
+from pytest_parallel_lab.backends.protocol import Runner
 
 # The runner modules are imported when a backend starts: a run without marked tests
 # does not pay for importing asyncio and the process pools.
@@ -33,7 +33,7 @@ class SerialBackend:
         return None
 
     def start(self, workers: int, start_method: str | None) -> Runner:
-        from .inprocess import SerialRunner
+        from pytest_parallel_lab.backends.inprocess import SerialRunner
 
         return SerialRunner()
 
@@ -47,7 +47,7 @@ class ThreadBackend:
         return None
 
     def start(self, workers: int, start_method: str | None) -> Runner:
-        from .inprocess import ThreadRunner
+        from pytest_parallel_lab.backends.inprocess import ThreadRunner
 
         return ThreadRunner(workers)
 
@@ -61,7 +61,7 @@ class ProcessBackend:
         return _process_support()
 
     def start(self, workers: int, start_method: str | None) -> Runner:
-        from .processes import ProcessRunner
+        from pytest_parallel_lab.backends.processes import ProcessRunner
 
         return ProcessRunner(workers, start_method)
 
@@ -75,7 +75,7 @@ class MultiprocessingBackend:
         return _process_support()
 
     def start(self, workers: int, start_method: str | None) -> Runner:
-        from .processes import MultiprocessingPoolRunner
+        from pytest_parallel_lab.backends.processes import MultiprocessingPoolRunner
 
         return MultiprocessingPoolRunner(workers, start_method)
 
@@ -89,7 +89,7 @@ class AsyncioBackend:
         return None
 
     def start(self, workers: int, start_method: str | None) -> Runner:
-        from .inprocess import AsyncioRunner
+        from pytest_parallel_lab.backends.inprocess import AsyncioRunner
 
         return AsyncioRunner(workers)
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from concurrent.futures import thread as futures_thread
 from typing import Any, TypeVar
 
-from .. import timing
-from .base import (
+from pytest_parallel_lab import timing
+from pytest_parallel_lab.backends.base import (
     BatchResult,
     TaskOutcome,
     Work,
@@ -31,7 +31,7 @@ from .base import (
     submit_and_wait,
     worker_name,
 )
-from .protocol import WorkloadTimeout
+from pytest_parallel_lab.backends.protocol import WorkloadTimeout
 
 T = TypeVar("T")
 THREAD_PREFIX = "pytest-parallel-lab"

@@ -20,8 +20,8 @@ from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from .. import timing
-from .base import (
+from pytest_parallel_lab import timing
+from pytest_parallel_lab.backends.base import (
     BatchResult,
     Work,
     collect_outcomes,
@@ -29,7 +29,7 @@ from .base import (
     run_task,
     submit_and_wait,
 )
-from .protocol import BackendError, WorkerCrashed, WorkloadTimeout
+from pytest_parallel_lab.backends.protocol import BackendError, WorkerCrashed, WorkloadTimeout
 
 #: How often a multiprocessing.Pool run is checked for dead workers (seconds).
 _POOL_POLL_S = 0.05

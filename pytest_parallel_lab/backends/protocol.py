@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from .base import BatchResult, Work
+    from pytest_parallel_lab.backends.base import BatchResult, Work
 
 
 class BackendError(Exception):

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .protocol import Backend, Runner
+from pytest_parallel_lab.backends.protocol import Backend, Runner
 
 
 class BackendRegistry:

@@ -19,7 +19,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_parallel_lab.compare import (
+from pytest_parallel_lab.document.run import RunDocument, write_atomically
+from pytest_parallel_lab.output.compare import (
     LEGEND,
     Matrix,
     Run,
@@ -27,7 +28,6 @@ from pytest_parallel_lab.compare import (
     format_cell,
     unique_names,
 )
-from pytest_parallel_lab.document import RunDocument, write_atomically
 
 #: What the page says when plotly is not installed.
 NO_CHARTS_NOTICE = "Charts need plotly: pip install pytest-parallel-lab[html]"

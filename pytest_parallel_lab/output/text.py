@@ -13,7 +13,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from .document import ResultRecord, RunDocument
+from pytest_parallel_lab.document.run import ResultRecord, RunDocument
 
 HEADERS = (
     "test",
@@ -30,9 +30,9 @@ HEADERS = (
 
 #: Optional sections: (document key, module, function rendering that section's JSON).
 SECTION_RENDERERS = (
-    ("recommendations", "pytest_parallel_lab.diagnosis_report", "render_recommendations"),
-    ("scaling", "pytest_parallel_lab.diagnosis_report", "render_scaling"),
-    ("suite", "pytest_parallel_lab.suite_report", "render_suite_section"),
+    ("recommendations", "pytest_parallel_lab.output.sections", "render_recommendations"),
+    ("scaling", "pytest_parallel_lab.output.sections", "render_scaling"),
+    ("suite", "pytest_parallel_lab.output.suite_text", "render_suite_section"),
 )
 
 

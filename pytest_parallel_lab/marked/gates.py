@@ -9,8 +9,8 @@ alone never passes or fails a build.
 
 from __future__ import annotations
 
-from pytest_parallel_lab.diagnosis import CLASSIFICATIONS, INCONCLUSIVE
-from pytest_parallel_lab.document import SpeedupRecord
+from pytest_parallel_lab.document.run import SpeedupRecord
+from pytest_parallel_lab.marked.diagnosis import CLASSIFICATIONS, INCONCLUSIVE
 from pytest_parallel_lab.stats import Interval
 
 PASSED = "passed"

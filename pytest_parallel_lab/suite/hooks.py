@@ -17,14 +17,17 @@ from typing import Any
 
 import pytest
 
-from . import timing
-from .document import DocumentError, load_document, write_atomically
-from .marker import usable_cpus
-from .plugin import write_output
-from .suite_plugin import REPORT_ATTRIBUTE, worker_counts_option
-from .suite_timing import SHARED_SCOPES, SuiteRecorder, build_section, fixture_id
-from .trace import events_from_recording, trace_text
-from .xdist_prediction import (
+from pytest_parallel_lab import timing
+from pytest_parallel_lab.document.run import DocumentError, load_document, write_atomically
+from pytest_parallel_lab.marked.marker import usable_cpus
+from pytest_parallel_lab.plugin import write_output
+from pytest_parallel_lab.suite.recorder import (
+    SHARED_SCOPES,
+    SuiteRecorder,
+    build_section,
+    fixture_id,
+)
+from pytest_parallel_lab.suite.simulate import (
     DIST_MODES,
     STARTUP_RATIO,
     default_worker_counts,
@@ -34,6 +37,8 @@ from .xdist_prediction import (
     prediction_rows,
     recommend,
 )
+from pytest_parallel_lab.suite.trace import events_from_recording, trace_text
+from pytest_parallel_lab.suite_plugin import REPORT_ATTRIBUTE, worker_counts_option
 
 
 def _process_age() -> float | None:

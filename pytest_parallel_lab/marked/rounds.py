@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import stats
-from .backends.base import BatchResult, TaskError, Work, empty_task
-from .backends.protocol import Runner
+from pytest_parallel_lab import stats
+from pytest_parallel_lab.backends.base import BatchResult, TaskError, Work, empty_task
+from pytest_parallel_lab.backends.protocol import Runner
 
 #: Rounds used to estimate the dispatch cost of an empty task.
 DISPATCH_REPEATS = 3

@@ -15,11 +15,18 @@ from typing import Any
 
 import pytest
 
-from . import suite_plugin
-from .backends.base import BatchResult
-from .document import ResultRecord, result_from_json, result_to_json
-from .measurement import OutcomeRequest, PicklingProblem
-from .plugin import (
+from pytest_parallel_lab import suite_plugin
+from pytest_parallel_lab.backends.base import BatchResult
+from pytest_parallel_lab.document.run import ResultRecord, result_from_json, result_to_json
+from pytest_parallel_lab.marked.measure import (
+    Outcome,
+    body_work,
+    is_coroutine_function,
+    map_work,
+    measure,
+)
+from pytest_parallel_lab.marked.rounds import OutcomeRequest, PicklingProblem
+from pytest_parallel_lab.plugin import (
     BACKEND_ARG,
     REPORT_ATTRIBUTE,
     LabSession,
@@ -29,7 +36,6 @@ from .plugin import (
     test_id,
     validate_marker,
 )
-from .workload import Outcome, body_work, is_coroutine_function, map_work, measure
 
 ITEM_RESULTS_KEY = pytest.StashKey[list[ResultRecord]]()
 
@@ -52,7 +58,7 @@ def task_tracer(item: pytest.Item) -> Callable[[str, BatchResult], None] | None:
     origin = suite_plugin.trace_origin(item.config)
     if origin is None:
         return None
-    from .trace import complete_event
+    from pytest_parallel_lab.suite.trace import complete_event
 
     def record(side: str, batch: BatchResult) -> None:
         events = [

@@ -1,7 +1,7 @@
 """Text rendering of the ``recommendations`` and ``scaling`` sections.
 
-Takes the plain JSON sections (as built by :mod:`pytest_parallel_lab.diagnosis` and
-:mod:`pytest_parallel_lab.scaling`, or loaded from a saved run) and returns text;
+Takes the plain JSON sections (as built by :mod:`pytest_parallel_lab.marked.diagnosis` and
+:mod:`pytest_parallel_lab.marked.scaling`, or loaded from a saved run) and returns text;
 it never measures or decides anything. A saved section may come from another
 version or be damaged: entries that are not objects are skipped and values of the
 wrong type are shown as ``-``, so a bad section never hides the rest of the report.

@@ -22,8 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .document import DocumentError, RunDocument
-from .suite_timing import SHARED_SCOPES, scope_node
+from pytest_parallel_lab.document.run import DocumentError, RunDocument
+from pytest_parallel_lab.suite.recorder import SHARED_SCOPES, scope_node
 
 DIST_MODES = ("load", "loadscope", "loadfile", "worksteal")
 #: A CPU share the controller takes while it receives reports and starts workers;
@@ -533,7 +533,7 @@ def predict_document_text(
     for dist in dists or ():
         if dist not in DIST_MODES:
             raise DocumentError(f"unknown dist mode {dist!r}; expected one of {DIST_MODES}")
-    from .suite_report import render_prediction
+    from pytest_parallel_lab.output.suite_text import render_prediction
 
     model = model_from_section(section)
     cpus = document.environment.usable_cpus or model.calibration.cpus

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import gates, stats
-from .backends import (
+from pytest_parallel_lab import stats
+from pytest_parallel_lab.backends import (
     Backend,
     BackendError,
     RunnerCache,
@@ -25,10 +25,11 @@ from .backends import (
     WorkerCrashed,
     WorkloadTimeout,
 )
-from .backends.base import BatchResult, call_test_body
-from .diagnosis import classify_result
-from .document import Environment, ResultRecord, SpeedupRecord
-from .measurement import (
+from pytest_parallel_lab.backends.base import BatchResult, call_test_body
+from pytest_parallel_lab.document.run import Environment, ResultRecord, SpeedupRecord
+from pytest_parallel_lab.marked import gates
+from pytest_parallel_lab.marked.diagnosis import classify_result
+from pytest_parallel_lab.marked.rounds import (
     MeasurementFailure,
     Measurer,
     OutcomeRequest,

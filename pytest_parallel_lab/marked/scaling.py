@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_parallel_lab.document import Environment, ResultRecord
+from pytest_parallel_lab.document.run import Environment, ResultRecord
 
 #: Grid points of the coarse search over f in [0, 1]; the golden-section refinement
 #: that follows brings the result to ~1e-9, far below any timing noise.

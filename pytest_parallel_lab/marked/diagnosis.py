@@ -5,8 +5,8 @@ folklore: multiprocessing for CPU-bound Python, threads for native code that
 releases the GIL and for blocking I/O, asyncio for waiting inside ``async def``
 code, and nothing at all when the tasks are too small to pay for their dispatch.
 
-Everything here is pure: it reads :class:`~pytest_parallel_lab.document.ResultRecord`
-and :class:`~pytest_parallel_lab.document.Environment` and returns frozen
+Everything here is pure: it reads :class:`~pytest_parallel_lab.document.run.ResultRecord`
+and :class:`~pytest_parallel_lab.document.run.Environment` and returns frozen
 dataclasses or plain JSON, so every rule is tested with tables of cases.
 
 Rules, per measured result (:func:`classify_result`), first match wins:
@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_parallel_lab.document import Environment, ResultRecord
+from pytest_parallel_lab.document.run import Environment, ResultRecord
 
 CPU_BOUND = "cpu-bound"
 GIL_RELEASING = "gil-releasing"

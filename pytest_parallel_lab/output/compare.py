@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tabulate
 
-from pytest_parallel_lab.document import ResultRecord, RunDocument, SpeedupRecord
+from pytest_parallel_lab.document.run import ResultRecord, RunDocument, SpeedupRecord
 
 #: Marker of a significant improvement (interval entirely above the baseline's).
 FASTER_MARK = "▲"

@@ -45,7 +45,7 @@ def events_from_recording(
     fixture_events: Iterable[Mapping[str, Any]],
     worker_meta: Mapping[str, Mapping[str, float | None]],
 ) -> list[dict[str, Any]]:
-    """Trace events from what :class:`~pytest_parallel_lab.suite_timing.SuiteRecorder`
+    """Trace events from what :class:`~pytest_parallel_lab.suite.recorder.SuiteRecorder`
     kept (absolute ``perf_counter`` times, made relative to *origin*)."""
     events = []
     for worker, meta in worker_meta.items():
