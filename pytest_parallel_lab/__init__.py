@@ -1,8 +1,12 @@
-"""pytest-parallel-lab: measure how a test's workload scales under concurrency models.
+"""pytest-parallel-lab: measure how a test's workload scales under concurrency models,
+and how a suite behaves under pytest-xdist.
 
-The public, pytest-free pieces are importable from the submodules:
-:mod:`pytest_parallel_lab.marked.rounds`, :mod:`pytest_parallel_lab.stats`,
-:mod:`pytest_parallel_lab.backends` and :mod:`pytest_parallel_lab.document.run`.
+The layout is the architecture: ``plugin.py`` and ``options.py`` are the pytest glue
+that registers each feature; each feature is a package with its glue in ``hooks.py``
+(``marked/`` measures marked tests, ``suite/`` times the suite and predicts ``-n N``,
+``output/`` reports); ``backends/`` are the concurrency models; ``document/`` is the
+run document every part reads and writes; ``stats``, ``timing`` and ``vocabulary``
+are below them all. Pure modules import nothing from pytest.
 """
 
 from __future__ import annotations

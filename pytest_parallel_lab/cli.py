@@ -14,12 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_parallel_lab import __version__
-from pytest_parallel_lab.document.run import (
-    DocumentError,
-    RunDocument,
-    load_document,
-    output_path_problem,
-)
+from pytest_parallel_lab.document.codec import DocumentError
+from pytest_parallel_lab.document.files import output_path_problem
+from pytest_parallel_lab.document.run import RunDocument, load_document
 from pytest_parallel_lab.output.compare import (
     CompareError,
     Run,
@@ -133,18 +130,18 @@ def command_predict(args: argparse.Namespace) -> int:
     workers = parse_workers(args.workers)
     document = load_document(args.file)
     # Imported lazily: the prediction model is only needed by this subcommand.
-    from pytest_parallel_lab.suite.simulate import predict_document_text
+    from pytest_parallel_lab.output.suite_text import render_prediction
+    from pytest_parallel_lab.suite.simulate import predict_saved_run
 
-    dists = list(args.dist) if args.dist else None
     try:
-        text = predict_document_text(document, workers=workers, dists=dists)
+        saved = predict_saved_run(document, workers, args.dist or ())
     except DocumentError as exc:
         message = str(exc)
         # The model's messages are about the content; name the file as every error does.
         raise DocumentError(
             message if message.startswith(args.file) else f"{args.file}: {message}"
         ) from None
-    print(text)
+    print(render_prediction(saved.predictions, saved.advice, saved.serial_wall_s))
     return EXIT_OK
 
 

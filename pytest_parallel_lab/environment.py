@@ -1,4 +1,8 @@
-"""Describe the interpreter and machine a run measured on (the document's ``environment``)."""
+"""The machine and interpreter a run measures on: CPUs, GIL, start method, xdist role.
+
+Pure (no pytest): the glue works these out once at configure time and hands them on,
+and :func:`describe_environment` makes the document's ``environment`` block.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,68 @@ import os
 import platform
 import sys
 import sysconfig
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from pytest_parallel_lab import __version__
-from pytest_parallel_lab.document.run import Environment
-from pytest_parallel_lab.marked.marker import usable_cpus
+from pytest_parallel_lab.vocabulary import Role
+
+if TYPE_CHECKING:
+    from pytest_parallel_lab.document.records import Environment
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (affinity-aware where the platform tells)."""
+    counter: Callable[[], int | None] | None = getattr(os, "process_cpu_count", None)
+    if counter is not None:
+        return counter() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class XdistRun:
+    """This process's part in a pytest-xdist run, worked out once."""
+
+    role: Role = Role.PLAIN
+    #: the ``-n`` worker count (0 without xdist)
+    workers: int = 0
+    #: ``gw0``, ... in a worker
+    worker_id: str | None = None
+    #: the ``--dist`` mode
+    dist: str = "no"
+
+    @classmethod
+    def from_settings(
+        cls,
+        workerinput: Mapping[str, Any] | None,
+        numprocesses: Any,
+        dist: Any,
+        tx: Sequence[str] = (),
+    ) -> XdistRun:
+        """From xdist's ``config.workerinput`` (in a worker) or its ``-n``, ``--dist`` and
+        ``--tx`` options (on the controller)."""
+        if workerinput is not None:
+            return cls(
+                Role.WORKER,
+                int(workerinput.get("workercount", 1)),
+                str(workerinput.get("workerid")),
+                str(dist or "load"),
+            )
+        if dist in (None, "no"):
+            return cls()
+        if isinstance(numprocesses, int) and numprocesses > 0:
+            return cls(Role.CONTROLLER, numprocesses, None, str(dist))
+        gateways = sum(_gateways(spec) for spec in tx or ())
+        return cls(Role.CONTROLLER, gateways, None, str(dist)) if gateways else cls()
+
+
+def _gateways(spec: str) -> int:
+    """How many workers one ``--tx`` spec starts: ``3*popen`` three, ``ssh=host`` one."""
+    count, star, _ = spec.partition("*")
+    return int(count) if star and count.isdigit() else 1
 
 
 def gil_enabled() -> bool:
@@ -41,18 +103,21 @@ def platform_name() -> str:
 def describe_environment(
     *,
     pytest_version: str,
+    cpus: int,
     xdist_workers: int = 0,
     start_method: str | None = None,
     label: str | None = None,
 ) -> Environment:
-    """The environment block for this process."""
+    """The environment block for this process, with *cpus* usable CPUs."""
+    from pytest_parallel_lab.document.records import Environment  # only for a report
+
     return Environment(
         python_version=platform.python_version(),
         implementation=platform.python_implementation(),
         gil_enabled=gil_enabled(),
         free_threaded_build=free_threaded_build(),
         cpu_count=os.cpu_count() or 1,
-        usable_cpus=usable_cpus(),
+        usable_cpus=cpus,
         platform=platform_name(),
         machine=platform.machine(),
         pytest_version=pytest_version,

@@ -1,17 +1,25 @@
-"""The plugin's options: one ``parallel-lab`` group with ini twins, argparse converters
-that turn bad values into usage errors naming the option and the fix, and the marker
-defaults read from them."""
+"""Every option of the plugin, read once at configure time into one frozen object.
+
+One ``parallel-lab`` group with ini twins; argparse converters turn bad command-line
+values into usage errors naming the option and the fix, and :func:`read_options`
+checks the ini values with the same converters before any test runs. Everything
+else asks the :class:`LabOptions` in the config's stash, so there is one answer to
+"is reporting on?", "does the suite get timed?" and "which xdist role is this?".
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import warnings
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
-from pytest_parallel_lab import suite_plugin
+from pytest_parallel_lab.environment import XdistRun, describe_environment, usable_cpus
 from pytest_parallel_lab.marked.marker import (
     DEFAULT_MAX_ROUNDS,
     DEFAULT_ROUNDS,
@@ -24,10 +32,17 @@ from pytest_parallel_lab.marked.marker import (
     parse_timeout,
 )
 
+if TYPE_CHECKING:
+    from pytest_parallel_lab.document.records import Environment
+
+T = TypeVar("T")
+
 HELP_REPORT = (
     "Show the pytest-parallel-lab report (speedups of marked tests) in the terminal summary."
 )
 HELP_JSON = "Write the pytest-parallel-lab results as JSON to PATH (atomically)."
+HELP_HTML = "Write a self-contained HTML report with charts to PATH."
+HELP_LABEL = "A name for this run, stored in the JSON environment (for comparing runs)."
 HELP_ROUNDS = f"Paired measurement rounds per marked test (default {DEFAULT_ROUNDS})."
 HELP_TIMEOUT = (
     f"Seconds one run of a workload may take before it fails (default {DEFAULT_TIMEOUT_S:g})."
@@ -37,8 +52,6 @@ HELP_WORKERS = (
     'Default workers for marked tests: an int or "auto" (default "auto": the usable CPUs).'
 )
 HELP_START = "Default multiprocessing start method for process backends (fork, spawn, forkserver)."
-HELP_LABEL = "A name for this run, stored in the JSON environment (for comparing runs)."
-HELP_HTML = "Write a self-contained HTML report with charts to PATH."
 HELP_BACKEND = "Comma-separated backends that replace the backends of every marked test."
 HELP_ALL = "Treat every selected test as marked (with --parallel-backend, default thread,process)."
 HELP_MIN_SPEEDUP = "Fail a marked test whose speedup interval lies wholly below this (e.g. 1.5)."
@@ -46,11 +59,15 @@ HELP_MAX_ROUNDS = (
     "Rounds a min_speedup gate may grow to before it says inconclusive "
     f"(default {DEFAULT_MAX_ROUNDS})."
 )
+HELP_TRACE = "Write a Chrome trace-event JSON of tests and fixtures per worker to PATH."
+HELP_PREDICT = "Worker counts to predict the xdist wall time for, e.g. 2,4,8 (default 2..CPUs)."
+HELP_PREDICT_FROM = "Predict the xdist wall time from a saved --parallel-report-json run."
+
 #: Backends --parallel-all uses when --parallel-backend is not given.
 PARALLEL_ALL_BACKENDS = ("thread", "process")
 
 
-# --- option parsing (argparse converters: bad values are usage errors) ------------
+# --- converters: a bad value is an ArgumentTypeError naming the option ---------------
 
 
 def _option_error(option: str, problem: str) -> argparse.ArgumentTypeError:
@@ -58,6 +75,8 @@ def _option_error(option: str, problem: str) -> argparse.ArgumentTypeError:
 
 
 def positive_int_option(option: str) -> Callable[[str], int]:
+    """A converter for an integer >= 1."""
+
     def convert(text: str) -> int:
         try:
             value = int(text)
@@ -93,12 +112,14 @@ min_speedup_option = number_option(
 
 
 def workers_option(text: str) -> int | None:
+    """``auto`` (None) or a positive worker count."""
     if text == "auto":
         return None
     return positive_int_option("--parallel-workers")(text)
 
 
 def backend_list_option(text: str) -> tuple[str, ...]:
+    """``thread,process``; the names are checked against the registry at configure."""
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     if not names:
         raise _option_error(
@@ -108,10 +129,27 @@ def backend_list_option(text: str) -> tuple[str, ...]:
 
 
 def start_method_option(text: str) -> str | None:
+    """A start method this platform has."""
     try:
         return parse_start_method("start_method", text)
     except MarkerError as exc:
         raise _option_error("--parallel-start-method", str(exc).split(": ", 1)[1]) from None
+
+
+def worker_counts_option(text: str) -> tuple[int, ...]:
+    """``2,4,8``: positive worker counts to predict."""
+    try:
+        counts = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise _option_error(
+            "--parallel-predict", f"expected worker counts like 2,4,8, got {text!r}"
+        ) from None
+    if not counts or min(counts) < 1:
+        raise _option_error(
+            "--parallel-predict",
+            f"worker counts must be positive integers like 2,4,8, got {text!r}",
+        )
+    return counts
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -153,80 +191,188 @@ def add_options(parser: pytest.Parser) -> None:
         type=positive_int_option("--parallel-max-rounds"),
         help=HELP_MAX_ROUNDS,
     )
-    parser.addini("parallel_min_speedup", HELP_MIN_SPEEDUP, default="")
-    parser.addini("parallel_max_rounds", HELP_MAX_ROUNDS, default=str(DEFAULT_MAX_ROUNDS))
+    group.addoption("--parallel-trace", metavar="PATH", default=None, help=HELP_TRACE)
+    group.addoption(
+        "--parallel-predict", metavar="N,N", type=worker_counts_option, help=HELP_PREDICT
+    )
+    group.addoption("--parallel-predict-from", metavar="PATH", default=None, help=HELP_PREDICT_FROM)
     parser.addini("parallel_rounds", HELP_ROUNDS, default=str(DEFAULT_ROUNDS))
     parser.addini("parallel_timeout", HELP_TIMEOUT, default=str(DEFAULT_TIMEOUT_S))
     parser.addini("parallel_tasks", HELP_TASKS, default=str(DEFAULT_TASKS))
     parser.addini("parallel_workers", HELP_WORKERS, default="auto")
     parser.addini("parallel_start_method", HELP_START, default="")
-    suite_plugin.add_options(group, parser)
+    parser.addini("parallel_min_speedup", HELP_MIN_SPEEDUP, default="")
+    parser.addini("parallel_max_rounds", HELP_MAX_ROUNDS, default=str(DEFAULT_MAX_ROUNDS))
+    parser.addini("parallel_predict", HELP_PREDICT, default="")
 
 
-def _ini_value(config: pytest.Config, name: str, convert: Callable[[str], Any]) -> Any:
-    text = str(config.getini(name)).strip()
-    try:
-        return convert(text)
-    except argparse.ArgumentTypeError as exc:
-        raise pytest.UsageError(
-            f"ini option {name} = {text!r}: {str(exc).split(': ', 1)[1]}"
-        ) from None
+# --- reading them once ---------------------------------------------------------------
 
 
-def read_defaults(config: pytest.Config) -> Defaults:
-    """The marker defaults from the command line, else the ini file, else built-in."""
+@dataclass(frozen=True)
+class LabOptions:
+    """What this run asked of the plugin, validated, and the role it plays."""
 
-    def pick(option: str, ini: str, convert: Callable[[str], Any]) -> Any:
-        value = config.getoption(option)
-        return value if value is not None else _ini_value(config, ini, convert)
+    report: bool = False
+    report_json: str | None = None
+    html: str | None = None
+    trace: str | None = None
+    label: str | None = None
+    #: worker counts to predict besides 2..usable CPUs
+    predict: tuple[int, ...] = ()
+    predict_from: str | None = None
+    parallel_all: bool = False
+    defaults: Defaults = field(default_factory=Defaults)
+    xdist: XdistRun = field(default_factory=XdistRun)
+    cpus: int = 1
+    #: where relative output paths start (pytest's invocation directory)
+    invocation_dir: str = "."
 
-    start_ini = str(config.getini("parallel_start_method")).strip()
-    start = config.getoption("parallel_start_method")
-    if start is None and start_ini:
-        start = _ini_value(config, "parallel_start_method", start_method_option)
-    return Defaults(
-        rounds=pick("parallel_rounds", "parallel_rounds", positive_int_option("parallel_rounds")),
-        timeout_s=pick("parallel_timeout", "parallel_timeout", timeout_option),
-        tasks=pick("parallel_tasks", "parallel_tasks", positive_int_option("parallel_tasks")),
-        workers=config.getoption("parallel_workers")
-        if config.getoption("parallel_workers") is not None
-        else _ini_value(config, "parallel_workers", workers_option),
-        start_method=start,
-        min_speedup=config.getoption("parallel_min_speedup")
-        if config.getoption("parallel_min_speedup") is not None
-        else (
-            _ini_value(config, "parallel_min_speedup", min_speedup_option)
-            if str(config.getini("parallel_min_speedup")).strip()
-            else None
+    @property
+    def reporting(self) -> bool:
+        """A report of any kind was asked for: the terminal section, JSON or HTML."""
+        return bool(self.report or self.report_json or self.html)
+
+    @property
+    def times_suite(self) -> bool:
+        """Every test and fixture gets timed: for a report, a trace or a prediction."""
+        return self.reporting or bool(self.trace or self.predict_from)
+
+    def path(self, given: str) -> str:
+        """*given* (an output or input path option) from pytest's invocation directory."""
+        return os.path.join(self.invocation_dir, given)
+
+    @functools.cached_property
+    def environment(self) -> Environment:
+        """What this run measures on (the document's ``environment`` block); worked out
+        when first asked, since a run without marked tests or report never needs it."""
+        return describe_environment(
+            pytest_version=pytest.__version__,
+            cpus=self.cpus,
+            xdist_workers=self.xdist.workers,
+            start_method=self.defaults.start_method,
+            label=self.label,
+        )
+
+
+OPTIONS_KEY = pytest.StashKey[LabOptions]()
+
+
+def lab_options(config: pytest.Config) -> LabOptions:
+    """The options :func:`read_options` stored at configure time."""
+    return config.stash[OPTIONS_KEY]
+
+
+def read_options(config: pytest.Config) -> LabOptions:
+    """Every option from the command line, else the ini file, else its default.
+
+    A bad ini value is a usage error here, before any test runs.
+    """
+
+    def pick(option: str, ini: str, convert: Callable[[str], T]) -> T | None:
+        value: T | None = config.getoption(option)
+        if value is not None:
+            return value
+        text = str(config.getini(ini)).strip()
+        if not text:
+            return None
+        try:
+            return convert(text)
+        except argparse.ArgumentTypeError as exc:
+            raise pytest.UsageError(
+                f"ini option {ini} = {text!r}: {str(exc).split(': ', 1)[1]}"
+            ) from None
+
+    def required(value: T | None) -> T:
+        assert value is not None  # the ini option has a default
+        return value
+
+    parallel_all = bool(config.getoption("parallel_all"))
+    defaults = Defaults(
+        rounds=required(
+            pick("parallel_rounds", "parallel_rounds", positive_int_option("--parallel-rounds"))
         ),
-        max_rounds=pick(
-            "parallel_max_rounds", "parallel_max_rounds", positive_int_option("parallel_max_rounds")
+        timeout_s=required(pick("parallel_timeout", "parallel_timeout", timeout_option)),
+        tasks=required(
+            pick("parallel_tasks", "parallel_tasks", positive_int_option("--parallel-tasks"))
+        ),
+        workers=pick("parallel_workers", "parallel_workers", workers_option),
+        start_method=pick("parallel_start_method", "parallel_start_method", start_method_option),
+        min_speedup=pick("parallel_min_speedup", "parallel_min_speedup", min_speedup_option),
+        max_rounds=required(
+            pick(
+                "parallel_max_rounds",
+                "parallel_max_rounds",
+                positive_int_option("--parallel-max-rounds"),
+            )
         ),
         backends=config.getoption("parallel_backend")
-        or (PARALLEL_ALL_BACKENDS if config.getoption("parallel_all") else None),
+        or (PARALLEL_ALL_BACKENDS if parallel_all else None),
+    )
+    option = config.option
+    return LabOptions(
+        report=bool(config.getoption("parallel_report")),
+        report_json=config.getoption("parallel_report_json"),
+        html=config.getoption("parallel_html"),
+        trace=config.getoption("parallel_trace"),
+        label=config.getoption("parallel_label"),
+        predict=pick("parallel_predict", "parallel_predict", worker_counts_option) or (),
+        predict_from=config.getoption("parallel_predict_from"),
+        parallel_all=parallel_all,
+        defaults=defaults,
+        xdist=XdistRun.from_settings(
+            getattr(config, "workerinput", None),
+            getattr(option, "numprocesses", None),
+            getattr(option, "dist", "no"),
+            getattr(option, "tx", None) or (),
+        ),
+        cpus=usable_cpus(),
+        invocation_dir=str(config.invocation_params.dir),
     )
 
 
-#: The options that name a file this plugin writes at the end of the session.
-OUTPUT_OPTIONS = ("parallel_report_json", "parallel_html", "parallel_trace")
-
-
 def flag(option: str) -> str:
+    """``parallel_report_json`` as the user typed it: ``--parallel-report-json``."""
     return "--" + option.replace("_", "-")
 
 
-def check_output_options(config: pytest.Config) -> None:
+def check_output_options(options: LabOptions) -> None:
     """A report path that cannot be written is a usage error before any test runs."""
-    paths = [(o, config.getoption(o, None)) for o in OUTPUT_OPTIONS]
+    paths = [
+        ("parallel_report_json", options.report_json),
+        ("parallel_html", options.html),
+        ("parallel_trace", options.trace),
+    ]
     if not any(path for _, path in paths):
         return
-    from pytest_parallel_lab.document.run import output_path_problem
+    from pytest_parallel_lab.document.files import output_path_problem
 
     for option, path in paths:
         if path:
-            problem = output_path_problem(os.path.join(config.invocation_params.dir, path))
+            problem = output_path_problem(options.path(path))
             if problem is not None:
                 raise pytest.UsageError(
                     f"{flag(option)}={path}: {problem}. "
                     "Fix: give a file path in a writable directory"
                 )
+
+
+def write_output(
+    session: pytest.Session, option: str, path: str, write: Callable[[str], None]
+) -> None:
+    """Write a file the option *option* asked for. A failure (disk full, permissions
+    changed during the run) is one warning naming the option and a failed exit status,
+    never a traceback; the file is written whole or not at all."""
+    try:
+        write(lab_options(session.config).path(path))
+    except OSError as exc:
+        warnings.warn(
+            pytest.PytestWarning(
+                f"{flag(option)}={path}: the file could not be written "
+                f"({exc.strerror or exc}); nothing was written. Fix: free space or give "
+                "a file path in a writable directory"
+            ),
+            stacklevel=1,
+        )
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR

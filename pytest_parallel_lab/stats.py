@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from pytest_parallel_lab.vocabulary import Verdict
 
 #: Confidence level of every interval the plugin reports.
 CONFIDENCE = 0.95
@@ -20,6 +22,8 @@ BOOTSTRAP_RESAMPLES = 2000
 NOISY_SPREAD = 0.10
 #: Relative interval width ((high - low) / estimate) above which a speedup is noisy.
 NOISY_INTERVAL_WIDTH = 0.20
+#: Fewer rounds than this cannot show their own noise: such a speedup counts as noisy.
+FEWEST_ROUNDS = 3
 #: Fixed seed: the same timings always give the same interval (reproducible reports).
 BOOTSTRAP_SEED = 20240601
 
@@ -65,11 +69,15 @@ def relative_spread(values: Sequence[float]) -> float:
 
 @dataclass(frozen=True)
 class Interval:
-    """A point estimate with a two-sided confidence interval."""
+    """A point estimate with a two-sided confidence interval.
+
+    The run document stores a speedup as this type too, with the bounds under the
+    documented keys ``ci_low`` and ``ci_high`` (the ``json`` metadata).
+    """
 
     estimate: float
-    low: float
-    high: float
+    low: float = field(metadata={"json": "ci_low"})
+    high: float = field(metadata={"json": "ci_high"})
     confidence: float = CONFIDENCE
 
     @property
@@ -126,27 +134,22 @@ class SpeedupEstimate:
 
     @property
     def noisy(self) -> bool:
-        """True when the interval is wide or either side's spread exceeds 10%."""
+        """True for too few rounds, a wide interval, or a side whose spread is too large."""
         return (
-            self.rounds < 3
+            self.rounds < FEWEST_ROUNDS
             or self.speedup.relative_width > NOISY_INTERVAL_WIDTH
             or self.baseline_spread > NOISY_SPREAD
             or self.candidate_spread > NOISY_SPREAD
         )
 
     @property
-    def significant(self) -> bool:
-        """True when the interval excludes 1.0: a real speedup or a real slowdown."""
-        return not self.speedup.contains(1.0)
-
-    @property
-    def verdict(self) -> str:
-        """'faster', 'slower' or 'no clear difference': a 1.05x inside the noise is no win."""
+    def verdict(self) -> Verdict:
+        """Faster, slower or no clear difference: a 1.05x inside the noise is no win."""
         if self.speedup.low > 1.0:
-            return "faster"
+            return Verdict.FASTER
         if self.speedup.high < 1.0:
-            return "slower"
-        return "no clear difference"
+            return Verdict.SLOWER
+        return Verdict.NO_CLEAR_DIFFERENCE
 
 
 def estimate_speedup(baseline_s: Sequence[float], candidate_s: Sequence[float]) -> SpeedupEstimate:
@@ -173,3 +176,8 @@ def estimate_speedup(baseline_s: Sequence[float], candidate_s: Sequence[float]) 
         candidate_spread=relative_spread(candidate_s),
         rounds=len(ratios),
     )
+
+
+def amdahl_speedup(workers: float, serial_fraction: float) -> float:
+    """Amdahl's law: the speedup of *workers* when *serial_fraction* of the work is serial."""
+    return 1.0 / (serial_fraction + (1.0 - serial_fraction) / workers)

@@ -1,8 +1,9 @@
 """The one place where pytest-parallel-lab reads clocks.
 
-Every measurement goes through these names so that tests can patch time
-(``monkeypatch.setattr(timing, "perf_counter", fake)``) and exercise timing rules
-without sleeping, the way pytest's own ``_pytest.timing`` is used.
+Every measurement goes through these names, read at call time (``timing.perf_counter()``),
+so that tests can patch time and exercise timing rules without sleeping, the way
+pytest's own ``_pytest.timing`` is used: the tests' ``fake_clock`` fixture replaces
+both (``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,6 @@ perf_counter = time.perf_counter
 
 #: CPU time of the calling thread only (seconds).
 thread_time = time.thread_time
-
-#: CPU time of the whole calling process (seconds).
-process_time = time.process_time
-
-#: Blocking sleep, here so that tests can patch it too.
-sleep = time.sleep
 
 
 def utc_now_iso() -> str:

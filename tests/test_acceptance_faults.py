@@ -288,7 +288,7 @@ def test_a_pool_whose_worker_was_killed_between_items_is_replaced_before_the_nex
 
         import pytest
 
-        from pytest_parallel_lab.plugin import LAB_KEY
+        from pytest_parallel_lab.marked.session import MARKED_KEY as LAB_KEY
 
         @pytest.mark.parallel(backend="process", workers=1, tasks=2, rounds=2)
         def test_1_starts_the_pool():

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_parallel_lab.marked.marker import usable_cpus
+from pytest_parallel_lab.environment import usable_cpus
 
 BUILTIN_BACKENDS = ["serial", "thread", "process", "multiprocessing", "asyncio"]
 
@@ -260,11 +261,11 @@ def test_command_line_options_set_the_defaults(lab: pytest.Pytester) -> None:
     assert rows["test_marker_wins[thread]"]["workers"] == 2
 
 
-def test_ini_options_set_the_defaults_and_the_command_line_wins(lab: pytest.Pytester) -> None:
-    lab.makeini(
+def test_ini_options_set_the_defaults_and_the_command_line_wins(
+    lab: pytest.Pytester, lab_ini: Callable[[str], None]
+) -> None:
+    lab_ini(
         """
-        [pytest]
-        asyncio_default_fixture_loop_scope = function
         parallel_tasks = 3
         parallel_rounds = 2
         parallel_workers = 1
@@ -339,18 +340,17 @@ def test_a_bad_option_value_is_a_usage_error_naming_the_option(
         pytest.param("parallel_workers", "lots", id="workers-a-word"),
         pytest.param("parallel_timeout", "-3", id="timeout-negative"),
         pytest.param("parallel_start_method", "teleport", id="start-method-unknown"),
+        pytest.param("parallel_min_speedup", "fast", id="min-speedup-a-word"),
+        pytest.param("parallel_min_speedup", "0", id="min-speedup-zero"),
+        pytest.param("parallel_max_rounds", "0", id="max-rounds-zero"),
+        pytest.param("parallel_predict", "two,four", id="predict-words"),
+        pytest.param("parallel_predict", "0", id="predict-zero"),
     ],
 )
 def test_a_bad_ini_value_is_a_usage_error_naming_the_ini_option(
-    lab: pytest.Pytester, name: str, value: str
+    lab: pytest.Pytester, lab_ini: Callable[[str], None], name: str, value: str
 ) -> None:
-    lab.makeini(
-        f"""
-        [pytest]
-        asyncio_default_fixture_loop_scope = function
-        {name} = {value}
-        """
-    )
+    lab_ini(f"{name} = {value}\n")
     lab.makepyfile("def test_x(): pass")
     result = lab.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -323,3 +323,22 @@ def test_a_report_that_fails_to_write_at_the_end_warns_naming_the_option_and_fai
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert not lab.path.joinpath("out", "report.out").exists()
+
+
+def test_another_plugins_section_is_saved_beside_ours_and_may_not_take_our_names(
+    lab: pytest.Pytester,
+) -> None:
+    lab.makeconftest(
+        """
+        def pytest_parallel_lab_document_sections(config):
+            return {"energy": {"joules": 12.5}, "suite": {"not": "ours"}}
+        """
+    )
+    lab.makepyfile("def test_plain(): pass")
+    result = lab.runpytest("--parallel-report-json=run.json", "-W", "always::pytest.PytestWarning")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*a section named 'suite' was left out*Fix: give the section*"])
+    data = json.loads((lab.path / "run.json").read_text())
+    assert data["energy"] == {"joules": 12.5}
+    assert [t["nodeid"].split("::")[-1] for t in data["suite"]["tests"]] == ["test_plain"]
+    assert load_document(lab.path / "run.json").sections == {"energy": {"joules": 12.5}}

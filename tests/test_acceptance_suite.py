@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from conftest import FakeClock
 
 SUITE = """
 import pytest
@@ -50,15 +53,17 @@ class TestGroup:
         pass
 """
 
+# The fake clock's sleep (tests/conftest.py): the run is inline, so the fixtures
+# advance the clock that pytest and the plugin read.
 TIMED = """
-import time
 import pytest
+from _pytest import timing
 
 @pytest.fixture(scope="session")
 def slow_parent():
-    time.sleep(0.2)
+    timing.sleep(0.25)
     yield
-    time.sleep(0.05)
+    timing.sleep(0.125)
 
 @pytest.fixture(scope="session")
 def quick_child(slow_parent):
@@ -113,17 +118,21 @@ def test_every_fixture_is_counted_once_per_instance_in_a_serial_run(
 
 
 def test_a_fixture_own_time_excludes_the_fixtures_it_depends_on(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, fake_clock: FakeClock
 ) -> None:
     pytester.makepyfile(test_timed=TIMED)
     pytester.runpytest("-p", "no:asyncio", "--parallel-report-json=run.json").assert_outcomes(
         passed=1
     )
-    fixtures = {r["name"]: r for r in suite_of(pytester)["fixtures"]}
+    section = suite_of(pytester)
+    fixtures = {r["name"]: r for r in section["fixtures"]}
     parent, child = fixtures["slow_parent"], fixtures["quick_child"]
-    assert parent["setup_s"] > child["setup_s"]
-    assert parent["teardown_s"] > child["teardown_s"]
-    assert parent["teardown_s"] > 0
+    assert (parent["setup_s"], parent["teardown_s"]) == (0.25, 0.125)
+    assert (child["setup_s"], child["teardown_s"]) == (0.0, 0.0)
+    (test,) = section["tests"]
+    # Both session fixtures were set up in the test's setup and torn down in its teardown.
+    assert (test["setup_s"], test["call_s"], test["teardown_s"]) == (0.25, 0.0, 0.125)
+    assert test["fixture_s"] == 0.375
 
 
 def test_failures_are_recorded_with_their_outcome(pytester: pytest.Pytester) -> None:
@@ -159,6 +168,36 @@ def test_the_plugin_is_not_registered_without_report_options(pytester: pytest.Py
     result.stdout.fnmatch_lines(["*SUITE-PLUGIN False*"])
     result = pytester.runpytest("-p", "no:asyncio", "-s", "--parallel-report")
     result.stdout.fnmatch_lines(["*SUITE-PLUGIN True*"])
+
+
+def test_the_html_page_alone_has_the_suite_timeline(pytester: pytest.Pytester) -> None:
+    # --parallel-html without --parallel-report-json once wrote a page without it: the
+    # two "is a report on?" checks disagreed.
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.runpytest("-p", "no:asyncio", "--parallel-html=page.html").assert_outcomes(passed=7)
+    page = Path(pytester.path, "page.html").read_text()
+    assert "<h2>Suite timeline</h2>" in page
+    assert "test_suite.py::test_rows[a-1]" in page
+
+
+def test_an_ini_list_of_worker_counts_that_does_not_parse_stops_the_run_before_any_test(
+    pytester: pytest.Pytester,
+) -> None:
+    # It was read only after every test had run, and crashed with a traceback there.
+    pytester.makeini("[pytest]\nparallel_predict = two,four\n")
+    pytester.makepyfile(
+        """
+        import pathlib
+
+        def test_a():
+            pathlib.Path("ran").write_text("yes")
+        """
+    )
+    result = pytester.runpytest("-p", "no:asyncio", "--parallel-report")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ini option parallel_predict = 'two,four'*2,4,8*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert not (pytester.path / "ran").exists()
 
 
 def test_the_terminal_report_shows_the_suite_tables(pytester: pytest.Pytester) -> None:

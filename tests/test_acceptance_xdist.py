@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_parallel_lab.marked.marker import usable_cpus
+from pytest_parallel_lab.environment import usable_cpus
 
 pytest.importorskip("xdist")
 

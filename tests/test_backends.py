@@ -18,6 +18,7 @@ import pytest
 from pytest_parallel_lab.backends import (
     BUILTIN_BACKENDS,
     Backend,
+    BackendError,
     BackendRegistry,
     Runner,
     RunnerCache,
@@ -261,7 +262,7 @@ def test_the_registry_keeps_registration_order_and_finds_by_name() -> None:
         registry.register(b)
     registry.register(NamedBackend("my-threads"))
     assert registry.names() == [*BUILTIN_NAMES, "my-threads"]
-    assert registry.available() == [*BUILTIN_NAMES, "my-threads"]
+    assert registry.unavailable() == {}
     assert registry.get("my-threads") == NamedBackend("my-threads")
     assert registry.get("nope") is None
     assert [b.name for b in registry] == registry.names()
@@ -286,14 +287,27 @@ def test_the_registry_rejects_a_name_that_cannot_be_a_test_id(name: str) -> None
         BackendRegistry().register(NamedBackend(name))
 
 
-def test_the_registry_lists_only_available_backends_as_available() -> None:
+def test_the_registry_says_why_each_unavailable_backend_cannot_run() -> None:
     @dataclass(frozen=True)
     class Unavailable(NamedBackend):
         def unavailable_reason(self) -> str | None:
-            return "not here"
+            return f"{self.name} is not here"
 
     registry = BackendRegistry()
     registry.register(NamedBackend("ok"))
     registry.register(Unavailable("gone"))
-    assert registry.names() == ["ok", "gone"]
-    assert registry.available() == ["ok"]
+    registry.register(NamedBackend("fine"))
+    registry.register(Unavailable("away"))
+    assert registry.names() == ["ok", "gone", "fine", "away"]
+    assert registry.unavailable() == {"gone": "gone is not here", "away": "away is not here"}
+    assert list(registry.unavailable()) == ["gone", "away"]
+
+
+def test_the_runner_errors_are_one_family_importable_from_every_old_place() -> None:
+    from pytest_parallel_lab.backends import errors, protocol
+
+    assert BackendError is errors.BackendError is protocol.BackendError
+    assert WorkloadTimeout is errors.WorkloadTimeout is protocol.WorkloadTimeout
+    assert WorkerCrashed is errors.WorkerCrashed is protocol.WorkerCrashed
+    assert issubclass(WorkloadTimeout, BackendError)
+    assert issubclass(WorkerCrashed, BackendError)

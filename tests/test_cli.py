@@ -35,9 +35,9 @@ class TestCompare:
         assert "py311-serial-fork (baseline)" in header
         assert "py314t-serial-fork" in header
         assert "py313-serial-spawn" in header
-        assert "1.93x [1.85\u20132.01]" in out
-        assert "1.40x [1.33\u20131.47] \u25bc-27%" in out
-        assert "examples/test_map.py::test_checksums [map 1]" in out
+        assert "1.93x [1.85-2.01]" in out
+        assert "1.40x [1.33-1.47] \u25bc-27%" in out
+        assert "examples/test_map.py::test_checksums (map #2)" in out
         assert "significantly faster / slower" in out
 
     def test_compare_exits_1_when_a_speedup_dropped_significantly(
@@ -152,15 +152,42 @@ BAD_FILES = [
     pytest.param(
         "shape.json",
         '{"schema_version": 1, "results": [{"nodeid": "a", "test": "a", "backend": 3}]}',
-        "results[0].backend: expected a string",
+        "results[0].backend: expected a string, got a number",
         id="wrong-shape",
     ),
     pytest.param(
         "speedup.json",
         '{"schema_version": 1, "results": [{"nodeid": "a", "test": "a", "backend": "x", '
         '"speedup": "fast"}]}',
-        "results[0].speedup: expected an object",
+        "results[0].speedup: expected an object, got a string",
         id="wrong-speedup",
+    ),
+    pytest.param(
+        "bound.json",
+        '{"schema_version": 1, "results": [{"nodeid": "a", "test": "a", "backend": "x", '
+        '"speedup": {"estimate": 2, "ci_low": "1.8", "ci_high": 2.2}}]}',
+        "results[0].speedup.ci_low: expected a number, got a string",
+        id="wrong-speedup-bound",
+    ),
+    pytest.param(
+        "suite.json",
+        '{"schema_version": 1, "results": [], "suite": {"tests": [{"nodeid": "a"}]}}',
+        "suite.tests[0]: missing key 'worker'",
+        id="wrong-suite-section",
+    ),
+    pytest.param(
+        "scaling.json",
+        '{"schema_version": 1, "results": [], "scaling": [{"test": "t", "backend": "p", '
+        '"points": [{"workers": "2", "speedup": 1, "ci_low": 1, "ci_high": 1}]}]}',
+        "scaling[0].points[0].workers: expected an integer, got a string",
+        id="wrong-scaling-section",
+    ),
+    pytest.param(
+        "advice.json",
+        '{"schema_version": 1, "results": [], "recommendations": [{"test": "t", '
+        '"classification": "fast", "backend": "x", "reason": "r"}]}',
+        "recommendations[0].classification: expected one of 'cpu-bound',",
+        id="wrong-recommendations-section",
     ),
     pytest.param("pickle.json", "\x80\x04\x95\x00", "not valid JSON", id="pickle-bytes"),
 ]
@@ -297,21 +324,74 @@ def test_predict_rejects_worker_counts_that_are_not_positive_integers(value: str
         cli.parse_workers([value])
 
 
+def prediction_table(out: str) -> tuple[list[str], list[tuple[str, str]], list[str]]:
+    """The header words, the (-n, dist) of each row, and the lines after the table."""
+    lines = out.splitlines()
+    assert lines[0] == "xdist prediction"
+    rule = next(i for i, line in enumerate(lines) if line.startswith("----"))
+    end = next((i for i, line in enumerate(lines) if line.startswith("recommendation")), None)
+    rows = [(line.split()[0], line.split()[1]) for line in lines[rule + 1 : end]]
+    return lines[rule - 1].split(), rows, lines[end:] if end is not None else []
+
+
 def test_predict_prints_the_prediction_for_the_requested_workers(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    pytest.importorskip("pytest_parallel_lab.suite.simulate")
     code, out, err = run_cli(capsys, "predict", SWEEP_AND_SUITE, "-n", "2,4")
     assert (code, err) == (0, "")
-    assert out.strip()
+    header, rows, after = prediction_table(out)
+    assert header[:6] == ["-n", "dist", "predicted", "s", "lower", "bound"]
+    modes = ["load", "loadscope", "loadfile", "worksteal"]
+    assert rows == [(n, mode) for n in ("2", "4") for mode in modes]
+    assert len(after) == 1
+    assert after[0].startswith("recommendation: ")
+    assert "-n 2 --dist worksteal" in after[0]
+
+
+def test_predict_of_a_serial_run_compares_with_its_serial_time(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = json.loads(SWEEP_AND_SUITE.read_text())
+    del data["suite"]["actual"]  # a serial run: its wall time is the serial baseline
+    path = tmp_path / "serial.json"
+    path.write_text(json.dumps(data))
+    code, out, err = run_cli(capsys, "predict", path, "-n", "2")
+    assert (code, err) == (0, "")
+    header, rows, after = prediction_table(out)
+    assert header[-2:] == ["vs", "serial"]
+    assert [n for n, _ in rows] == ["2"] * 4
+    assert all(line.split()[-1].endswith("x") for line in out.splitlines()[3:7])
+    assert after == [
+        "recommendation: -n would make this suite slower or no faster: best predicted 2.62s "
+        "(-n 2 --dist worksteal) vs 1.20s serial; run without -n"
+    ]
+
+
+def test_predict_dist_restricts_the_modes_predicted(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(
+        capsys, "predict", SWEEP_AND_SUITE, "-n", "2", "--dist", "load", "--dist", "worksteal"
+    )
+    assert code == 0
+    _, rows, _ = prediction_table(out)
+    assert rows == [("2", "load"), ("2", "worksteal")]
+
+
+def test_predict_with_an_unknown_dist_mode_is_exit_2_naming_the_file(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run_cli(capsys, "predict", SWEEP_AND_SUITE, "-n", "2", "--dist", "nope")
+    assert (code, out) == (2, "")
+    assert err.startswith(
+        f"pytest-parallel-lab: error: {SWEEP_AND_SUITE}: unknown dist mode 'nope'"
+    )
+    assert err.count("\n") == 1
 
 
 def test_predict_without_a_suite_section_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("pytest_parallel_lab.suite.simulate")
     code, _, err = run_cli(capsys, "predict", BASELINE, "-n", "2")
     assert code == 2
     assert err.startswith(f"pytest-parallel-lab: error: {BASELINE}: ")
-    assert "suite" in err
+    assert "no 'suite' section with tests" in err
     assert err.count("\n") == 1
 
 

@@ -7,13 +7,14 @@ import io
 
 import pytest
 
-from pytest_parallel_lab.document.run import Environment, ResultRecord, RunDocument, SpeedupRecord
+from pytest_parallel_lab.document import Environment, ResultRecord, RunDocument
+from pytest_parallel_lab.output.cells import MISSING
 from pytest_parallel_lab.output.compare import (
     FASTER_MARK,
     LEGEND,
-    MISSING_CELL,
     SLOWER_MARK,
     CompareError,
+    RowKey,
     Run,
     build_matrix,
     compare_cell,
@@ -21,26 +22,29 @@ from pytest_parallel_lab.output.compare import (
     format_cell,
     output_formats,
     render_matrix,
+    row_key,
     run_name,
     select_baseline,
     unique_names,
 )
+from pytest_parallel_lab.stats import Interval
+from pytest_parallel_lab.vocabulary import Kind, Outcome
 
 TEST = "tests/test_a.py::test_x"
 FASTER, SLOWER = FASTER_MARK, SLOWER_MARK
 
 
-def speedup(estimate: float, low: float, high: float) -> SpeedupRecord:
-    return SpeedupRecord(estimate, low, high)
+def speedup(estimate: float, low: float, high: float) -> Interval:
+    return Interval(estimate=estimate, low=low, high=high)
 
 
 def result(
     backend: str = "process",
-    value: SpeedupRecord | None = None,
+    value: Interval | None = None,
     *,
     test: str = TEST,
-    outcome: str = "passed",
-    kind: str = "body",
+    outcome: Outcome = Outcome.PASSED,
+    kind: Kind = Kind.BODY,
     call_index: int = 0,
 ) -> ResultRecord:
     return ResultRecord(
@@ -73,7 +77,7 @@ def run(name: str, *results: ResultRecord) -> Run:
     ],
 )
 def test_compare_cell_marks_a_change_significant_only_when_intervals_do_not_overlap(
-    candidate: SpeedupRecord, baseline: SpeedupRecord, change: float, direction: int
+    candidate: Interval, baseline: Interval, change: float, direction: int
 ) -> None:
     cell = compare_cell(candidate, baseline)
     assert cell.change_pct == pytest.approx(change, abs=0.05)
@@ -85,7 +89,7 @@ def test_compare_cell_marks_a_change_significant_only_when_intervals_do_not_over
     [(None, speedup(2, 1.9, 2.1)), (speedup(2, 1.9, 2.1), None), (None, None)],
 )
 def test_compare_cell_has_no_change_when_either_side_is_missing(
-    candidate: SpeedupRecord | None, baseline: SpeedupRecord | None
+    candidate: Interval | None, baseline: Interval | None
 ) -> None:
     cell = compare_cell(candidate, baseline)
     assert (cell.change_pct, cell.direction) == (None, 0)
@@ -130,14 +134,14 @@ def test_build_matrix_has_one_row_per_test_backend_and_map_call_in_first_seen_or
             run(
                 "a",
                 result("thread", speedup(1, 0.9, 1.1)),
-                result("process", speedup(2, 1.9, 2.1), kind="map", call_index=1),
+                result("process", speedup(2, 1.9, 2.1), kind=Kind.MAP, call_index=1),
             ),
             run("b", result("asyncio", speedup(3, 2.9, 3.1)), result("thread", None)),
         ]
     )
     assert [(r.label, r.backend) for r in matrix.rows] == [
         (TEST, "thread"),
-        (f"{TEST} [map 1]", "process"),
+        (f"{TEST} (map #2)", "process"),
         (TEST, "asyncio"),
     ]
     assert [[c.speedup is not None for c in row] for row in matrix.cells] == [
@@ -147,11 +151,57 @@ def test_build_matrix_has_one_row_per_test_backend_and_map_call_in_first_seen_or
     ]
 
 
+@pytest.mark.parametrize(
+    ("kind", "call_index", "label"),
+    [
+        (Kind.BODY, 0, TEST),
+        (Kind.BODY, 3, TEST),  # a body row's call index is not a map call
+        (Kind.MAP, 0, f"{TEST} (map #1)"),
+        (Kind.MAP, 1, f"{TEST} (map #2)"),
+    ],
+)
+def test_a_row_label_names_the_map_call_counting_from_one_as_show_does(
+    kind: Kind, call_index: int, label: str
+) -> None:
+    key = row_key(result(kind=kind, call_index=call_index))
+    assert key == RowKey(TEST, "process", kind, call_index)
+    assert key.kind is kind
+    assert key.label == label
+
+
+def test_a_body_and_its_first_map_call_are_different_rows() -> None:
+    matrix = build_matrix(
+        [
+            run(
+                "a",
+                result(value=speedup(1, 0.9, 1.1)),
+                result(value=speedup(2, 1.9, 2.1), kind=Kind.MAP, call_index=0),
+            )
+        ]
+    )
+    assert [r.label for r in matrix.rows] == [TEST, f"{TEST} (map #1)"]
+
+
+def test_a_repeated_row_keeps_its_first_measured_speedup() -> None:
+    matrix = build_matrix(
+        [
+            run(
+                "a",
+                result(value=None),
+                result(value=speedup(2, 1.9, 2.1)),
+                result(value=speedup(3, 2.9, 3.1)),
+            )
+        ]
+    )
+    assert len(matrix.rows) == 1
+    assert matrix.cells[0][0].speedup == speedup(2, 1.9, 2.1)
+
+
 def test_a_failed_result_counts_as_not_measured() -> None:
     matrix = build_matrix(
         [
             run("a", result(value=speedup(2, 1.9, 2.1))),
-            run("b", result(value=speedup(1, 0.9, 1.1), outcome="failed")),
+            run("b", result(value=speedup(1, 0.9, 1.1), outcome=Outcome.FAILED)),
         ]
     )
     assert matrix.cells[0][1].speedup is None
@@ -207,19 +257,19 @@ def test_select_baseline_rejects_unknown_names_and_indexes(spec: str, message: s
 @pytest.mark.parametrize(
     ("candidate", "baseline", "expected"),
     [
-        (speedup(1.93, 1.85, 2.01), None, "1.93x [1.85\u20132.01]"),
+        (speedup(1.93, 1.85, 2.01), None, "1.93x [1.85-2.01]"),
         (
             speedup(1.4, 1.33, 1.47),
             speedup(1.93, 1.85, 2.01),
-            f"1.40x [1.33\u20131.47] {SLOWER}-27%",
+            f"1.40x [1.33-1.47] {SLOWER}-27%",
         ),
-        (speedup(3.0, 2.9, 3.1), speedup(2.0, 1.9, 2.1), f"3.00x [2.90\u20133.10] {FASTER}+50%"),
-        (speedup(1.8, 1.7, 1.9), speedup(1.93, 1.85, 2.01), "1.80x [1.70\u20131.90]"),
-        (None, speedup(1.93, 1.85, 2.01), MISSING_CELL),
+        (speedup(3.0, 2.9, 3.1), speedup(2.0, 1.9, 2.1), f"3.00x [2.90-3.10] {FASTER}+50%"),
+        (speedup(1.8, 1.7, 1.9), speedup(1.93, 1.85, 2.01), "1.80x [1.70-1.90]"),
+        (None, speedup(1.93, 1.85, 2.01), MISSING),
     ],
 )
 def test_format_cell_shows_the_interval_and_marks_only_significant_changes(
-    candidate: SpeedupRecord | None, baseline: SpeedupRecord | None, expected: str
+    candidate: Interval | None, baseline: Interval | None, expected: str
 ) -> None:
     assert format_cell(compare_cell(candidate, baseline)) == expected
 
@@ -245,8 +295,14 @@ def test_render_matrix_as_csv_is_plain_rows_without_legend() -> None:
     rows = list(csv.reader(io.StringIO(render_matrix(matrix, "csv"))))
     assert rows == [
         ["test", "backend", "old (baseline)", "new, improved"],
-        [TEST, "process", "2.00x [1.90\u20132.10]", f"3.00x [2.90\u20133.10] {FASTER_MARK}+50%"],
+        [TEST, "process", "2.00x [1.90-2.10]", f"3.00x [2.90-3.10] {FASTER_MARK}+50%"],
     ]
+
+
+def test_the_legend_explains_the_marks_and_the_missing_cell() -> None:
+    assert f"{FASTER} / {SLOWER}: significantly faster / slower" in LEGEND
+    assert f"{MISSING}: not measured in that run" in LEGEND
+    assert MISSING == "-"
 
 
 def test_output_formats_include_tabulate_formats_csv_and_markdown() -> None:

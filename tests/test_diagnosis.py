@@ -7,22 +7,26 @@ import json
 
 import pytest
 
-from pytest_parallel_lab.document.run import Environment, ResultRecord, SpeedupRecord
+from pytest_parallel_lab.document.codec import from_json, to_json
+from pytest_parallel_lab.document.records import Environment, Recommendation, ResultRecord
 from pytest_parallel_lab.marked.diagnosis import (
-    BLOCKING_IN_LOOP,
-    CLASSIFICATIONS,
-    CPU_BOUND,
-    GIL_RELEASING,
-    INCONCLUSIVE,
-    IO_BOUND,
-    OVERHEAD_BOUND,
-    UNDECIDED,
+    Evidence,
+    best_rows,
     chunk_size,
     classify_result,
     classify_test,
-    recommend,
-    recommendations_section,
+    row_diagnosis,
 )
+from pytest_parallel_lab.marked.recommend import SERIAL, UNDECIDED, recommend, recommendations
+from pytest_parallel_lab.stats import Interval
+from pytest_parallel_lab.vocabulary import Classification, Kind, Outcome
+
+BLOCKING_IN_LOOP = Classification.BLOCKING_IN_LOOP
+CPU_BOUND = Classification.CPU_BOUND
+GIL_RELEASING = Classification.GIL_RELEASING
+INCONCLUSIVE = Classification.INCONCLUSIVE
+IO_BOUND = Classification.IO_BOUND
+OVERHEAD_BOUND = Classification.OVERHEAD_BOUND
 
 GIL = Environment(gil_enabled=True, free_threaded_build=False, usable_cpus=8)
 FREE_THREADED = Environment(gil_enabled=False, free_threaded_build=True, usable_cpus=8)
@@ -42,8 +46,8 @@ def measured(
     noisy: bool = False,
     test: str = "tests/test_w.py::test_w",
     workers: int = 4,
-    outcome: str = "passed",
-    kind: str = "body",
+    outcome: Outcome = Outcome.PASSED,
+    kind: Kind = Kind.BODY,
     call_index: int = 0,
 ) -> ResultRecord:
     """A result as the plugin would record it, from the ratios that matter.
@@ -69,7 +73,7 @@ def measured(
         parallelism=4,
         serial_s=serial_s,
         backend_s=backend_s,
-        speedup=SpeedupRecord(estimate, low, high),
+        speedup=Interval(estimate=estimate, low=low, high=high),
         noisy=noisy,
         serial_cpu_s=None if serial_cpu is None else serial_cpu * serial_s,
         cpu_s=None if backend_cpu is None else backend_cpu * backend_s,
@@ -158,7 +162,7 @@ FREE_THREADED_LOOP = [
         ),
         pytest.param(
             dataclasses.replace(
-                measured("thread", (1.0, 0.9, 1.1), outcome="failed"), speedup=None
+                measured("thread", (1.0, 0.9, 1.1), outcome=Outcome.FAILED), speedup=None
             ),
             GIL,
             INCONCLUSIVE,
@@ -167,7 +171,7 @@ FREE_THREADED_LOOP = [
     ],
 )
 def test_each_result_is_classified_from_its_measurements(
-    record: ResultRecord, environment: Environment, expected: str
+    record: ResultRecord, environment: Environment, expected: Classification
 ) -> None:
     diagnosis = classify_result(record, environment)
     assert diagnosis.classification == expected, diagnosis.reason
@@ -181,16 +185,37 @@ def test_a_noisy_result_whose_interval_is_decisive_is_still_classified() -> None
 
 def test_a_diagnosis_keeps_the_numbers_that_decided_it() -> None:
     diagnosis = classify_result(HASHLIB[0], GIL)
-    assert diagnosis.evidence["speedup"] == pytest.approx(3.6)
-    assert diagnosis.evidence["serial_cpu_ratio"] == pytest.approx(0.99)
-    assert diagnosis.evidence["backend_cpu_ratio"] == pytest.approx(3.7)
-    assert diagnosis.evidence["task_to_dispatch"] == pytest.approx(1000)
+    assert "thread 3.6x" in diagnosis.reason
+    assert diagnosis.evidence.serial_cpu_ratio == pytest.approx(0.99)
+    assert diagnosis.evidence.backend_cpu_ratio == pytest.approx(3.7)
+    assert diagnosis.evidence.task_to_dispatch == pytest.approx(1000)
+    # 20 dispatches of 50 us over a 50 ms task: rounded up to the smallest chunk.
+    assert diagnosis.evidence.chunk_size == 2
 
 
 def test_an_overhead_bound_result_says_what_chunk_size_would_help() -> None:
     diagnosis = classify_result(TINY[0], GIL)
-    assert diagnosis.evidence["chunk_size"] == 4000
+    assert diagnosis.evidence.chunk_size == 4000
     assert "chunks of 4000" in diagnosis.reason
+
+
+def test_a_result_without_dispatch_time_has_no_dispatch_evidence() -> None:
+    diagnosis = classify_result(measured("process", (1.9, 1.8, 2.0), dispatch_s=None), GIL)
+    assert diagnosis.evidence.task_to_dispatch is None
+    assert diagnosis.evidence.chunk_size is None
+    assert diagnosis.classification == CPU_BOUND
+
+
+def test_a_result_that_was_not_measured_has_no_evidence_and_says_why() -> None:
+    record = dataclasses.replace(
+        measured("thread", (1.0, 0.9, 1.1), outcome=Outcome.FAILED),
+        speedup=None,
+        error="boom",
+    )
+    diagnosis = classify_result(record, GIL)
+    assert diagnosis.classification == INCONCLUSIVE
+    assert diagnosis.evidence == Evidence()
+    assert diagnosis.reason == "thread: not measured (boom)"
 
 
 def test_a_backend_that_scales_is_not_overhead_bound_whatever_its_dispatch_cost() -> None:
@@ -231,7 +256,7 @@ def test_chunk_size_rejects_a_task_without_time() -> None:
         pytest.param([SLEEP_SYNC[2]], GIL, BLOCKING_IN_LOOP, id="only-a-sync-asyncio-row"),
         pytest.param([], GIL, INCONCLUSIVE, id="nothing-measured"),
         pytest.param(
-            [measured("thread", (1.0, 0.9, 1.1), outcome="failed"), CPU_LOOP[1]],
+            [measured("thread", (1.0, 0.9, 1.1), outcome=Outcome.FAILED), CPU_LOOP[1]],
             GIL,
             CPU_BOUND,
             id="failed-rows-are-skipped",
@@ -239,7 +264,7 @@ def test_chunk_size_rejects_a_task_without_time() -> None:
     ],
 )
 def test_a_test_is_classified_across_its_backends(
-    records: list[ResultRecord], environment: Environment, expected: str
+    records: list[ResultRecord], environment: Environment, expected: Classification
 ) -> None:
     assert classify_test(records, environment).classification == expected
 
@@ -257,8 +282,59 @@ def test_a_sweep_is_judged_by_the_best_row_of_each_backend() -> None:
         measured("process", (1.0, 0.97, 1.03), backend_cpu=1.0, workers=1, dispatch_s=3e-4),
         measured("process", (3.8, 3.6, 4.0), backend_cpu=3.8, workers=4, dispatch_s=3e-4),
     ]
+    best = best_rows(records)
+    assert list(best) == ["process"]
+    assert best["process"] is records[1]
     diagnosis = classify_test(records, GIL)
-    assert diagnosis.evidence["process.speedup"] == pytest.approx(3.8)
+    assert list(diagnosis.rows) == ["process"]
+    assert diagnosis.rows["process"].classification == CPU_BOUND
+    assert "process 3.8x" in diagnosis.rows["process"].reason
+    assert diagnosis.rows["process"].evidence.backend_cpu_ratio == pytest.approx(3.8)
+
+
+def test_best_rows_skips_unmeasured_and_serial_rows() -> None:
+    failed = dataclasses.replace(
+        measured("thread", (5.0, 4.0, 6.0), outcome=Outcome.FAILED), speedup=None
+    )
+    serial = measured("serial", (1.0, 1.0, 1.0))
+    process = measured("process", (1.9, 1.8, 2.0))
+    assert best_rows([failed, serial, process]) == {"process": process}
+
+
+def test_a_test_diagnosis_keeps_the_diagnosis_of_each_backend() -> None:
+    diagnosis = classify_test(SLEEP_SYNC, GIL)
+    assert {b: d.classification for b, d in diagnosis.rows.items()} == {
+        "thread": IO_BOUND,
+        "process": IO_BOUND,
+        "asyncio": BLOCKING_IN_LOOP,
+    }
+    assert diagnosis.reason == diagnosis.rows["thread"].reason
+
+
+def test_a_row_keeps_the_classification_the_measurement_stored() -> None:
+    stored = dataclasses.replace(
+        CPU_LOOP[1], classification=IO_BOUND, classification_reason="stored reason"
+    )
+    diagnosis = row_diagnosis(stored, GIL)
+    assert (diagnosis.classification, diagnosis.reason) == (IO_BOUND, "stored reason")
+    assert diagnosis.evidence.backend_cpu_ratio == pytest.approx(3.8)
+
+
+@pytest.mark.parametrize(
+    ("classification", "reason"),
+    [
+        pytest.param(IO_BOUND, None, id="classification-without-reason"),
+        pytest.param(None, "stored reason", id="reason-without-classification"),
+    ],
+)
+def test_a_row_with_half_a_stored_classification_is_classified_again(
+    classification: Classification | None, reason: str | None
+) -> None:
+    stored = dataclasses.replace(
+        CPU_LOOP[1], classification=classification, classification_reason=reason
+    )
+    assert row_diagnosis(stored, GIL) == classify_result(CPU_LOOP[1], GIL)
+    assert row_diagnosis(stored, GIL).classification == CPU_BOUND
 
 
 @pytest.mark.parametrize(
@@ -308,7 +384,7 @@ def test_a_sweep_is_judged_by_the_best_row_of_each_backend() -> None:
             TINY,
             GIL,
             OVERHEAD_BOUND,
-            "serial",
+            SERIAL,
             [
                 "no backend beats serial",
                 "process 0.05x",
@@ -351,7 +427,7 @@ def test_a_sweep_is_judged_by_the_best_row_of_each_backend() -> None:
             ],
             GIL,
             IO_BOUND,
-            "serial",
+            SERIAL,
             ["no backend beats serial", "thread 1.0x [0.97-1.03]", "mostly waiting"],
             id="waiting-that-does-not-overlap",
         ),
@@ -360,7 +436,7 @@ def test_a_sweep_is_judged_by_the_best_row_of_each_backend() -> None:
 def test_the_recommendation_names_the_backend_and_why(
     records: list[ResultRecord],
     environment: Environment,
-    classification: str,
+    classification: Classification,
     backend: str,
     reason_parts: list[str],
 ) -> None:
@@ -375,32 +451,35 @@ def test_the_recommendation_names_the_backend_and_why(
 
 def test_a_small_speedup_inside_the_noise_does_not_win() -> None:
     records = [measured("thread", (1.05, 0.99, 1.1), backend_cpu=1.0)]
-    assert recommend(records, GIL).backend == "serial"
+    assert recommend(records, GIL).backend == SERIAL
 
 
-def test_the_recommendations_section_has_one_entry_per_test_in_first_seen_order() -> None:
+def test_the_recommendations_have_one_entry_per_test_in_first_seen_order() -> None:
     records = [
         *(dataclasses.replace(r, test="t.py::test_b") for r in CPU_LOOP),
         *SLEEP_SYNC,
     ]
-    section = recommendations_section(records, GIL)
-    assert [entry["test"] for entry in section] == ["t.py::test_b", "tests/test_w.py::test_w"]
-    assert set(section[0]) == {"test", "classification", "backend", "reason"}
-    assert section[1]["classification"] == IO_BOUND
-    assert section[1]["backend"] == "thread"
-    assert all(entry["classification"] in CLASSIFICATIONS for entry in section)
+    listed = recommendations(records, GIL)
+    assert [entry.test for entry in listed] == ["t.py::test_b", "tests/test_w.py::test_w"]
+    assert all(isinstance(entry, Recommendation) for entry in listed)
+    assert [entry.call_index for entry in listed] == [None, None]
+    assert listed[0] == recommend(records[:2], GIL)
+    assert (listed[0].classification, listed[0].backend) == (CPU_BOUND, "process")
+    assert listed[1].classification == IO_BOUND
+    assert listed[1].backend == "thread"
+    assert all(entry.classification in list(Classification) for entry in listed)
 
 
 def test_each_parallel_map_call_gets_its_own_recommendation() -> None:
     records = [
-        measured("thread", (3.6, 3.4, 3.8), backend_cpu=3.7, kind="map", call_index=0),
-        measured("thread", (0.3, 0.25, 0.35), task_s=1e-7, dispatch_s=2e-5, kind="map",
+        measured("thread", (3.6, 3.4, 3.8), backend_cpu=3.7, kind=Kind.MAP, call_index=0),
+        measured("thread", (0.3, 0.25, 0.35), task_s=1e-7, dispatch_s=2e-5, kind=Kind.MAP,
                  call_index=1),
     ]  # fmt: skip
-    section = recommendations_section(records, GIL)
-    assert [(e["call_index"], e["classification"]) for e in section] == [
-        (0, GIL_RELEASING),
-        (1, OVERHEAD_BOUND),
+    listed = recommendations(records, GIL)
+    assert [(e.call_index, e.classification, e.backend) for e in listed] == [
+        (0, GIL_RELEASING, "thread"),
+        (1, OVERHEAD_BOUND, SERIAL),
     ]
 
 
@@ -444,11 +523,11 @@ def _recorded(test: str) -> list[ResultRecord]:
         ("sleep", IO_BOUND, "thread"),
         ("await", IO_BOUND, "asyncio"),
         ("in_async", BLOCKING_IN_LOOP, "thread"),
-        ("tiny", OVERHEAD_BOUND, "serial"),
+        ("tiny", OVERHEAD_BOUND, SERIAL),
     ],
 )
 def test_recorded_measurements_get_the_right_class_and_backend(
-    test: str, classification: str, backend: str
+    test: str, classification: Classification, backend: str
 ) -> None:
     recommendation = recommend(_recorded(test), GIL)
     assert (recommendation.classification, recommendation.backend) == (classification, backend)
@@ -458,6 +537,13 @@ def test_a_sleeping_task_shows_its_cpu_share_as_under_one_percent() -> None:
     assert "(CPU <1% of wall)" in recommend(_recorded("sleep"), GIL).reason
 
 
-def test_the_recommendations_section_is_strict_json() -> None:
-    section = recommendations_section(_recorded("tiny") + _recorded("hashlib"), GIL)
+def test_the_recommendations_are_strict_json() -> None:
+    listed = recommendations(_recorded("tiny") + _recorded("hashlib"), GIL)
+    section = to_json(listed)
     assert json.loads(json.dumps(section, allow_nan=False)) == section
+    assert [(e["test"], e["classification"], e["backend"]) for e in section] == [
+        ("test_workloads.py::test_tiny", "overhead-bound", "serial"),
+        ("test_workloads.py::test_hashlib", "gil-releasing", "thread"),
+    ]
+    assert all(e["call_index"] is None for e in section)
+    assert [from_json(Recommendation, e, "recommendations") for e in section] == listed

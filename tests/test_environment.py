@@ -18,10 +18,13 @@ import pytest
 
 from pytest_parallel_lab import environment
 from pytest_parallel_lab.environment import (
+    XdistRun,
     default_start_method,
     describe_environment,
     platform_default_start_method,
+    usable_cpus,
 )
+from pytest_parallel_lab.vocabulary import Role
 
 
 def simulate_build(
@@ -57,7 +60,7 @@ def test_the_gil_state_and_the_build_are_described_separately(
     expected: tuple[bool, bool],
 ) -> None:
     simulate_build(monkeypatch, free_threaded=free_threaded, gil_on=gil_on)
-    described = describe_environment(pytest_version=pytest.__version__)
+    described = describe_environment(pytest_version=pytest.__version__, cpus=4)
     assert (described.gil_enabled, described.free_threaded_build) == expected
 
 
@@ -67,7 +70,7 @@ def test_the_default_start_method_is_the_platforms_first(monkeypatch: pytest.Mon
     monkeypatch.setattr(
         multiprocessing, "get_all_start_methods", lambda: ["forkserver", "spawn", "fork"]
     )
-    assert describe_environment(pytest_version="9").start_method == "forkserver"
+    assert describe_environment(pytest_version="9", cpus=4).start_method == "forkserver"
 
 
 def test_without_multiprocessing_imported_the_default_is_the_one_multiprocessing_gives(
@@ -85,7 +88,7 @@ def test_a_start_method_chosen_in_the_process_is_the_one_reported(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(multiprocessing, "get_start_method", lambda allow_none=False: "spawn")
-    assert describe_environment(pytest_version="9").start_method == "spawn"
+    assert describe_environment(pytest_version="9", cpus=4).start_method == "spawn"
 
 
 @pytest.mark.parametrize(
@@ -107,7 +110,9 @@ def test_the_platform_default_start_method_follows_cpython(
 
 def test_an_explicit_start_method_and_label_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOX_ENV_NAME", "py314t-serial-spawn")
-    described = describe_environment(pytest_version="9", start_method="spawn", label="nightly")
+    described = describe_environment(
+        pytest_version="9", cpus=4, start_method="spawn", label="nightly"
+    )
     assert (described.start_method, described.label, described.tox_env) == (
         "spawn",
         "nightly",
@@ -134,6 +139,90 @@ def test_a_run_on_a_free_threaded_build_says_so_in_the_report_and_the_json(
     result.stdout.fnmatch_lines(["*GIL disabled (free-threaded)*"])
     described = json.loads((lab.path / "run.json").read_text())["environment"]
     assert (described["gil_enabled"], described["free_threaded_build"]) == (False, True)
+
+
+def test_the_usable_cpus_reported_are_the_ones_given_not_the_machine_count() -> None:
+    described = describe_environment(pytest_version="9", cpus=3, xdist_workers=2)
+    assert (described.usable_cpus, described.xdist_workers) == (3, 2)
+    assert described.cpu_count == (os.cpu_count() or 1)
+    assert described.pytest_version == "9"
+    assert described.python_version == platform.python_version()
+
+
+def test_describing_the_environment_needs_the_usable_cpus() -> None:
+    with pytest.raises(TypeError, match="cpus"):
+        describe_environment(pytest_version="9")  # type: ignore[call-arg]
+
+
+def test_usable_cpus_is_a_positive_count_no_larger_than_the_machine() -> None:
+    assert 1 <= usable_cpus() <= (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize(
+    ("workerinput", "numprocesses", "dist", "tx", "expected"),
+    [
+        pytest.param(None, None, "no", (), XdistRun(Role.PLAIN, 0, None, "no"), id="plain-run"),
+        pytest.param(None, None, None, (), XdistRun(), id="plain-run-without-xdist-options"),
+        pytest.param(
+            None, 2, "load", (), XdistRun(Role.CONTROLLER, 2, None, "load"), id="controller-n-2"
+        ),
+        pytest.param(
+            None,
+            4,
+            "loadscope",
+            (),
+            XdistRun(Role.CONTROLLER, 4, None, "loadscope"),
+            id="controller-keeps-the-dist-mode",
+        ),
+        pytest.param(
+            {"workerid": "gw1", "workercount": 2},
+            2,
+            "load",
+            (),
+            XdistRun(Role.WORKER, 2, "gw1", "load"),
+            id="worker-from-workerinput",
+        ),
+        pytest.param(
+            {"workerid": "gw0"},
+            None,
+            None,
+            (),
+            XdistRun(Role.WORKER, 1, "gw0", "load"),
+            id="worker-without-count-or-dist",
+        ),
+        pytest.param(None, 0, "no", (), XdistRun(), id="n-0-is-a-plain-run"),
+        pytest.param(None, 0, "load", (), XdistRun(), id="n-0-with-a-dist-mode-is-a-plain-run"),
+        pytest.param(
+            None,
+            None,
+            "load",
+            ("3*popen",),
+            XdistRun(Role.CONTROLLER, 3, None, "load"),
+            id="tx-with-a-count",
+        ),
+        pytest.param(
+            None,
+            None,
+            "load",
+            ("ssh=host", "2*popen"),
+            XdistRun(Role.CONTROLLER, 3, None, "load"),
+            id="tx-specs-add-up",
+        ),
+    ],
+)
+def test_the_xdist_role_is_worked_out_from_xdists_settings(
+    workerinput: dict[str, Any] | None,
+    numprocesses: Any,
+    dist: Any,
+    tx: tuple[str, ...],
+    expected: XdistRun,
+) -> None:
+    assert XdistRun.from_settings(workerinput, numprocesses, dist, tx) == expected
+
+
+def test_the_default_xdist_run_is_a_plain_run() -> None:
+    assert XdistRun() == XdistRun(role=Role.PLAIN, workers=0, worker_id=None, dist="no")
+    assert XdistRun.from_settings(None, None, "no").role is Role.PLAIN
 
 
 def test_the_platform_name_is_what_the_platform_module_says() -> None:

@@ -12,8 +12,18 @@ from typing import Any
 
 import pytest
 
-from pytest_parallel_lab.document.run import RunDocument, document_from_json, load_document
+from pytest_parallel_lab.document import (
+    DocumentError,
+    RunDocument,
+    SuiteSection,
+    Sweep,
+    SweepPoint,
+    document_from_json,
+    load_document,
+)
+from pytest_parallel_lab.document.suite import WorkerTiming
 from pytest_parallel_lab.output import html as html_report
+from pytest_parallel_lab.output.cells import MISSING
 from pytest_parallel_lab.output.html import NO_CHARTS_NOTICE, render_html, write_html
 
 DATA = Path(__file__).parent / "data"
@@ -62,7 +72,7 @@ def test_without_plotly_the_page_has_tables_and_says_how_to_get_charts(
     assert "<script" not in page
     assert chart_count(page) == 0
     for expected in (
-        "1.93x [1.85\u20132.01]",  # speedup table
+        "1.93x [1.85-2.01]",  # speedup table
         "<td>4</td><td>1.80</td><td>1.65</td><td>1.95</td>",  # sweep table
         "<td>gw1</td><td>0.300</td><td>0.330</td><td>0.380</td><td>1</td>",  # workers table
     ):
@@ -111,7 +121,7 @@ def test_several_runs_are_drawn_side_by_side_with_one_trace_per_run() -> None:
     assert spec["data"][1]["y"] == [1.01, 1.4]
     assert spec["data"][1]["error_y"]["arrayminus"] == pytest.approx([0.04, 0.07])
     assert "Baseline: 3.11." in page
-    assert "1.40x [1.33\u20131.47] \u25bc-27%" in page
+    assert "1.40x [1.33-1.47] \u25bc-27%" in page
 
 
 def test_repeated_titles_get_distinct_columns(without_plotly: None) -> None:
@@ -119,22 +129,79 @@ def test_repeated_titles_get_distinct_columns(without_plotly: None) -> None:
     assert "<th>run #2</th>" in page
 
 
-GARBAGE_SECTIONS: list[dict[str, Any]] = [
-    {"scaling": "not a list", "suite": ["not", "an", "object"]},
-    {"scaling": [1, None, {"points": "x"}, {"points": [{"workers": "2", "speedup": None}]}]},
-    {"scaling": [{"test": "t", "points": [{"workers": 2, "speedup": 1.5}], "serial_fraction": 7}]},
-    {"suite": {"tests": [None, 3, {"worker": 3, "call_s": "x"}], "workers": "?"}},
-    {"suite": {"tests": [{"nodeid": "a", "call_s": float("nan")}], "wall_s": True}},
-]
+GARBAGE_SECTIONS = [
+    pytest.param(
+        {"scaling": "not a list", "suite": ["not", "an", "object"]},
+        "scaling: expected a list, got a string",
+        id="scaling-a-string",
+    ),
+    pytest.param(
+        {"scaling": [1, None, {"points": "x"}, {"points": [{"workers": "2", "speedup": None}]}]},
+        "scaling[0]: expected an object, got a number",
+        id="sweeps-not-objects",
+    ),
+    pytest.param(
+        {"scaling": [{"test": "t", "points": [{"workers": 2, "speedup": 1.5}]}]},
+        "scaling[0]: missing key 'backend'",
+        id="sweep-incomplete",
+    ),
+    pytest.param(
+        {"suite": {"tests": [None, 3, {"worker": 3, "call_s": "x"}], "workers": "?"}},
+        "suite.tests[0]: must not be null",
+        id="suite-tests-garbage",
+    ),
+    pytest.param(
+        {"suite": {"tests": [], "workers": "?"}},
+        "suite.workers: expected a list, got a string",
+        id="suite-workers-a-string",
+    ),
+    pytest.param(
+        {"suite": {"tests": [{"nodeid": "a", "call_s": float("nan")}], "wall_s": True}},
+        "suite.tests[0]: missing key 'worker'",
+        id="suite-test-incomplete",
+    ),
+    pytest.param({"suite": {"wall_s": True}}, "suite.wall_s: expected a number, got a boolean",
+                 id="suite-wall-a-bool"),
+]  # fmt: skip
 
 
-@pytest.mark.parametrize("sections", GARBAGE_SECTIONS)
-def test_malformed_optional_sections_are_skipped_not_fatal(sections: dict[str, Any]) -> None:
-    pytest.importorskip("plotly")
+@pytest.mark.parametrize(("sections", "message"), GARBAGE_SECTIONS)
+def test_malformed_optional_sections_are_rejected_when_loading_naming_the_file_and_key(
+    tmp_path: Path, sections: dict[str, Any], message: str
+) -> None:
+    data = json.loads((DATA / "baseline.json").read_text())
+    data.update(sections)
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(DocumentError) as excinfo:
+        load_document(path)
+    assert str(excinfo.value) == f"{path}: {message}"
+
+
+def test_another_plugins_section_is_kept_but_not_drawn(without_plotly: None) -> None:
     base = load_document(DATA / "baseline.json")
+    sections = {"other_plugin": {"scaling": "not ours", "marker": "PLUGIN-SECTION"}}
     page = render_html([RunDocument(base.environment, base.results, sections=sections)], ["x"])
     assert page.endswith("</html>\n")
-    assert "NaN" not in without_plotly_js(page)
+    assert "PLUGIN-SECTION" not in page
+    assert "Scaling sweeps" not in page
+    assert "Suite timeline" not in page
+
+
+def test_missing_fit_values_and_wall_time_are_shown_as_the_missing_mark(
+    without_plotly: None,
+) -> None:
+    sweep = Sweep("t.py::test_x", "process", (SweepPoint(2, 1.5, 1.4, 1.6),), call_index=1)
+    suite = SuiteSection(
+        wall_s=float("nan"), workers=(WorkerTiming("main", 0.1, 0.0, 0.5, 0.0, 2),)
+    )
+    page = render_html([RunDocument(scaling=(sweep,), suite=suite)], ["x"])
+    assert "<code>t.py::test_x (map #2)</code> [process]" in page
+    assert f"<p>serial fraction {MISSING}, max speedup {MISSING}, fit R² {MISSING}</p>" in page
+    assert f"wall time {MISSING} s</h3>" in page
+    assert "<td>main</td><td>0.100</td><td>0.500</td><td>0.000</td><td>2</td>" in page
+    assert "NaN" not in page
+    assert "nan" not in page
 
 
 def test_an_empty_run_still_renders(without_plotly: None) -> None:

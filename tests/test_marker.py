@@ -7,14 +7,18 @@ from typing import Any
 
 import pytest
 
+from pytest_parallel_lab.environment import usable_cpus
 from pytest_parallel_lab.marked.marker import (
+    DEFAULT_MAX_ROUNDS,
+    EXPECTABLE,
+    MARKER_HELP,
     Defaults,
     MarkerError,
     ParallelSpec,
     auto_workers,
     parse_marker,
-    usable_cpus,
 )
+from pytest_parallel_lab.vocabulary import Classification
 
 REGISTERED = ("serial", "thread", "process", "multiprocessing", "asyncio")
 DEFAULTS = Defaults(rounds=5, timeout_s=60.0, tasks=8, workers=None, start_method=None)
@@ -104,6 +108,51 @@ def test_the_session_defaults_fill_what_the_marker_leaves_out() -> None:
     assert spec == ParallelSpec(("thread",), 2, 4, 2, A_START_METHOD, 3.0)
 
 
+@pytest.mark.parametrize("expected", list(EXPECTABLE))
+def test_expect_becomes_the_classification_it_names(expected: Classification) -> None:
+    spec = parse(backend="thread", expect=str(expected))
+    assert spec.expect is expected
+
+
+def test_every_classification_but_inconclusive_can_be_expected() -> None:
+    assert EXPECTABLE == (
+        Classification.CPU_BOUND,
+        Classification.GIL_RELEASING,
+        Classification.IO_BOUND,
+        Classification.OVERHEAD_BOUND,
+        Classification.BLOCKING_IN_LOOP,
+    )
+    assert parse(backend="thread").expect is None
+
+
+@pytest.mark.parametrize(
+    ("default_max", "rounds", "expected"),
+    [
+        pytest.param(DEFAULT_MAX_ROUNDS, 5, DEFAULT_MAX_ROUNDS, id="default-budget"),
+        pytest.param(DEFAULT_MAX_ROUNDS, 40, 40, id="never-fewer-than-the-rounds"),
+        pytest.param(10, 2, 10, id="session-budget"),
+        pytest.param(10, 10, 10, id="rounds-equal-to-the-budget"),
+    ],
+)
+def test_the_round_budget_of_a_gate_is_never_below_the_rounds(
+    default_max: int, rounds: int, expected: int
+) -> None:
+    defaults = Defaults(rounds=5, timeout_s=60.0, tasks=8, max_rounds=default_max)
+    spec = parse_marker(
+        (), {"rounds": rounds}, defaults=defaults, registered=REGISTERED, unavailable={}
+    )
+    assert (spec.rounds, spec.max_rounds) == (rounds, expected)
+
+
+def test_the_marker_help_shows_the_defaults_and_the_backends() -> None:
+    text = MARKER_HELP.format(tasks=8, rounds=5, timeout=60.0, backends="serial, thread")
+    assert text == (
+        "parallel(backend='all', workers='auto', tasks=8, rounds=5, start_method=None, "
+        "timeout=60, compare_results=True, min_speedup=None, expect=None): measure the "
+        "test body serially and under each backend (serial, thread) and report the speedup."
+    )
+
+
 def test_all_leaves_out_the_backends_unavailable_here() -> None:
     spec = parse(backend="all", unavailable={"process": "no sem_open"})
     assert "process" not in spec.backends
@@ -175,6 +224,20 @@ def test_all_leaves_out_the_backends_unavailable_here() -> None:
             "compare_results",
             ["expected True or False"],
             id="compare-results-not-a-bool",
+        ),
+        pytest.param(
+            (),
+            {"expect": "cpu"},
+            "expect",
+            ["unknown classification 'cpu'", "'cpu-bound'", "'blocking-in-loop'"],
+            id="unknown-expected-class-lists-the-valid-ones",
+        ),
+        pytest.param(
+            (),
+            {"expect": "inconclusive"},
+            "expect",
+            ["unknown classification 'inconclusive'"],
+            id="inconclusive-is-no-claim",
         ),
         pytest.param(
             (),

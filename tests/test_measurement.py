@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_parallel_lab.backends import BatchResult, Runner, TaskError, TaskOutcome, Work
+from pytest_parallel_lab.backends import BatchResult, TaskError, TaskOutcome, Work
 from pytest_parallel_lab.backends.base import empty_task
 from pytest_parallel_lab.marked.rounds import (
     DISPATCH_REPEATS,
@@ -74,10 +74,6 @@ def measurer(
         compare_results=compare_results,
     )
     return m, log, serial_runner, candidate_runner
-
-
-def test_the_fake_runner_implements_the_runner_protocol() -> None:
-    assert isinstance(FakeRunner("serial", [], batch([1])), Runner)
 
 
 def test_the_warm_up_runs_the_backend_before_the_serial_side() -> None:
@@ -177,8 +173,27 @@ def test_values_are_compared_only_where_equality_means_something(
 
 
 def test_values_whose_equality_raises_are_not_a_mismatch() -> None:
-    m, _, _, _ = measurer(batch([Brokenish()]), batch([Brokenish()]))
+    serial, candidate = Brokenish(), Brokenish()
+    m, log, _, _ = measurer(batch([serial]), batch([candidate]))
     m.warm_up()
+    m.add_rounds(1)
+    assert log == ["thread", "serial", "serial", "thread"]  # nothing stopped the rounds
+    assert m.measurement.values == [candidate]
+
+
+def test_a_batch_the_runner_ran_is_offered_to_the_trace_with_its_side() -> None:
+    seen: list[tuple[str, int]] = []
+    m = Measurer(
+        serial=FakeRunner("serial", [], batch([1, 2])),
+        candidate=FakeRunner("thread", [], batch([1, 2], wall_s=0.5)),
+        backend="thread",
+        work=WORK,
+        timeout=5.0,
+        on_batch=lambda side, result: seen.append((side, len(result.outcomes))),
+    )
+    m.warm_up()
+    m.add_rounds(1)
+    assert seen == [("thread", 2), ("serial", 2), ("serial", 2), ("thread", 2)]
 
 
 def test_describing_task_errors_groups_them_by_type_and_message_with_task_indices() -> None:

@@ -4,14 +4,33 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_parallel_lab.document.run import Environment, ResultRecord, RunDocument, SpeedupRecord
+from pytest_parallel_lab.document import (
+    Environment,
+    Gate,
+    Recommendation,
+    ResultRecord,
+    RunDocument,
+    SuiteSection,
+    Sweep,
+    SweepPoint,
+)
+from pytest_parallel_lab.document.suite import TestTiming
+from pytest_parallel_lab.output.cells import (
+    MISSING,
+    map_call,
+    number_cell,
+    seconds_cell,
+    speedup_cell,
+    workload_label,
+)
 from pytest_parallel_lab.output.text import (
     HEADERS,
-    format_seconds,
-    format_speedup,
     render_document,
+    render_environment,
     result_rows,
 )
+from pytest_parallel_lab.stats import Interval
+from pytest_parallel_lab.vocabulary import Classification, GateVerdict, Kind, Outcome
 
 ENVIRONMENT = Environment(
     python_version="3.11.7",
@@ -27,7 +46,7 @@ PASSED = ResultRecord(
     tasks=4,
     serial_s=0.2,
     backend_s=0.1,
-    speedup=SpeedupRecord(1.93, 1.85, 2.01),
+    speedup=Interval(estimate=1.93, low=1.85, high=2.01),
     efficiency=0.965,
     startup_s=0.0005,
     notes=("pool reused",),
@@ -36,7 +55,7 @@ FAILED = ResultRecord(
     nodeid="tests/test_a.py::test_y[process]",
     test="tests/test_a.py::test_y",
     backend="process",
-    outcome="failed",
+    outcome=Outcome.FAILED,
     workers=2,
     tasks=4,
     error="tests/test_a.py::test_y[process]: process backend: worker died\nmore detail",
@@ -57,12 +76,37 @@ FAILED = ResultRecord(
     ],
 )
 def test_seconds_are_shown_in_a_readable_unit(seconds: float | None, text: str) -> None:
-    assert format_seconds(seconds) == text
+    assert seconds_cell(seconds) == text
 
 
 def test_a_speedup_is_shown_with_its_interval_or_a_dash() -> None:
-    assert format_speedup(PASSED) == "1.93x [1.85-2.01]"
-    assert format_speedup(FAILED) == "-"
+    assert speedup_cell(PASSED.speedup) == "1.93x [1.85-2.01]"
+    assert speedup_cell(FAILED.speedup) == "-"
+    assert MISSING == "-"
+
+
+@pytest.mark.parametrize(
+    ("value", "spec", "text"),
+    [
+        pytest.param(1.23456, ".3f", "1.235", id="default-spec"),
+        pytest.param(8.3, ".1f", "8.3", id="other-spec"),
+        pytest.param(None, ".3f", "-", id="missing"),
+        pytest.param(float("nan"), ".3f", "-", id="nan"),
+        pytest.param(float("inf"), ".2f", "-", id="infinite"),
+    ],
+)
+def test_a_number_cell_is_formatted_or_the_missing_mark(
+    value: float | None, spec: str, text: str
+) -> None:
+    assert number_cell(value, spec) == text
+
+
+def test_a_workload_label_counts_map_calls_from_one() -> None:
+    assert workload_label("t") == "t"
+    assert workload_label("t", 0) == "t (map #1)"
+    assert workload_label("t", 1) == "t (map #2)"
+    assert map_call(Kind.MAP, 1) == 1
+    assert map_call(Kind.BODY, 1) is None
 
 
 def test_a_row_has_one_cell_per_header() -> None:
@@ -83,8 +127,29 @@ def test_a_row_has_one_cell_per_header() -> None:
 
 
 def test_a_map_row_names_the_call() -> None:
-    record = ResultRecord("a.py::t[thread]", "a.py::t", "thread", kind="map", call_index=1)
+    record = ResultRecord("a.py::t[thread]", "a.py::t", "thread", kind=Kind.MAP, call_index=1)
     assert result_rows((record,))[0][0] == "t (map #2)"
+    body = ResultRecord("a.py::t[thread]", "a.py::t", "thread", call_index=1)
+    assert result_rows((body,))[0][0] == "t"
+
+
+def test_a_row_without_measurements_shows_the_missing_mark_in_every_number_cell() -> None:
+    record = ResultRecord("a.py::t[thread]", "a.py::t", "thread", outcome=Outcome.SKIPPED)
+    (row,) = result_rows((record,))
+    assert row == ["t", "thread", *[MISSING] * 7, "SKIPPED"]
+
+
+def test_the_notes_put_the_outcome_and_class_first_and_the_gate_last() -> None:
+    record = ResultRecord(
+        "a.py::t[process]",
+        "a.py::t",
+        "process",
+        outcome=Outcome.FAILED,
+        classification=Classification.CPU_BOUND,
+        gate=Gate(min_speedup=1.5, verdict=GateVerdict.FAILED),
+        notes=("noisy",),
+    )
+    assert result_rows((record,))[0][-1] == "FAILED, cpu-bound, noisy, gate failed (min 1.5x)"
 
 
 def test_a_document_without_results_says_how_to_mark_a_test() -> None:
@@ -124,3 +189,48 @@ def test_a_run_under_xdist_warns_that_the_cpus_were_shared() -> None:
 def test_the_label_is_shown_in_the_environment_line() -> None:
     environment = Environment(usable_cpus=2, label="nightly")
     assert "label nightly" in render_document(RunDocument(environment=environment))
+
+
+def test_the_environment_line_names_a_free_threaded_build() -> None:
+    environment = Environment(
+        python_version="3.14.0",
+        implementation="CPython",
+        gil_enabled=False,
+        usable_cpus=4,
+        start_method="forkserver",
+    )
+    assert render_environment(RunDocument(environment=environment)) == (
+        "CPython 3.14.0, GIL disabled (free-threaded), 4 usable CPUs, start method forkserver"
+    )
+
+
+def test_the_document_report_adds_each_typed_section_present_in_order() -> None:
+    document = RunDocument(
+        environment=ENVIRONMENT,
+        results=(PASSED,),
+        recommendations=(
+            Recommendation(
+                "tests/test_a.py::test_x", Classification.GIL_RELEASING, "thread", "thread 1.9x"
+            ),
+        ),
+        scaling=(
+            Sweep("tests/test_a.py::test_x", "thread", (SweepPoint(2, 1.9, 1.8, 2.0),), 0.05),
+        ),
+        suite=SuiteSection(
+            tests=(TestTiming("t.py::a", "main", 0.0, 0.5, 0.0, Outcome.PASSED),), wall_s=0.6
+        ),
+    )
+    text = render_document(document)
+    table = text.index("1.93x [1.85-2.01]")
+    recommendations = text.index("\nrecommendations\n")
+    scaling = text.index("\nscaling: tests/test_a.py::test_x [thread]")
+    suite = text.index("\nsuite analysis: 1 tests, session 0.600 s")
+    assert table < recommendations < scaling < suite
+    assert "thread 1.9x" in text
+
+
+def test_a_document_without_typed_sections_has_only_the_table() -> None:
+    text = render_document(RunDocument(environment=ENVIRONMENT, results=(PASSED,)))
+    assert "recommendations" not in text
+    assert "scaling:" not in text
+    assert "suite analysis" not in text

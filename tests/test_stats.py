@@ -8,6 +8,7 @@ import pytest
 
 from pytest_parallel_lab.stats import (
     CONFIDENCE,
+    FEWEST_ROUNDS,
     Interval,
     bootstrap_median_interval,
     estimate_speedup,
@@ -15,6 +16,7 @@ from pytest_parallel_lab.stats import (
     quantile,
     relative_spread,
 )
+from pytest_parallel_lab.vocabulary import Verdict
 
 
 @pytest.mark.parametrize(
@@ -125,12 +127,12 @@ def test_an_interval_contains_its_ends() -> None:
 
 
 @pytest.mark.parametrize(
-    ("baseline", "candidate", "verdict", "significant", "noisy"),
+    ("baseline", "candidate", "verdict", "excludes_one", "noisy"),
     [
         pytest.param(
             [2.0, 2.0, 2.0, 2.0, 2.0],
             [1.0, 1.0, 1.0, 1.0, 1.0],
-            "faster",
+            Verdict.FASTER,
             True,
             False,
             id="a-steady-2x-is-faster",
@@ -138,7 +140,7 @@ def test_an_interval_contains_its_ends() -> None:
         pytest.param(
             [1.0, 1.0, 1.0, 1.0, 1.0],
             [2.0, 2.0, 2.0, 2.0, 2.0],
-            "slower",
+            Verdict.SLOWER,
             True,
             False,
             id="a-steady-half-is-slower",
@@ -146,7 +148,7 @@ def test_an_interval_contains_its_ends() -> None:
         pytest.param(
             [1.05, 1.25, 0.85, 1.2, 0.9],
             [1.0, 1.0, 1.0, 1.0, 1.0],
-            "no clear difference",
+            Verdict.NO_CLEAR_DIFFERENCE,
             False,
             True,
             id="a-1.05x-inside-noise-is-no-clear-difference",
@@ -154,7 +156,7 @@ def test_an_interval_contains_its_ends() -> None:
         pytest.param(
             [2.0, 2.0],
             [1.0, 1.0],
-            "faster",
+            Verdict.FASTER,
             True,
             True,
             id="fewer-than-three-rounds-is-noisy",
@@ -162,7 +164,7 @@ def test_an_interval_contains_its_ends() -> None:
         pytest.param(
             [2.0, 2.0, 2.0, 2.0, 2.0],
             [1.0, 1.0, 1.0, 1.0, 1.5],
-            "faster",
+            Verdict.FASTER,
             True,
             True,
             id="one-slow-round-of-five-widens-the-interval-into-noise",
@@ -172,13 +174,13 @@ def test_an_interval_contains_its_ends() -> None:
 def test_a_speedup_is_judged_by_its_interval_not_its_estimate(
     baseline: list[float],
     candidate: list[float],
-    verdict: str,
-    significant: bool,
+    verdict: Verdict,
+    excludes_one: bool,
     noisy: bool,
 ) -> None:
     estimate = estimate_speedup(baseline, candidate)
-    assert estimate.verdict == verdict
-    assert estimate.significant is significant
+    assert estimate.verdict is verdict
+    assert (not estimate.speedup.contains(1.0)) is excludes_one
     assert estimate.noisy is noisy
     s = estimate.speedup
     assert s.low <= s.estimate <= s.high
@@ -188,8 +190,19 @@ def test_a_speedup_is_judged_by_its_interval_not_its_estimate(
 def test_a_1_05x_inside_the_noise_is_no_clear_difference() -> None:
     estimate = estimate_speedup([1.05, 1.3, 0.8, 1.2, 0.95], [1.0] * 5)
     assert estimate.speedup.estimate == pytest.approx(1.05)
-    assert estimate.verdict == "no clear difference"
-    assert not estimate.significant
+    assert estimate.verdict is Verdict.NO_CLEAR_DIFFERENCE
+    assert estimate.speedup.contains(1.0)
+
+
+def test_a_verdict_is_written_as_its_documented_words() -> None:
+    assert [str(v) for v in Verdict] == ["faster", "slower", "no clear difference"]
+    assert estimate_speedup([2.0] * 5, [1.0] * 5).verdict == "faster"
+
+
+def test_the_fewest_rounds_of_a_steady_speedup_are_not_noisy_and_one_fewer_is() -> None:
+    assert FEWEST_ROUNDS == 3
+    assert not estimate_speedup([2.0] * FEWEST_ROUNDS, [1.0] * FEWEST_ROUNDS).noisy
+    assert estimate_speedup([2.0] * (FEWEST_ROUNDS - 1), [1.0] * (FEWEST_ROUNDS - 1)).noisy
 
 
 def test_a_speedup_is_the_median_of_per_round_ratios_with_medians_of_each_side() -> None:

@@ -1,19 +1,35 @@
-"""The pure suite-timing model: payloads in, rows and summaries out."""
+"""The pure suite-timing model: payloads and logged rows in, typed rows and summaries out."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
+from pytest_parallel_lab.document.suite import (
+    ChainLink,
+    FixtureDuplication,
+    Imbalance,
+    SuiteSection,
+    TestTiming,
+    WorkerChain,
+)
 from pytest_parallel_lab.suite.recorder import (
+    FixtureEventFields,
+    PhaseFields,
     SuiteRecorder,
     WorkerTiming,
     build_section,
+    fixture_duplication,
     fixture_id,
+    fixture_key,
     imbalance,
+    last_worker_chain,
     scope_node,
 )
+from pytest_parallel_lab.vocabulary import Outcome
 
 
 def phase(
@@ -22,20 +38,12 @@ def phase(
     start: float,
     duration: float,
     outcome: str = "passed",
-    worker: str = "main",
-    **extra: Any,
-) -> dict[str, Any]:
-    return {
-        "worker": worker,
-        "phase": {
-            "nodeid": nodeid,
-            "when": when,
-            "start": start,
-            "duration": duration,
-            "outcome": outcome,
-        },
-        **extra,
-    }
+    *,
+    uses: Sequence[str] | None = None,
+    index: int = -1,
+) -> PhaseFields:
+    """One test phase as the glue logs it (and a worker sends it)."""
+    return (nodeid, when, start, duration, outcome, uses, index)
 
 
 def fixture_event(
@@ -46,18 +54,23 @@ def fixture_event(
     nodeid: str,
     start: float = 0.0,
     param: str | None = None,
+) -> FixtureEventFields:
+    """One fixture setup or teardown as the glue logs it (and a worker sends it)."""
+    return (name, scope, "t.py", param, nodeid, when, start, own, own)
+
+
+def payload(
+    worker: str = "main",
+    *,
+    phases: Sequence[PhaseFields] = (),
+    fixtures: Sequence[FixtureEventFields] = (),
+    meta: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    return {
-        "name": name,
-        "scope": scope,
-        "baseid": "t.py",
-        "param": param,
-        "nodeid": nodeid,
-        "when": when,
-        "start": start,
-        "own_s": own,
-        "total_s": own,
-    }
+    """What an xdist worker sends with a test report."""
+    sent: dict[str, Any] = {"worker": worker, "phases": list(phases), "fixtures": list(fixtures)}
+    if meta is not None:
+        sent["meta"] = meta
+    return sent
 
 
 @pytest.mark.parametrize(
@@ -77,64 +90,146 @@ def test_scope_node_names_the_owner_of_a_shared_fixture_instance(
 
 
 @pytest.mark.parametrize(
-    ("whens", "outcome"),
+    ("name", "scope", "baseid", "param", "key", "identity"),
     [
-        ([("setup", "passed"), ("call", "passed"), ("teardown", "passed")], "passed"),
-        ([("setup", "passed"), ("call", "failed"), ("teardown", "passed")], "failed"),
-        ([("setup", "failed"), ("teardown", "passed")], "error"),
-        ([("setup", "skipped"), ("teardown", "passed")], "skipped"),
-        ([("setup", "passed"), ("call", "passed"), ("teardown", "failed")], "error"),
+        ("db", "session", "", None, "::db@session", "::db@session"),
+        ("m", "module", "t.py", "1", "t.py::m@module", "t.py::m[1]@module"),
+        ("c", "class", "t.py::C", None, "t.py::C::c@class", "t.py::C::c@class"),
     ],
 )
-def test_a_test_outcome_follows_its_phases(whens: list[tuple[str, str]], outcome: str) -> None:
+def test_a_fixture_key_ignores_the_param_and_a_fixture_id_adds_it(
+    name: str, scope: str, baseid: str, param: str | None, key: str, identity: str
+) -> None:
+    assert fixture_key(name, scope, baseid) == key
+    assert fixture_id(name, scope, baseid, param) == identity
+
+
+@pytest.mark.parametrize(
+    ("whens", "outcome"),
+    [
+        ([("setup", "passed"), ("call", "passed"), ("teardown", "passed")], Outcome.PASSED),
+        ([("setup", "passed"), ("call", "failed"), ("teardown", "passed")], Outcome.FAILED),
+        ([("setup", "failed"), ("teardown", "passed")], Outcome.ERROR),
+        ([("setup", "skipped"), ("teardown", "passed")], Outcome.SKIPPED),
+        ([("setup", "passed"), ("call", "passed"), ("teardown", "failed")], Outcome.ERROR),
+    ],
+)
+def test_a_test_outcome_follows_its_phases(whens: list[tuple[str, str]], outcome: Outcome) -> None:
     recorder = SuiteRecorder(origin=0.0)
     for i, (when, result) in enumerate(whens):
-        recorder.ingest(phase("t.py::a", when, float(i), 0.5, result))
+        recorder.ingest(payload(phases=[phase("t.py::a", when, float(i), 0.5, result)]))
     (row,) = recorder.test_timings()
-    assert row.outcome == outcome
+    assert row.outcome is outcome
 
 
 def test_phases_are_summed_per_test_and_shared_fixture_time_is_attributed() -> None:
     recorder = SuiteRecorder(origin=10.0)
     recorder.ingest(
-        {
-            **phase("t.py::a", "setup", 11.0, 1.5, uses=["x"]),
-            "fixtures": [
+        payload(
+            phases=[phase("t.py::a", "setup", 11.0, 1.5, uses=["x"])],
+            fixtures=[
                 fixture_event("s", "session", "setup", 1.0, "t.py::a"),
                 fixture_event("f", "function", "setup", 0.5, "t.py::a"),
             ],
-            "meta": {"started": 10.0, "collected": 11.0},
-        }
+            meta={"started": 10.0, "collected": 11.0},
+        )
     )
-    recorder.ingest(phase("t.py::a", "call", 12.5, 2.0))
-    recorder.ingest(phase("t.py::a", "teardown", 14.5, 0.25))
+    recorder.ingest(payload(phases=[phase("t.py::a", "call", 12.5, 2.0)]))
+    recorder.ingest(payload(phases=[phase("t.py::a", "teardown", 14.5, 0.25)]))
     (row,) = recorder.test_timings()
+    assert isinstance(row, TestTiming)
     assert (row.setup_s, row.call_s, row.teardown_s) == (1.5, 2.0, 0.25)
+    assert row.total_s == 3.75
     assert row.fixture_s == 1.0  # only the shared (session) fixture
     assert row.start_s == 1.0
     assert row.uses == ("x",)
+    assert row.index == -1
     (worker,) = recorder.worker_timings()
     assert worker == WorkerTiming("main", 0.0, 1.0, 3.75, 0.0, 1, 4.75)
+
+
+def test_rows_fed_straight_from_the_logs_count_as_a_payload_would() -> None:
+    logged = SuiteRecorder(origin=10.0)
+    logged.add_fixture_events("main", [fixture_event("s", "session", "setup", 1.0, "t.py::a")])
+    logged.add_phases(
+        "main",
+        [
+            phase("t.py::a", "setup", 11.0, 1.5, uses=["x"], index=0),
+            phase("t.py::a", "call", 12.5, 2.0),
+            phase("t.py::b", "call", 14.5, 1.0, index=1),
+        ],
+    )
+    sent = SuiteRecorder(origin=10.0)
+    sent.ingest(
+        payload(
+            phases=[
+                phase("t.py::a", "setup", 11.0, 1.5, uses=["x"], index=0),
+                phase("t.py::a", "call", 12.5, 2.0),
+                phase("t.py::b", "call", 14.5, 1.0, index=1),
+            ],
+            fixtures=[fixture_event("s", "session", "setup", 1.0, "t.py::a")],
+        )
+    )
+    assert logged.test_timings() == sent.test_timings()
+    assert [(t.nodeid, t.index, t.fixture_s) for t in logged.test_timings()] == [
+        ("t.py::a", 0, 1.0),
+        ("t.py::b", 1, 0.0),
+    ]
+    assert logged.worker_timings() == sent.worker_timings()
+    assert logged.fixture_timings() == sent.fixture_timings()
+
+
+def test_a_payload_that_travelled_as_json_is_ingested_like_the_original() -> None:
+    original = payload(
+        "gw0",
+        phases=[phase("t.py::a", "call", 1.0, 2.0, uses=["t.py::m@module"], index=3)],
+        fixtures=[fixture_event("m", "module", "setup", 0.5, "t.py::a", param="1")],
+        meta={"started": 0.25, "collected": 0.75},
+    )
+    travelled = json.loads(json.dumps(original))  # tuples arrive as lists
+    direct, decoded = SuiteRecorder(origin=0.0), SuiteRecorder(origin=0.0)
+    direct.ingest(original)
+    decoded.ingest(travelled)
+    assert decoded.test_timings() == direct.test_timings()
+    assert decoded.fixture_timings() == direct.fixture_timings()
+    assert decoded.worker_timings() == direct.worker_timings()
+    (row,) = decoded.test_timings()
+    assert (row.worker, row.uses, row.index) == ("gw0", ("t.py::m@module",), 3)
+    (worker,) = decoded.worker_timings()
+    assert (worker.startup_s, worker.collection_s) == (0.25, 0.5)
 
 
 def test_fixture_instances_are_counted_per_worker_and_param() -> None:
     recorder = SuiteRecorder(origin=0.0)
     for worker in ("gw0", "gw1"):
         recorder.ingest(
-            {
-                "worker": worker,
-                "fixtures": [
+            payload(
+                worker,
+                fixtures=[
                     fixture_event("m", "module", "setup", 1.0, "t.py::a", param="1"),
                     fixture_event("m", "module", "teardown", 0.5, "t.py::a", param="1"),
                     fixture_event("m", "module", "setup", 1.0, "t.py::b", param="2"),
                 ],
-            }
+            )
         )
     rows = {(f.worker, f.param): f for f in recorder.fixture_timings()}
     assert set(rows) == {("gw0", "1"), ("gw0", "2"), ("gw1", "1"), ("gw1", "2")}
     assert rows[("gw0", "1")].instances == 1
+    assert rows[("gw0", "1")].setup_s == 1.0
     assert rows[("gw0", "1")].teardown_s == 0.5
     assert rows[("gw0", "1")].id == fixture_id("m", "module", "t.py", "1")
+
+
+def test_fixture_events_are_kept_for_the_trace_only_when_asked() -> None:
+    events = [fixture_event("s", "session", "setup", 1.0, "t.py::a")]
+    phases = [phase("t.py::a", "call", 1.0, 2.0)]
+    kept, dropped = SuiteRecorder(origin=0.0), SuiteRecorder(origin=0.0, keep_events=False)
+    for recorder in (kept, dropped):
+        recorder.ingest(payload("gw0", phases=phases, fixtures=events))
+    assert [(e["name"], e["worker"]) for e in kept.fixture_events] == [("s", "gw0")]
+    assert [(e["nodeid"], e["worker"]) for e in kept.phase_events] == [("t.py::a", "gw0")]
+    assert (dropped.fixture_events, dropped.phase_events) == ([], [])
+    assert dropped.test_timings() == kept.test_timings()
 
 
 def test_a_payload_with_unknown_keys_is_accepted() -> None:
@@ -145,36 +240,96 @@ def test_a_payload_with_unknown_keys_is_accepted() -> None:
 
 def test_imbalance_compares_the_slowest_worker_to_the_mean() -> None:
     workers = [WorkerTiming("gw0", 0, 0, 3.0, 0, 3, 4.0), WorkerTiming("gw1", 0, 0, 1.0, 0, 1, 2.5)]
-    assert imbalance(workers) == {"busy_max_over_mean": 1.5, "finish_gap_s": 1.5}
+    assert imbalance(workers) == Imbalance(busy_max_over_mean=1.5, finish_gap_s=1.5)
+
+
+def test_imbalance_of_no_workers_is_none_and_of_idle_workers_is_one() -> None:
+    assert imbalance([]) is None
+    idle = [WorkerTiming("gw0", 0, 0, 0.0, 0, 0, 1.0), WorkerTiming("gw1", 0, 0, 0.0, 0, 0, 1.0)]
+    assert imbalance(idle) == Imbalance(1.0, 0.0)
+
+
+def test_fixture_duplication_is_sorted_by_the_extra_time_and_ignores_function_scope() -> None:
+    recorder = SuiteRecorder(origin=0.0)
+    for worker in ("gw0", "gw1", "gw2"):
+        recorder.ingest(
+            payload(
+                worker,
+                fixtures=[
+                    fixture_event("cheap", "module", "setup", 0.1, "t.py::a"),
+                    fixture_event("dear", "session", "setup", 2.0, "t.py::a"),
+                    fixture_event("f", "function", "setup", 5.0, "t.py::a"),
+                ],
+            )
+        )
+    found = fixture_duplication(recorder.fixture_timings())
+    assert [d.name for d in found] == ["dear", "cheap"]
+    assert found[0] == FixtureDuplication(
+        id="t.py::dear@session",
+        name="dear",
+        scope="session",
+        workers=3,
+        instances=3,
+        total_s=6.0,
+        serial_s=2.0,
+        extra_s=4.0,
+    )
+    assert found[1].extra_s == pytest.approx(0.2)
+
+
+def test_the_last_worker_chain_lists_the_tests_of_the_worker_that_finished_last() -> None:
+    tests = [
+        TestTiming("t.py::a", "gw0", 0.5, 1.0, 0.5, Outcome.PASSED),
+        TestTiming("t.py::b", "gw1", 0.0, 3.0, 0.0, Outcome.PASSED),
+        TestTiming("t.py::c", "gw0", 0.0, 0.25, 0.0, Outcome.FAILED),
+    ]
+    workers = [
+        WorkerTiming("gw0", 0, 0, 2.25, 0, 2, 5.0),
+        WorkerTiming("gw1", 0, 0, 3.0, 0, 1, 3.0),
+    ]
+    assert last_worker_chain(tests, workers) == WorkerChain(
+        "gw0", (ChainLink("t.py::a", 2.0), ChainLink("t.py::c", 0.25))
+    )
+    assert last_worker_chain(tests, []) == WorkerChain(None)
 
 
 def test_the_section_of_an_xdist_run_explains_duplication_and_the_last_worker() -> None:
     recorder = SuiteRecorder(origin=0.0)
     for worker, start in (("gw0", 1.0), ("gw1", 1.0)):
         recorder.ingest(
-            {
-                **phase(f"t.py::{worker}", "setup", start, 2.0, worker=worker),
-                "fixtures": [fixture_event("s", "session", "setup", 1.0, f"t.py::{worker}")],
-            }
+            payload(
+                worker,
+                phases=[phase(f"t.py::{worker}", "setup", start, 2.0)],
+                fixtures=[fixture_event("s", "session", "setup", 1.0, f"t.py::{worker}")],
+            )
         )
-    recorder.ingest(phase("t.py::late", "call", 3.0, 5.0, worker="gw1"))
-    section = build_section(recorder, wall_s=9.0)
-    (dup,) = section["duplication"]
-    assert (dup["name"], dup["workers"], dup["instances"]) == ("s", 2, 2)
-    assert dup["total_s"] == 2.0
-    assert dup["serial_s"] == 1.0
-    assert section["last_worker_chain"]["worker"] == "gw1"
-    assert [t["nodeid"] for t in section["last_worker_chain"]["tests"]] == [
-        "t.py::gw1",
-        "t.py::late",
-    ]
-    assert section["wall_s"] == 9.0
-    assert {"tests", "fixtures", "workers", "prediction", "actual"} <= set(section)
+    recorder.ingest(payload("gw1", phases=[phase("t.py::late", "call", 3.0, 5.0)]))
+    section = build_section(recorder, wall_s=9.0, crashed_workers=["gw2"])
+    assert isinstance(section, SuiteSection)
+    (dup,) = section.duplication
+    assert (dup.name, dup.workers, dup.instances) == ("s", 2, 2)
+    assert dup.total_s == 2.0
+    assert dup.serial_s == 1.0
+    assert dup.extra_s == 1.0
+    assert section.last_worker_chain is not None
+    assert section.last_worker_chain.worker == "gw1"
+    assert [t.nodeid for t in section.last_worker_chain.tests] == ["t.py::gw1", "t.py::late"]
+    assert section.imbalance == Imbalance(busy_max_over_mean=7.0 / 4.5, finish_gap_s=5.0)
+    assert section.wall_s == 9.0
+    assert section.crashed_workers == ("gw2",)
+    assert [t.nodeid for t in section.tests] == ["t.py::gw0", "t.py::gw1", "t.py::late"]
+    assert [w.id for w in section.workers] == ["gw0", "gw1"]
+    assert {f.worker for f in section.fixtures} == {"gw0", "gw1"}
+    # The prediction is added later, from the section.
+    assert (section.prediction, section.actual, section.calibration) == ((), None, None)
 
 
 def test_a_serial_section_has_no_cross_worker_summaries() -> None:
     recorder = SuiteRecorder(origin=0.0)
-    recorder.ingest(phase("t.py::a", "call", 0.0, 1.0))
+    recorder.ingest(payload(phases=[phase("t.py::a", "call", 0.0, 1.0)]))
     section = build_section(recorder, wall_s=1.0)
-    assert section["imbalance"] is None
-    assert section["duplication"] == []
+    assert section.imbalance is None
+    assert section.duplication == ()
+    assert section.last_worker_chain is None
+    assert section.crashed_workers == ()
+    assert [w.id for w in section.workers] == ["main"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from pytest_parallel_lab.suite.trace import (
+from pytest_parallel_lab.output.trace import (
+    TraceLog,
     build_trace,
     complete_event,
     events_from_recording,
@@ -16,6 +17,27 @@ def test_a_complete_event_is_in_microseconds() -> None:
     event = complete_event("call t", "gw0", 1.5, 0.25, "test", {"a": 1})
     assert (event["ph"], event["ts"], event["dur"]) == ("X", 1_500_000.0, 250_000.0)
     assert event["args"] == {"a": 1}
+
+
+def test_a_negative_duration_is_clamped_to_zero_and_no_args_means_no_args_key() -> None:
+    event = complete_event("odd", "main", 0.0, -0.5, "test")
+    assert event["dur"] == 0.0
+    assert "args" not in event
+
+
+def test_a_trace_log_keeps_events_relative_to_its_origin() -> None:
+    log = TraceLog(origin=100.0)
+    assert log.events == []
+    log.add("task 0", "pool 1", 101.25, 0.5, "task", {"index": 0})
+    log.add("task 1", "pool 2", 100.0, 0.125, "task")
+    first, second = log.events
+    assert first == complete_event("task 0", "pool 1", 1.25, 0.5, "task", {"index": 0})
+    assert (first["ts"], first["dur"], first["track"]) == (1_250_000.0, 500_000.0, "pool 1")
+    assert first["args"] == {"index": 0}
+    assert (second["ts"], second["dur"], second["track"]) == (0.0, 125_000.0, "pool 2")
+    assert "args" not in second
+    tracks = {e["args"]["name"] for e in build_trace(log.events)["traceEvents"] if e["ph"] == "M"}
+    assert tracks == {"pool 1", "pool 2", "pytest"}
 
 
 def test_each_track_gets_its_own_named_thread() -> None:

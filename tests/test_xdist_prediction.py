@@ -3,22 +3,47 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
-from pytest_parallel_lab.document.run import DocumentError, RunDocument
-from pytest_parallel_lab.suite.simulate import (
+from pytest_parallel_lab.document.codec import DocumentError
+from pytest_parallel_lab.document.run import RunDocument, document_from_json
+from pytest_parallel_lab.document.suite import (
+    CONTROLLER_LOAD,
+    DIST_MODES,
+    XDIST_PER_TEST_S,
+    XDIST_SHUTDOWN_S,
+    ActualRun,
     Calibration,
+    FixtureTiming,
+    Prediction,
+    SuiteSection,
+    TestTiming,
+    WorkerTiming,
+    XdistAdvice,
+)
+from pytest_parallel_lab.output.suite_text import render_prediction
+from pytest_parallel_lab.suite.model import (
+    STARTUP_RATIO,
     SimFixture,
     SimTest,
     SuiteModel,
-    default_worker_counts,
+    calibrate,
     model_from_section,
-    predict_document_text,
-    predict_xdist_wall_time,
-    recommend,
     scope_units,
 )
+from pytest_parallel_lab.suite.schedulers import SimWorker, run_cost
+from pytest_parallel_lab.suite.simulate import (
+    advise,
+    contention,
+    default_worker_counts,
+    lower_bound,
+    predict_all,
+    predict_saved_run,
+    predict_xdist_wall_time,
+)
+from pytest_parallel_lab.vocabulary import Outcome
 
 #: No start-up, no overhead, two CPUs: only tests and fixtures cost time.
 FREE = Calibration(
@@ -172,15 +197,49 @@ def test_the_recommendation_says_plainly_when_n_makes_the_suite_slower() -> None
     cal = Calibration(startup_s=2.0, cpus=2)
     model = suite([0.01] * 10, calibration=cal)
     predictions = [predict_xdist_wall_time(model, 2, "load")]
-    advice = recommend(predictions, serial_wall_s=0.2)
-    assert advice["workers"] == 0
-    assert "slower" in advice["message"]
+    advice = advise(predictions, serial_wall_s=0.2)
+    assert isinstance(advice, XdistAdvice)
+    assert advice.workers == 0
+    assert advice.dist is None
+    assert advice.wall_s == 0.2
+    assert "slower" in advice.message
+    assert "run without -n" in advice.message
 
 
 def test_the_recommendation_picks_the_fastest_configuration() -> None:
     model = suite([1] * 8)
     predictions = [predict_xdist_wall_time(model, n, "load") for n in (2, 4)]
-    assert recommend(predictions, serial_wall_s=8.0)["workers"] == 2
+    advice = advise(predictions, serial_wall_s=8.0)
+    assert (advice.workers, advice.dist) == (2, "load")
+    assert advice.wall_s == pytest.approx(4.0)
+    assert advice.message == "use -n 2 --dist load: predicted 4.00s (2.00x)"
+
+
+def test_the_advice_without_a_serial_time_names_the_fastest_and_claims_no_gain() -> None:
+    model = suite([1] * 8)
+    predictions = [predict_xdist_wall_time(model, n, "load") for n in (2, 4)]
+    advice = advise(predictions, serial_wall_s=None)
+    assert (advice.workers, advice.dist) == (2, "load")
+    assert advice.message == (
+        "fastest predicted: -n 2 --dist load: predicted 4.00s; "
+        "no serial time to compare with (the run used -n)"
+    )
+
+
+def test_a_saved_xdist_run_is_no_serial_baseline() -> None:
+    # Its wall time is the -n N run's: once it was taken for the serial time.
+    section = SuiteSection(
+        tests=(TestTiming("t.py::test_a", "gw0", 0.0, 1.0, 0.0, Outcome.PASSED),),
+        wall_s=2.0,
+        actual=ActualRun(2, "load", 2.0),
+    )
+    assert model_from_section(section).serial_wall_s is None
+    assert model_from_section(dataclasses.replace(section, actual=None)).serial_wall_s == 2.0
+    assert model_from_section(dataclasses.replace(section, serial_wall_s=3.0)).serial_wall_s == 3.0
+
+
+def test_the_advice_on_nothing_predicted_says_so() -> None:
+    assert advise([], serial_wall_s=1.0) == XdistAdvice(0, None, 1.0, "nothing to predict")
 
 
 @pytest.mark.parametrize(
@@ -198,72 +257,251 @@ def test_default_worker_counts_go_from_two_to_the_cpus_plus_requested(
     assert default_worker_counts(cpus, extra) == counts
 
 
-SECTION = {
-    "tests": [
-        {
-            "nodeid": "t.py::a",
-            "worker": "main",
-            "setup_s": 1.0,
-            "call_s": 1.0,
-            "teardown_s": 0.0,
-            "outcome": "passed",
-            "fixture_s": 1.0,
-            "uses": ["::s@session"],
-            "index": 0,
-        },
-        {
-            "nodeid": "t.py::b",
-            "worker": "main",
-            "setup_s": 0.0,
-            "call_s": 1.0,
-            "teardown_s": 0.0,
-            "outcome": "passed",
-            "fixture_s": 0.0,
-            "uses": ["::s@session"],
-            "index": 1,
-        },
-    ],
-    "fixtures": [
-        {
-            "id": "::s@session",
-            "name": "s",
-            "scope": "session",
-            "baseid": "",
-            "param": None,
-            "worker": "main",
-            "setup_s": 1.0,
-            "teardown_s": 0.0,
-            "instances": 1,
-        }
-    ],
-    "workers": [],
-    "wall_s": 3.0,
-    "calibration": {
-        "startup_s": 0.0,
-        "collection_s": 0.0,
-        "per_test_overhead_s": 0.0,
-        "cpus": 2,
-        "xdist_per_test_s": 0.0,
-        "controller_load": 0.0,
-        "shutdown_s": 0.0,
-    },
-}
+SECTION = SuiteSection(
+    tests=(
+        TestTiming(
+            nodeid="t.py::a",
+            worker="main",
+            setup_s=1.0,
+            call_s=1.0,
+            teardown_s=0.0,
+            outcome=Outcome.PASSED,
+            fixture_s=1.0,
+            uses=("::s@session",),
+            index=0,
+        ),
+        TestTiming(
+            nodeid="t.py::b",
+            worker="main",
+            setup_s=0.0,
+            call_s=1.0,
+            teardown_s=0.0,
+            outcome=Outcome.PASSED,
+            fixture_s=0.0,
+            uses=("::s@session",),
+            index=1,
+        ),
+    ),
+    fixtures=(
+        FixtureTiming(
+            id="::s@session",
+            name="s",
+            scope="session",
+            baseid="",
+            param=None,
+            worker="main",
+            setup_s=1.0,
+            teardown_s=0.0,
+            instances=1,
+        ),
+    ),
+    workers=(),
+    wall_s=3.0,
+    calibration=FREE,
+)
 
 
 def test_a_saved_section_becomes_a_model_without_double_counting_fixtures() -> None:
     model = model_from_section(SECTION)
     assert [t.base_s for t in model.tests] == [1.0, 1.0]
+    assert [t.serial_fixture_s for t in model.tests] == [1.0, 0.0]
+    assert model.fixtures["::s@session"].key == "::s@session"
+    assert model.calibration == FREE
+    assert model.serial_wall_s == 3.0
     # each of the two workers sets up the session fixture: 1 + 1
     assert predict_xdist_wall_time(model, 2, "load").wall_s == pytest.approx(2.0)
 
 
-def test_predict_document_text_renders_a_table_for_the_requested_workers() -> None:
-    text = predict_document_text(RunDocument(sections={"suite": SECTION}), [2, 3], ["load"])
+def test_a_model_follows_the_collection_order_and_keeps_only_known_fixtures() -> None:
+    section = dataclasses.replace(
+        SECTION,
+        tests=(
+            dataclasses.replace(SECTION.tests[1], uses=("::s@session", "::gone@session")),
+            SECTION.tests[0],
+        ),
+    )
+    model = model_from_section(section)
+    assert [t.nodeid for t in model.tests] == ["t.py::a", "t.py::b"]
+    assert [t.uses for t in model.tests] == [("::s@session",), ("::s@session",)]
+
+
+def test_a_fixture_measured_on_several_workers_costs_its_mean_per_instance() -> None:
+    def on(worker: str, setup_s: float, teardown_s: float, instances: int) -> FixtureTiming:
+        return FixtureTiming(
+            "t.py::m[1]@module", "m", "module", "t.py", "1", worker, setup_s, teardown_s, instances
+        )
+
+    section = SuiteSection(fixtures=(on("gw0", 3.0, 1.0, 2), on("gw1", 1.0, 0.5, 2)))
+    (fixture,) = model_from_section(section).fixtures.values()
+    assert fixture == SimFixture("t.py::m[1]@module", "t.py::m@module", "module", 1.0, 0.375)
+
+
+def test_a_section_without_calibration_takes_the_documented_defaults() -> None:
+    model = model_from_section(dataclasses.replace(SECTION, calibration=None))
+    assert model.calibration == Calibration()
+    assert (
+        model.calibration.startup_s,
+        model.calibration.cpus,
+        model.calibration.xdist_per_test_s,
+        model.calibration.controller_load,
+        model.calibration.shutdown_s,
+    ) == (0.5, 1, XDIST_PER_TEST_S, CONTROLLER_LOAD, XDIST_SHUTDOWN_S)
+    assert (XDIST_PER_TEST_S, CONTROLLER_LOAD, XDIST_SHUTDOWN_S) == (0.0004, 0.4, 0.15)
+
+
+def test_the_dist_modes_are_the_four_xdist_load_modes_in_report_order() -> None:
+    assert DIST_MODES == ("load", "loadscope", "loadfile", "worksteal")
+
+
+def test_a_serial_run_is_calibrated_from_its_one_process() -> None:
+    section = SuiteSection(
+        workers=(WorkerTiming("main", 0.0, 0.5, 3.0, 0.5, 4, 4.0),),
+        wall_s=4.0,
+    )
+    calibration = calibrate(section, xdist_workers=0, process_age_s=0.5, cpus=2)
+    # start-up: 0.75 of the 0.5 s the serial process took to start;
+    # per test: (4.0 wall - 0.5 collection - 3.0 busy) / 4 tests
+    assert STARTUP_RATIO == 0.75
+    assert calibration == Calibration(
+        startup_s=0.375,
+        collection_s=0.5,
+        per_test_overhead_s=0.125,
+        cpus=2,
+        xdist_per_test_s=XDIST_PER_TEST_S,
+        controller_load=CONTROLLER_LOAD,
+        shutdown_s=XDIST_SHUTDOWN_S,
+    )
+
+
+def test_a_serial_run_of_unknown_age_and_no_slack_is_calibrated_with_defaults() -> None:
+    section = SuiteSection(
+        workers=(WorkerTiming("main", 0.0, 0.5, 3.0, 0.0, 2, 3.5),),
+        wall_s=3.25,  # less than collection plus busy: no overhead, never negative
+    )
+    calibration = calibrate(section, xdist_workers=0, process_age_s=None, cpus=1)
+    assert calibration.startup_s == pytest.approx(0.3 * 0.75)
+    assert (calibration.collection_s, calibration.per_test_overhead_s) == (0.5, 0.0)
+    assert calibration.cpus == 1
+
+
+def test_a_serial_run_without_a_worker_row_puts_its_wall_time_into_overhead() -> None:
+    calibration = calibrate(SuiteSection(wall_s=0.5), xdist_workers=0, process_age_s=1.0, cpus=4)
+    assert (calibration.startup_s, calibration.collection_s) == (0.75, 0.0)
+    assert calibration.per_test_overhead_s == 0.5  # one test at least, so no division by 0
+
+
+def test_an_xdist_run_is_calibrated_from_its_workers_means() -> None:
+    section = SuiteSection(
+        workers=(
+            WorkerTiming("gw0", 1.0, 0.5, 3.0, 0.25, 3, 5.0),
+            WorkerTiming("gw1", 1.5, 0.25, 2.0, 0.75, 1, 4.5),
+        ),
+        wall_s=5.5,
+    )
+    calibration = calibrate(section, xdist_workers=2, process_age_s=9.0, cpus=4)
+    # start-up and collection: means over the workers (the process age is not used);
+    # per test: (0.25 + 0.75) idle / 4 tests. Contention and per-report costs were
+    # measured, so nothing is added for them.
+    assert calibration == Calibration(
+        startup_s=1.25,
+        collection_s=0.375,
+        per_test_overhead_s=0.25,
+        cpus=4,
+        xdist_per_test_s=0.0,
+        controller_load=0.0,
+        shutdown_s=XDIST_SHUTDOWN_S,
+    )
+
+
+def test_the_prediction_from_a_saved_run_covers_the_requested_workers() -> None:
+    saved = predict_saved_run(RunDocument(suite=SECTION), [2, 3], ["load"])
+    assert [(p.workers, p.dist) for p in saved.predictions] == [(2, "load"), (3, "load")]
+    assert [p.wall_s for p in saved.predictions] == [pytest.approx(2.0), pytest.approx(2.0)]
+    assert saved.serial_wall_s == 3.0
+    assert saved.advice == XdistAdvice(
+        2, "load", pytest.approx(2.0), "use -n 2 --dist load: predicted 2.00s (1.50x)"
+    )
+    text = render_prediction(saved.predictions, saved.advice, saved.serial_wall_s)
     assert "xdist prediction" in text
     assert "loadscope" not in text
-    assert "recommendation" in text
+    assert "recommendation: use -n 2 --dist load" in text
+    assert "1.50x" in text
 
 
-def test_predict_document_text_needs_a_suite_section() -> None:
+def test_the_prediction_from_a_saved_run_defaults_to_every_mode_up_to_its_cpus() -> None:
+    saved = predict_saved_run(RunDocument(suite=SECTION))
+    # no usable CPU count in the environment: the calibration's 2 CPUs
+    assert [(p.workers, p.dist) for p in saved.predictions] == [(2, d) for d in DIST_MODES]
+
+
+def test_a_saved_run_read_back_from_json_predicts_the_same() -> None:
+    document = RunDocument(suite=SECTION)
+    loaded = document_from_json(json.loads(json.dumps(document.to_json_dict())))
+    assert loaded.suite == SECTION
+    assert predict_saved_run(loaded, [2, 3]) == predict_saved_run(document, [2, 3])
+
+
+def test_the_prediction_from_a_saved_run_needs_a_suite_section() -> None:
     with pytest.raises(DocumentError, match="no 'suite' section"):
-        predict_document_text(RunDocument())
+        predict_saved_run(RunDocument())
+    with pytest.raises(DocumentError, match="no 'suite' section"):
+        predict_saved_run(RunDocument(suite=SuiteSection()))
+
+
+def test_the_prediction_from_a_saved_run_refuses_an_unknown_dist_mode() -> None:
+    with pytest.raises(DocumentError, match="unknown dist mode 'each'"):
+        predict_saved_run(RunDocument(suite=SECTION), [2], ["each"])
+
+
+@pytest.mark.parametrize(
+    ("workers", "cpus", "controller_load", "slowdown"),
+    [
+        (2, 2, 0.0, 1.0),
+        (1, 2, 0.0, 1.0),
+        (4, 2, 0.0, 2.0),
+        (2, 2, 0.5, 1.25),
+        (1, 2, 0.5, 1.0),
+        (3, 0, 0.0, 3.0),
+    ],
+)
+def test_contention_slows_workers_only_when_they_outnumber_the_cpus(
+    workers: int, cpus: int, controller_load: float, slowdown: float
+) -> None:
+    assert contention(workers, cpus, controller_load) == pytest.approx(slowdown)
+
+
+def test_the_lower_bound_is_the_even_share_of_the_work_counting_each_instance_once() -> None:
+    model = suite([1, 1, 1, 1], (SESSION.id,), fixtures=(SESSION,))
+    # 4 tests and one session instance: 5 s of work, 2.5 s each on two workers,
+    # more than the biggest test with its fixture (2 s)
+    assert model.total_work_s == pytest.approx(5.0)
+    assert model.biggest_test_s == pytest.approx(2.0)
+    assert lower_bound(model, 2, "load") == pytest.approx(2.5)
+    # one module is one unit: it cannot be split
+    assert lower_bound(model, 2, "loadscope") == pytest.approx(5.0)
+
+
+def test_a_worker_pays_a_fixture_setup_once_while_its_scope_lasts() -> None:
+    model = suite([1, 1], (SESSION.id,), fixtures=(SESSION,))
+    worker = SimWorker()
+    assert run_cost(model, worker, 0) == pytest.approx(2.0)
+    assert run_cost(model, worker, 1) == pytest.approx(1.0)
+    assert run_cost(model, SimWorker(), 1) == pytest.approx(2.0)
+
+
+def test_predict_all_goes_through_every_count_then_every_mode() -> None:
+    model = suite([3, 1, 2, 1], (SESSION.id,), fixtures=(SESSION,))
+    predictions = predict_all(model, [2, 3], ["load", "loadscope", "loadfile"])
+    assert all(isinstance(p, Prediction) for p in predictions)
+    assert [(p.workers, p.dist) for p in predictions] == [
+        (2, "load"),
+        (2, "loadscope"),
+        (2, "loadfile"),
+        (3, "load"),
+        (3, "loadscope"),
+        (3, "loadfile"),
+    ]
+    # without classes, a module is a file: both scope modes predict the same
+    for scope, file in ((predictions[1], predictions[2]), (predictions[4], predictions[5])):
+        assert (file.wall_s, file.lower_bound_s) == (scope.wall_s, scope.lower_bound_s)
+    assert predictions == [predict_xdist_wall_time(model, p.workers, p.dist) for p in predictions]

@@ -10,13 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pytest_parallel_lab.backends.builtin import BUILTIN_BACKENDS
-from pytest_parallel_lab.backends.protocol import (
-    Backend,
-    BackendError,
-    Runner,
-    WorkerCrashed,
-    WorkloadTimeout,
-)
+from pytest_parallel_lab.backends.errors import BackendError, WorkerCrashed, WorkloadTimeout
+from pytest_parallel_lab.backends.protocol import Backend, Runner
 from pytest_parallel_lab.backends.registry import BackendRegistry, RunnerCache, StartedRunner
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_parallel_lab import timing
-from pytest_parallel_lab.backends.protocol import WorkloadTimeout
+from pytest_parallel_lab.backends.errors import WorkloadTimeout
 
 if TYPE_CHECKING:
     import asyncio

@@ -31,7 +31,7 @@ from pytest_parallel_lab.backends.base import (
     submit_and_wait,
     worker_name,
 )
-from pytest_parallel_lab.backends.protocol import WorkloadTimeout
+from pytest_parallel_lab.backends.errors import WorkloadTimeout
 
 T = TypeVar("T")
 THREAD_PREFIX = "pytest-parallel-lab"

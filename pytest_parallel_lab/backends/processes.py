@@ -29,7 +29,7 @@ from pytest_parallel_lab.backends.base import (
     run_task,
     submit_and_wait,
 )
-from pytest_parallel_lab.backends.protocol import BackendError, WorkerCrashed, WorkloadTimeout
+from pytest_parallel_lab.backends.errors import BackendError, WorkerCrashed, WorkloadTimeout
 
 #: How often a multiprocessing.Pool run is checked for dead workers (seconds).
 _POOL_POLL_S = 0.05

@@ -1,28 +1,21 @@
-"""What a backend is: the protocols a backend and its runner implement, and their errors.
+"""What a backend is: the protocols a backend and its runner implement.
 
 Kept apart from the unit of work (``base.py``) so that registering backends, which
 every pytest run does, imports nothing else: the dataclasses and the task functions
-load with the first runner.
+load with the first runner. The errors a runner raises are in ``errors.py`` (and
+importable from here).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from pytest_parallel_lab.backends.errors import BackendError, WorkerCrashed, WorkloadTimeout
+
 if TYPE_CHECKING:
     from pytest_parallel_lab.backends.base import BatchResult, Work
 
-
-class BackendError(Exception):
-    """A backend could not run the work; the message says why and what to do."""
-
-
-class WorkloadTimeout(BackendError):
-    """One run of the work exceeded the timeout; the runner must be abandoned."""
-
-
-class WorkerCrashed(BackendError):
-    """A worker process died (os._exit, a signal); the runner must be abandoned."""
+__all__ = ["Backend", "BackendError", "Runner", "WorkerCrashed", "WorkloadTimeout"]
 
 
 @runtime_checkable

@@ -34,9 +34,14 @@ class BackendRegistry:
         """Every registered name, in registration order."""
         return list(self._backends)
 
-    def available(self) -> list[str]:
-        """The names of the backends that work on this interpreter."""
-        return [name for name, b in self._backends.items() if b.unavailable_reason() is None]
+    def unavailable(self) -> dict[str, str]:
+        """Why each backend that cannot work on this interpreter cannot, by name."""
+        reasons = {}
+        for name, backend in self._backends.items():
+            reason = backend.unavailable_reason()
+            if reason is not None:
+                reasons[name] = reason
+        return reasons
 
     def __iter__(self) -> Iterator[Backend]:
         return iter(self._backends.values())

@@ -9,88 +9,65 @@ alone never passes or fails a build.
 
 from __future__ import annotations
 
-from pytest_parallel_lab.document.run import SpeedupRecord
-from pytest_parallel_lab.marked.diagnosis import CLASSIFICATIONS, INCONCLUSIVE
-from pytest_parallel_lab.stats import Interval
-
-PASSED = "passed"
-FAILED = "failed"
-GATE_INCONCLUSIVE = "inconclusive"
-
-#: Rounds added when none were taken yet: three is the fewest that can show noise
-#: (see ``stats.SpeedupEstimate.noisy``).
-FIRST_ROUNDS = 3
+from pytest_parallel_lab.stats import FEWEST_ROUNDS, Interval
+from pytest_parallel_lab.vocabulary import Classification, GateVerdict
 
 
-def _bounds(interval: Interval | SpeedupRecord) -> tuple[float, float]:
-    if isinstance(interval, SpeedupRecord):
-        return interval.ci_low, interval.ci_high
-    return interval.low, interval.high
-
-
-def gate_verdict(interval: Interval | SpeedupRecord, min_speedup: float) -> str:
-    """``passed`` when ci_low >= *min_speedup*, ``failed`` when ci_high < it, else
-    ``inconclusive``."""
+def gate_verdict(interval: Interval, min_speedup: float) -> GateVerdict:
+    """Passed when the interval's low end is at or above *min_speedup*, failed when
+    its high end is below it, else inconclusive."""
     if not min_speedup > 0:
         raise ValueError(f"min_speedup must be a positive number, got {min_speedup!r}")
-    low, high = _bounds(interval)
-    if low > high:
-        raise ValueError(f"interval is inverted: low {low} > high {high}")
-    if low >= min_speedup:
-        return PASSED
-    if high < min_speedup:
-        return FAILED
-    return GATE_INCONCLUSIVE
+    if interval.low > interval.high:
+        raise ValueError(f"interval is inverted: low {interval.low} > high {interval.high}")
+    if interval.low >= min_speedup:
+        return GateVerdict.PASSED
+    if interval.high < min_speedup:
+        return GateVerdict.FAILED
+    return GateVerdict.INCONCLUSIVE
 
 
-def rounds_to_add(current_rounds: int, max_rounds: int, verdict: str = GATE_INCONCLUSIVE) -> int:
+def rounds_to_add(
+    current_rounds: int, max_rounds: int, verdict: GateVerdict = GateVerdict.INCONCLUSIVE
+) -> int:
     """How many rounds to measure next: 0 once the verdict is clear or the budget spent.
 
     An inconclusive gate doubles its rounds (the interval narrows roughly with the
     square root of the rounds, so doubling gains ~30% per step and few steps reach
-    the budget), never beyond *max_rounds* in total.
+    the budget), never beyond *max_rounds* in total. With no rounds yet it starts
+    with the fewest that can show their noise.
     """
     if current_rounds < 0:
         raise ValueError(f"current rounds must not be negative, got {current_rounds}")
     if max_rounds < 1:
         raise ValueError(f"max rounds must be at least 1, got {max_rounds}")
-    if verdict not in (PASSED, FAILED, GATE_INCONCLUSIVE):
-        raise ValueError(
-            f"unknown gate verdict {verdict!r}; expected one of: "
-            f"{PASSED}, {FAILED}, {GATE_INCONCLUSIVE}"
-        )
-    if verdict != GATE_INCONCLUSIVE or current_rounds >= max_rounds:
+    if verdict is not GateVerdict.INCONCLUSIVE or current_rounds >= max_rounds:
         return 0
-    wanted = current_rounds if current_rounds > 0 else FIRST_ROUNDS
+    wanted = current_rounds if current_rounds > 0 else FEWEST_ROUNDS
     return min(wanted, max_rounds - current_rounds)
 
 
-def validate_classification(name: str, *, what: str = "classification") -> str:
-    """Return *name* if it is a known classification, else raise ``ValueError`` listing them."""
-    if name not in CLASSIFICATIONS:
-        raise ValueError(
-            f"unknown {what} {name!r}; valid classifications: {', '.join(CLASSIFICATIONS)}"
-        )
-    return name
+def judged_interval(speedup: Interval, rounds: int | None) -> str:
+    """'1.42x [95% CI 1.21-1.60] over 10 rounds': the interval a gate was judged on."""
+    return (
+        f"{speedup.estimate:.2f}x [95% CI {speedup.low:.2f}-{speedup.high:.2f}] "
+        f"over {rounds} rounds"
+    )
 
 
-def expect_verdict(expected: str, classification: str) -> str | None:
-    """The message when *classification* contradicts ``expect=`` *expected*, else None.
+def expect_verdict(expected: Classification, measured: Classification) -> str | None:
+    """The message when *measured* contradicts ``expect=`` *expected*, else None.
 
-    An ``inconclusive`` classification never contradicts (the evidence did not decide
+    An inconclusive classification never contradicts (the evidence did not decide
     anything); :func:`expect_note` gives the line to report for it instead.
     """
-    validate_classification(expected, what="expected classification")
-    validate_classification(classification)
-    if classification in (expected, INCONCLUSIVE):
+    if measured in (expected, Classification.INCONCLUSIVE):
         return None
-    return f"expected {expected}, measured {classification}"
+    return f"expected {expected}, measured {measured}"
 
 
-def expect_note(expected: str, classification: str) -> str | None:
+def expect_note(expected: Classification, measured: Classification) -> str | None:
     """A non-failing note when ``expect=`` could not be checked, else None."""
-    validate_classification(expected, what="expected classification")
-    validate_classification(classification)
-    if classification == INCONCLUSIVE and expected != INCONCLUSIVE:
+    if measured is Classification.INCONCLUSIVE and expected is not Classification.INCONCLUSIVE:
         return f"expected {expected}, but the measurements were inconclusive: not checked"
     return None

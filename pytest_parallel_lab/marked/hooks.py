@@ -1,8 +1,11 @@
-"""pytest glue for marked items: the body (or each ``parallel_map`` call) becomes the
-measured workload, and its results travel with the test reports (xdist-safe).
+"""pytest glue for marked tests: one item per backend, the body (or each ``parallel_map``
+call) as the measured workload, and its results on the test reports (xdist-safe).
 
-Imported only once a marked test is collected (or on the xdist controller): a run
-without marked tests never loads the measurement machinery.
+Registered as a plugin module by ``plugin.py`` at configure time, with its state in a
+:class:`~pytest_parallel_lab.marked.session.MarkedSession`. The hooks that run for
+every test (:class:`ItemHooks`) are added only once a marked test is collected (or
+on the xdist controller, where the results arrive), and the measurement machinery
+is imported with the first marked item: a run without marked tests pays for neither.
 """
 
 from __future__ import annotations
@@ -11,40 +14,118 @@ import inspect
 import warnings
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_parallel_lab import suite_plugin
-from pytest_parallel_lab.backends.base import BatchResult
-from pytest_parallel_lab.document.run import ResultRecord, result_from_json, result_to_json
-from pytest_parallel_lab.marked.measure import (
-    Outcome,
-    body_work,
-    is_coroutine_function,
-    map_work,
-    measure,
-)
-from pytest_parallel_lab.marked.rounds import OutcomeRequest, PicklingProblem
-from pytest_parallel_lab.plugin import (
+from pytest_parallel_lab.marked.marker import MARKER_HELP, MarkerError
+from pytest_parallel_lab.marked.session import (
     BACKEND_ARG,
+    MARKED_KEY,
     REPORT_ATTRIBUTE,
-    LabSession,
-    lab_session,
-    marked,
-    spec_and_backend,
-    test_id,
-    validate_marker,
+    WORKERS_ARG,
+    ItemPlan,
+    MarkedSession,
+    marked_session,
+    user_nodeid,
 )
+from pytest_parallel_lab.vocabulary import GateVerdict, Outcome, Role
 
-ITEM_RESULTS_KEY = pytest.StashKey[list[ResultRecord]]()
+if TYPE_CHECKING:
+    from pytest_parallel_lab.backends.base import BatchResult
+    from pytest_parallel_lab.document.records import ResultRecord
+    from pytest_parallel_lab.marked.measure import Measured, Settings
+
+ITEM_HOOKS_NAME = "parallel-lab-marked-items"
+ITEM_RESULTS_KEY = pytest.StashKey[list["ResultRecord"]]()
 
 
-# --- running: the body as the workload ------------------------------------------------------
+def marker_help(session: MarkedSession) -> str:
+    """The marker's ``pytest --markers`` line, from the defaults the parser uses."""
+    defaults = session.options.defaults
+    return MARKER_HELP.format(
+        tasks=defaults.tasks,
+        rounds=defaults.rounds,
+        timeout=defaults.timeout_s,
+        backends=", ".join(session.registry.names()),
+    )
+
+
+# --- collection: one item per backend ---------------------------------------------------
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    session = marked_session(metafunc.config)
+    marker = session.marker_of(metafunc.definition)
+    if marker is None:
+        return
+    session.marked_collected = True
+    try:
+        spec = session.spec_for(marker)
+    except MarkerError:
+        return  # the item fails at setup with the marker's message (ItemHooks)
+    metafunc.fixturenames.append(BACKEND_ARG)
+    metafunc.parametrize(BACKEND_ARG, [pytest.param(name, id=name) for name in spec.backends])
+    if spec.workers_sweep:
+        metafunc.fixturenames.append(WORKERS_ARG)
+        metafunc.parametrize(WORKERS_ARG, [pytest.param(n, id=f"w{n}") for n in spec.workers_sweep])
+
+
+@pytest.fixture
+def _parallel_lab_backend(request: pytest.FixtureRequest) -> str:
+    """The backend this item measures (the id part ``[thread]``)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def _parallel_lab_workers(request: pytest.FixtureRequest) -> int:
+    """The worker count of a sweep item (the id part ``[w4]``)."""
+    return int(request.param)
+
+
+@pytest.fixture
+def parallel_map(request: pytest.FixtureRequest) -> ParallelMap:
+    """Measure ``map(fn, iterable)`` serially and under the test's backend.
+
+    In a test marked ``@pytest.mark.parallel``, the body runs once and every call of
+    ``parallel_map(fn, iterable)`` is the measured workload; it returns the results in
+    order, like ``Pool.map`` and ``executor.map``.
+    """
+    assert isinstance(request.node, pytest.Function)
+    return ParallelMap(marked_session(request.config), request.node)
+
+
+def pytest_collection_modifyitems(config: pytest.Config) -> None:
+    session = marked_session(config)
+    if session.marked_collected:
+        listen_for_results(session)
+
+
+def listen_for_results(session: MarkedSession) -> None:
+    """Register the per-test hooks (once): only runs with marked tests pay for them."""
+    manager = session.config.pluginmanager
+    if not manager.has_plugin(ITEM_HOOKS_NAME):
+        manager.register(ItemHooks(session), ITEM_HOOKS_NAME)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    marked_session(session.config).runners.close_all()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(MARKED_KEY, None)
+    if state is not None:
+        state.runners.close_all()  # also after an interrupted session
+
+
+# --- running: the body, or each parallel_map call, as the workload ------------------------
 
 
 def _original_function(item: pytest.Function) -> Callable[..., Any]:
     """The test function, seen through an async plugin's synchronous wrapper."""
+    from pytest_parallel_lab.marked.measure import is_coroutine_function
+
     function: Callable[..., Any] = item.obj
     if not is_coroutine_function(function):
         unwrapped: Callable[..., Any] = inspect.unwrap(function)
@@ -53,56 +134,79 @@ def _original_function(item: pytest.Function) -> Callable[..., Any]:
     return function
 
 
-def task_tracer(item: pytest.Item) -> Callable[[str, BatchResult], None] | None:
+def _task_tracer(
+    session: MarkedSession, item: pytest.Item
+) -> Callable[[str, BatchResult], None] | None:
     """With --parallel-trace: every task of every measured run, on a track per pool worker."""
-    origin = suite_plugin.trace_origin(item.config)
-    if origin is None:
+    trace = session.trace
+    if trace is None:
         return None
-    from pytest_parallel_lab.suite.trace import complete_event
 
     def record(side: str, batch: BatchResult) -> None:
-        events = [
-            complete_event(
-                f"{item.name} task {o.index}",
-                f"{side} {o.worker}",
-                o.started - origin,
-                o.ended - o.started,
-                "task",
-                {"test": item.nodeid, "side": side},
-            )
-            for o in batch.outcomes
-            if o.worker
-        ]
-        suite_plugin.add_trace_events(item.config, events)
+        for o in batch.outcomes:
+            if o.worker:
+                trace.add(
+                    f"{item.name} task {o.index}",
+                    f"{side} {o.worker}",
+                    o.started,
+                    o.ended - o.started,
+                    "task",
+                    {"test": item.nodeid, "side": side},
+                )
 
     return record
 
 
-def _record(item: pytest.Item, outcome: Outcome) -> None:
-    item.stash.setdefault(ITEM_RESULTS_KEY, []).append(outcome.record)
+def _measure(
+    session: MarkedSession,
+    item: pytest.Function,
+    settings: Settings,
+    work: Any,
+    named_objects: list[tuple[str, Any]],
+) -> Measured:
+    from pytest_parallel_lab.marked.measure import measure
+
+    registry = session.registry
+    backend, serial = registry.get(settings.backend), registry.get("serial")
+    assert backend is not None
+    assert serial is not None
+    return measure(
+        settings,
+        backend,
+        serial,
+        session.runners,
+        work,
+        named_objects=named_objects,
+        environment=session.options.environment,
+        on_batch=_task_tracer(session, item),
+    )
 
 
-def _record_and_fail(item: pytest.Item, outcome: Outcome) -> None:
+def _settle(item: pytest.Item, plan: ItemPlan, measured: Measured) -> None:
     """Keep the record, then turn the outcome into pytest's pass, skip, warning or failure."""
-    implicit = item.get_closest_marker("parallel") is None
-    if implicit and isinstance(outcome.failure, PicklingProblem):
+    from pytest_parallel_lab.marked.rounds import OutcomeRequest, PicklingProblem
+
+    record, failure = measured.record, measured.failure
+    if not plan.explicit and isinstance(failure, PicklingProblem):
         # --parallel-all: the test cannot run under this backend; that is no failure of
         # the user's code.
-        outcome.record = replace(outcome.record, outcome="skipped")
-        _record(item, outcome)
-        pytest.skip(f"cannot run under the {outcome.record.backend} backend: {outcome.failure}")
-    _record(item, outcome)
-    gate = outcome.record.gate
-    if gate and gate.get("verdict") == "inconclusive" and outcome.failure is None:
-        detail = "; ".join(n for n in outcome.record.notes if "gate" in n)
+        item.stash.setdefault(ITEM_RESULTS_KEY, []).append(replace(record, outcome=Outcome.SKIPPED))
+        pytest.skip(f"cannot run under the {record.backend} backend: {failure}")
+    item.stash.setdefault(ITEM_RESULTS_KEY, []).append(record)
+    gate = record.gate
+    if failure is None and gate is not None and gate.verdict is GateVerdict.INCONCLUSIVE:
+        assert record.speedup is not None  # a gate is judged on a measured speedup
+        from pytest_parallel_lab.marked.gates import judged_interval
+
         warnings.warn(
             pytest.PytestWarning(
-                f"{item.nodeid}: min_speedup={gate['min_speedup']:g} inconclusive after "
-                f"{outcome.record.rounds} rounds: {detail}"
+                f"{item.nodeid}: min_speedup={gate.min_speedup:g} is inconclusive: "
+                f"{judged_interval(record.speedup, record.rounds)} straddles "
+                f"{gate.min_speedup:g}x; rerun on a quieter machine or raise "
+                "--parallel-max-rounds"
             ),
             stacklevel=1,
         )
-    failure = outcome.failure
     if isinstance(failure, OutcomeRequest):
         # pytest.skip()/fail()/xfail()/exit() inside a task: the item takes that outcome.
         if failure.kind == "Skipped":
@@ -115,143 +219,138 @@ def _record_and_fail(item: pytest.Item, outcome: Outcome) -> None:
         pytest.fail(f"{item.nodeid}: {failure}", pytrace=False)
 
 
-def measure_body(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
-    """Around pytest's call of a marked test: the body becomes the measured workload."""
-    spec = spec_and_backend(pyfuncitem)
-    if spec is None or "parallel_map" in pyfuncitem._fixtureinfo.argnames:
-        return (yield)
-    lab = lab_session(pyfuncitem.config)
-    settings = lab.settings_for(pyfuncitem, spec)
-    function = _original_function(pyfuncitem)
-    backend = lab.registry.get(settings.backend)
-    serial = lab.registry.get("serial")
-    assert backend is not None
-    assert serial is not None
-
-    def measured(**kwargs: Any) -> None:
-        outcome = measure(
-            settings,
-            backend,
-            serial,
-            lab.runners,
-            body_work(function, kwargs, settings.tasks),
-            named_objects=[("the test function", function)]
-            + [(f"the value of fixture {name!r}", value) for name, value in kwargs.items()],
-            environment=lab.environment,
-            on_batch=task_tracer(pyfuncitem),
-        )
-        _record_and_fail(pyfuncitem, outcome)
-
-    original = pyfuncitem.obj
-    pyfuncitem.obj = measured
-    try:
-        return (yield)
-    finally:
-        pyfuncitem.obj = original
-
-
 class ParallelMap:
     """``parallel_map(fn, iterable)``: a measured ``map`` returning the results in order."""
 
-    def __init__(self, item: pytest.Function) -> None:
+    def __init__(self, session: MarkedSession, item: pytest.Function) -> None:
+        self._session = session
         self._item = item
         self._calls = 0
 
     def __call__(self, function: Callable[[Any], Any], iterable: Iterable[Any]) -> list[Any]:
         items = list(iterable)
-        spec = spec_and_backend(self._item)
-        if spec is None:
-            warnings.warn(
-                pytest.PytestWarning(
-                    f"{self._item.nodeid}: parallel_map was used in a test without "
-                    "@pytest.mark.parallel; it ran serially and nothing was measured"
-                ),
-                stacklevel=2,
-            )
-            if is_coroutine_function(function):
-                import asyncio
+        plan = self._session.plan_for(self._item)
+        if plan is None:
+            return self._unmeasured(function, items)
+        from pytest_parallel_lab.marked.measure import map_work
 
-                return [asyncio.run(function(item)) for item in items]
-            return [function(item) for item in items]
-        lab = lab_session(self._item.config)
-        settings = lab.settings_for(self._item, spec, kind="map", call_index=self._calls)
+        settings = plan.settings.map_call(self._calls)
         self._calls += 1
-        backend = lab.registry.get(settings.backend)
-        serial = lab.registry.get("serial")
-        assert backend is not None
-        assert serial is not None
         sample = [("the mapped function", function)]
         if items:
             sample.append(("the first item of the iterable", items[0]))
-        outcome = measure(
-            settings,
-            backend,
-            serial,
-            lab.runners,
-            map_work(function, items),
-            named_objects=sample,
-            environment=lab.environment,
-            on_batch=task_tracer(self._item),
+        measured = _measure(self._session, self._item, settings, map_work(function, items), sample)
+        _settle(self._item, plan, measured)
+        return measured.values
+
+    def _unmeasured(self, function: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+        warnings.warn(
+            pytest.PytestWarning(
+                f"{self._item.nodeid}: parallel_map was used in a test without "
+                "@pytest.mark.parallel; it ran serially and nothing was measured"
+            ),
+            stacklevel=3,
         )
-        _record_and_fail(self._item, outcome)
-        return outcome.values
+        from pytest_parallel_lab.marked.measure import is_coroutine_function
+
+        if is_coroutine_function(function):
+            import asyncio
+
+            return [asyncio.run(function(item)) for item in items]
+        return [function(item) for item in items]
 
 
-def attach_results(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    records = item.stash.get(ITEM_RESULTS_KEY, [])
-    if call.when == "call" and records:
-        outcome = report.outcome
-        records = [r if r.outcome != "passed" else replace(r, outcome=outcome) for r in records]
-        setattr(report, REPORT_ATTRIBUTE, [result_to_json(r) for r in records])
-    elif call.when == "setup" and report.failed and marked(item) is not None:
-        spec_error = str(call.excinfo.value) if call.excinfo else "setup failed"
-        function = item if isinstance(item, pytest.Function) else None
-        has_backend = (
-            function is not None
-            and hasattr(function, "callspec")
-            and BACKEND_ARG in function.callspec.params
-        )
-        backend = str(function.callspec.params[BACKEND_ARG]) if function and has_backend else "-"
-        record = ResultRecord(
-            nodeid=item.nodeid,
-            test=test_id(function) if function and has_backend else item.nodeid,
-            backend=backend,
-            outcome="error",
-            error=spec_error,
-            xdist_worker=lab_session(item.config).xdist_worker,
-        )
-        setattr(report, REPORT_ATTRIBUTE, [result_to_json(record)])
-    return report
-
-
-class MarkedItemHooks:
+class ItemHooks:
     """The hooks that run for every test, registered only when marked tests exist
     (or on the xdist controller): a run without marked tests pays nothing per test."""
 
-    def __init__(self, lab: LabSession) -> None:
-        self.lab = lab
+    def __init__(self, session: MarkedSession) -> None:
+        self.session = session
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        validate_marker(item)
+        """An item whose marker did not parse fails here with the parser's message."""
+        try:
+            self.session.plan_for(item)
+        except MarkerError as exc:
+            pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, object, object]:
-        return (yield from measure_body(pyfuncitem))
+        """Around pytest's call of a marked test: the body becomes the measured workload."""
+        plan = self.session.plan_for(pyfuncitem)
+        if plan is None or "parallel_map" in pyfuncitem._fixtureinfo.argnames:
+            return (yield)
+        from pytest_parallel_lab.marked.measure import body_work
+
+        session, settings = self.session, plan.settings
+        function = _original_function(pyfuncitem)
+
+        def measured(**kwargs: Any) -> None:
+            named = [("the test function", function)]
+            named += [(f"the value of fixture {name!r}", value) for name, value in kwargs.items()]
+            work = body_work(function, kwargs, settings.spec.tasks)
+            _settle(pyfuncitem, plan, _measure(session, pyfuncitem, settings, work, named))
+
+        original = pyfuncitem.obj
+        pyfuncitem.obj = measured
+        try:
+            return (yield)
+        finally:
+            pyfuncitem.obj = original
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        return (yield from attach_results(item, call))
+        """The item's records get the test's outcome and go to the session (a plain run)
+        or onto the report, as plain builtins (an xdist worker)."""
+        report = yield
+        records = item.stash.get(ITEM_RESULTS_KEY, [])
+        if call.when == "call" and records:
+            outcome = Outcome(report.outcome)
+            records = [
+                r if r.outcome is not Outcome.PASSED else replace(r, outcome=outcome)
+                for r in records
+            ]
+        elif call.when == "setup" and report.failed and self._marked(item):
+            records = [self._setup_error(item, call)]
+        else:
+            return report
+        if self.session.options.xdist.role is Role.WORKER:
+            from pytest_parallel_lab.document.run import result_to_json
+
+            setattr(report, REPORT_ATTRIBUTE, [result_to_json(r) for r in records])
+        else:
+            self.session.results.extend(records)
+        return report
+
+    def _marked(self, item: pytest.Item) -> bool:
+        return isinstance(item, pytest.Function) and self.session.marker_of(item) is not None
+
+    def _setup_error(self, item: pytest.Item, call: pytest.CallInfo[None]) -> ResultRecord:
+        """The row of a marked item whose setup failed (a bad marker, a fixture error)."""
+        from pytest_parallel_lab.document.records import ResultRecord
+
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        measured_item = isinstance(item, pytest.Function) and BACKEND_ARG in params
+        return ResultRecord(
+            nodeid=item.nodeid,
+            test=user_nodeid(item)
+            if isinstance(item, pytest.Function) and measured_item
+            else item.nodeid,
+            backend=str(params[BACKEND_ARG]) if measured_item else "-",
+            outcome=Outcome.ERROR,
+            error=str(call.excinfo.value) if call.excinfo else "setup failed",
+            xdist_worker=self.session.options.xdist.worker_id,
+        )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Collect the results that travel on test reports (from xdist workers too)."""
+        """On the xdist controller: the results that arrived on a worker's report."""
         data = getattr(report, REPORT_ATTRIBUTE, None)
-        if not data or self.lab.xdist_worker is not None:
-            return  # workers only send; the controller (or a plain run) collects
+        if not data or self.session.options.xdist.role is not Role.CONTROLLER:
+            return
+        from pytest_parallel_lab.document.run import result_from_json
+
         for entry in data:
-            self.lab.results.append(result_from_json(entry, f"report of {report.nodeid}"))
+            self.session.results.append(result_from_json(entry, f"report of {report.nodeid}"))

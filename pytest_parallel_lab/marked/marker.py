@@ -8,10 +8,11 @@ argument and the fix (the plugin adds the test's node id).
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from pytest_parallel_lab.vocabulary import Classification
 
 #: Documented defaults, chosen for a quick look that still gives an interval.
 DEFAULT_TASKS = 8
@@ -32,6 +33,14 @@ KNOWN_ARGUMENTS = (
 )
 #: Largest number of rounds a min_speedup gate may grow to by default.
 DEFAULT_MAX_ROUNDS = 30
+
+#: The marker's line in ``pytest --markers``, from the same defaults the parser uses.
+MARKER_HELP = (
+    f"parallel(backend={ALL_BACKENDS!r}, workers='auto', tasks={{tasks}}, rounds={{rounds}}, "
+    f"start_method=None, timeout={{timeout:g}}, compare_results=True, min_speedup=None, "
+    "expect=None): measure the test body serially and under each backend ({backends}) "
+    "and report the speedup."
+)
 
 
 class MarkerError(ValueError):
@@ -70,17 +79,9 @@ class ParallelSpec:
     #: Worker counts of a sweep (``workers=[1, 2, 4, 8]``); empty for a single count.
     workers_sweep: tuple[int, ...] = ()
     min_speedup: float | None = None
-    expect: str | None = None
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (affinity-aware where the platform tells)."""
-    counter: Callable[[], int | None] | None = getattr(os, "process_cpu_count", None)
-    if counter is not None:
-        return counter() or 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
+    expect: Classification | None = None
+    #: Rounds a min_speedup gate may grow to (never fewer than ``rounds``).
+    max_rounds: int = DEFAULT_MAX_ROUNDS
 
 
 def auto_workers(cpus: int, xdist_workers: int) -> int:
@@ -112,8 +113,8 @@ def parse_timeout(argument: str, value: Any) -> float:
     return float(value)
 
 
-#: Classifications ``expect=`` may name (see diagnosis.py).
-EXPECTABLE = ("cpu-bound", "gil-releasing", "io-bound", "overhead-bound", "blocking-in-loop")
+#: Classifications ``expect=`` may name: every one but "inconclusive", which is no claim.
+EXPECTABLE = tuple(c for c in Classification if c is not Classification.INCONCLUSIVE)
 
 
 def parse_min_speedup(argument: str, value: Any) -> float:
@@ -184,6 +185,43 @@ def parse_marker(
     unavailable: Mapping[str, str],
 ) -> ParallelSpec:
     """Validate a marker's arguments; raises :class:`MarkerError` on the first bad one."""
+    _check_names(args, kwargs)
+    backend_value = args[0] if args else kwargs.get("backend", ALL_BACKENDS)
+    compare = kwargs.get("compare_results", True)
+    if not isinstance(compare, bool):
+        raise MarkerError(
+            "compare_results",
+            f"got {compare!r}, expected True or False",
+            "use compare_results=False",
+        )
+    workers, sweep = _parse_workers(kwargs, defaults)
+    min_speedup = kwargs.get("min_speedup", defaults.min_speedup)
+    if min_speedup is not None:
+        min_speedup = parse_min_speedup("min_speedup", min_speedup)
+    expect = _parse_expect(kwargs.get("expect"))
+    if defaults.backends is not None:
+        backend_value = list(defaults.backends)
+    backends = parse_backends(backend_value, registered, unavailable)
+    tasks = _positive_int("tasks", kwargs.get("tasks", defaults.tasks)) or defaults.tasks
+    rounds = _positive_int("rounds", kwargs.get("rounds", defaults.rounds)) or defaults.rounds
+    return ParallelSpec(
+        backends=backends,
+        workers=workers,
+        tasks=tasks,
+        rounds=rounds,
+        start_method=parse_start_method(
+            "start_method", kwargs.get("start_method", defaults.start_method)
+        ),
+        timeout_s=parse_timeout("timeout", kwargs.get("timeout", defaults.timeout_s)),
+        compare_results=compare,
+        workers_sweep=sweep,
+        min_speedup=min_speedup,
+        expect=expect,
+        max_rounds=max(defaults.max_rounds, rounds),
+    )
+
+
+def _check_names(args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
     unknown = sorted(set(kwargs) - set(KNOWN_ARGUMENTS))
     if unknown:
         raise MarkerError(
@@ -197,50 +235,32 @@ def parse_marker(
             "too many positional arguments",
             'pass backends as backend=["thread", "process"]',
         )
-    backend_value = args[0] if args else kwargs.get("backend", ALL_BACKENDS)
-    compare = kwargs.get("compare_results", True)
-    if not isinstance(compare, bool):
-        raise MarkerError(
-            "compare_results",
-            f"got {compare!r}, expected True or False",
-            "use compare_results=False",
-        )
-    sweep: tuple[int, ...] = ()
-    workers_value = kwargs.get("workers")
-    if isinstance(workers_value, (list, tuple)):
-        if not workers_value:
+
+
+def _parse_workers(
+    kwargs: Mapping[str, Any], defaults: Defaults
+) -> tuple[int | None, tuple[int, ...]]:
+    """The worker count (None: "auto") and, for ``workers=[1, 2, 4]``, the sweep."""
+    value = kwargs.get("workers")
+    if isinstance(value, (list, tuple)):
+        if not value:
             raise MarkerError(
                 "workers", "got an empty list", "list worker counts, e.g. workers=[1, 2, 4]"
             )
-        sweep = tuple(sorted({_positive_int("workers", v) or 1 for v in workers_value}))
-        workers: int | None = sweep[0]
-    elif "workers" in kwargs:
-        workers = _positive_int("workers", workers_value, allow_auto=True)
-    else:
-        workers = defaults.workers
-    min_speedup = kwargs.get("min_speedup", defaults.min_speedup)
-    if min_speedup is not None:
-        min_speedup = parse_min_speedup("min_speedup", min_speedup)
-    expect = kwargs.get("expect")
-    if expect is not None and expect not in EXPECTABLE:
+        sweep = tuple(sorted({_positive_int("workers", v) or 1 for v in value}))
+        return sweep[0], sweep
+    if "workers" in kwargs:
+        return _positive_int("workers", value, allow_auto=True), ()
+    return defaults.workers, ()
+
+
+def _parse_expect(value: Any) -> Classification | None:
+    if value is None:
+        return None
+    if value not in EXPECTABLE:
         raise MarkerError(
             "expect",
-            f"unknown classification {expect!r}",
-            f"use one of {', '.join(repr(c) for c in EXPECTABLE)}",
+            f"unknown classification {value!r}",
+            f"use one of {', '.join(repr(c.value) for c in EXPECTABLE)}",
         )
-    if defaults.backends is not None:
-        backend_value = list(defaults.backends)
-    return ParallelSpec(
-        backends=parse_backends(backend_value, registered, unavailable),
-        workers=workers,
-        tasks=_positive_int("tasks", kwargs.get("tasks", defaults.tasks)) or defaults.tasks,
-        rounds=_positive_int("rounds", kwargs.get("rounds", defaults.rounds)) or defaults.rounds,
-        start_method=parse_start_method(
-            "start_method", kwargs.get("start_method", defaults.start_method)
-        ),
-        timeout_s=parse_timeout("timeout", kwargs.get("timeout", defaults.timeout_s)),
-        compare_results=compare,
-        workers_sweep=sweep,
-        min_speedup=min_speedup,
-        expect=expect,
-    )
+    return Classification(value)

@@ -170,10 +170,8 @@ class Measurer:
         self.on_batch = on_batch
         self.measurement = Measurement(backend=backend)
 
-    def _run(self, role: str) -> BatchResult:
-        """Run the work once as the 'serial' baseline or the 'candidate' backend."""
-        runner = self.serial if role == "serial" else self.candidate
-        side = "serial" if role == "serial" else self.measurement.backend
+    def _run(self, runner: Runner, side: str) -> BatchResult:
+        """Run the work once on *runner*; *side* names it in errors and traces."""
         result = runner.run(self.work, self.timeout)
         if result.errors:
             requested = [e for e in result.errors if e.control is not None]
@@ -184,29 +182,33 @@ class Measurer:
             self.on_batch(side, result)
         return result
 
+    def _serial(self) -> BatchResult:
+        return self._run(self.serial, "serial")
+
+    def _candidate(self) -> BatchResult:
+        return self._run(self.candidate, self.measurement.backend)
+
     def warm_up(self) -> None:
         """One untimed run of each side, backend first; compares their results."""
-        backend = self.measurement.backend
-        candidate = self._run("candidate")
-        serial = self._run("serial")
+        candidate = self._candidate()
+        serial = self._serial()
         if self.compare_results:
-            compare_values(serial, candidate, backend)
+            compare_values(serial, candidate, self.measurement.backend)
         self.measurement.values = [o.value for o in candidate.outcomes]
 
     def add_rounds(self, count: int) -> Measurement:
         """Take *count* more paired rounds, alternating which side runs first."""
-        backend = self.measurement.backend
         m = self.measurement
         for _ in range(count):
             # Alternate which side goes first, so that drift hits both alike.
             if len(m.serial_s) % 2 == 0:
-                serial = self._run("serial")
-                candidate = self._run("candidate")
+                serial = self._serial()
+                candidate = self._candidate()
             else:
-                candidate = self._run("candidate")
-                serial = self._run("serial")
+                candidate = self._candidate()
+                serial = self._serial()
             if self.compare_results:
-                compare_values(serial, candidate, backend)
+                compare_values(serial, candidate, m.backend)
             m.serial_s.append(serial.wall_s)
             m.backend_s.append(max(candidate.wall_s, 1e-9))
             m.serial_cpu_s.append(serial.cpu_s)

@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from pytest_parallel_lab.document.run import Environment, ResultRecord
+from pytest_parallel_lab.document.records import Environment, ResultRecord, Sweep, SweepPoint
+from pytest_parallel_lab.stats import amdahl_speedup
+from pytest_parallel_lab.vocabulary import Kind, Outcome
 
 #: Grid points of the coarse search over f in [0, 1]; the golden-section refinement
 #: that follows brings the result to ~1e-9, far below any timing noise.
@@ -34,11 +35,6 @@ class AmdahlFit:
     serial_fraction: float
     max_speedup: float
     r2: float
-
-
-def amdahl_speedup(workers: float, serial_fraction: float) -> float:
-    """Speedup Amdahl's law predicts for *workers* with serial fraction *serial_fraction*."""
-    return 1.0 / (serial_fraction + (1.0 - serial_fraction) / workers)
 
 
 def _squared_error(points: Sequence[tuple[int, float]], fraction: float) -> float:
@@ -84,65 +80,46 @@ def fit_amdahl(points: Sequence[tuple[int, float]]) -> AmdahlFit:
     return AmdahlFit(serial_fraction=fraction, max_speedup=max_speedup, r2=r2)
 
 
-def _sweep_key(record: ResultRecord) -> tuple[str, str, int]:
-    return (record.test, record.backend, record.call_index if record.kind == "map" else -1)
+def _sweep_key(record: ResultRecord) -> tuple[str, str, int | None]:
+    return (record.test, record.backend, record.call_index if record.kind is Kind.MAP else None)
 
 
-def scaling_section(
-    records: Sequence[ResultRecord], environment: Environment
-) -> list[dict[str, Any]]:
-    """The ``scaling`` JSON section: one entry per test and backend measured at two or
-    more worker counts.
-
-    Entries are ``{test, backend, points, serial_fraction, max_speedup, fit_r2,
-    capped_by_cpus, usable_cpus}`` (plus ``call_index`` for ``parallel_map`` calls).
-    ``max_speedup`` is ``null`` when unbounded (JSON has no infinity); the fit values
-    are ``null`` when fewer than two worker counts fit within the usable CPUs.
-    """
-    sweeps: dict[tuple[str, str, int], dict[int, ResultRecord]] = {}
+def sweeps(records: Sequence[ResultRecord], environment: Environment) -> list[Sweep]:
+    """One :class:`Sweep` per test and backend measured at two or more worker counts,
+    fitted with Amdahl's law over the counts within the usable CPUs."""
+    by_key: dict[tuple[str, str, int | None], dict[int, ResultRecord]] = {}
     for record in records:
-        if record.outcome != "passed" or record.speedup is None or record.workers is None:
+        if record.outcome is not Outcome.PASSED or record.speedup is None or not record.workers:
             continue
-        sweeps.setdefault(_sweep_key(record), {})[record.workers] = record
-    section: list[dict[str, Any]] = []
+        by_key.setdefault(_sweep_key(record), {})[record.workers] = record
     cpus = environment.usable_cpus
-    for (test, backend, call_index), by_workers in sweeps.items():
+    found = []
+    for (test, backend, call_index), by_workers in by_key.items():
         if len(by_workers) < 2:
             continue
-        points = []
-        for workers in sorted(by_workers):
-            speedup = by_workers[workers].speedup
-            assert speedup is not None
-            points.append(
-                {
-                    "workers": workers,
-                    "speedup": speedup.estimate,
-                    "ci_low": speedup.ci_low,
-                    "ci_high": speedup.ci_high,
-                }
-            )
+        points = tuple(
+            SweepPoint(n, s.estimate, s.low, s.high)
+            for n in sorted(by_workers)
+            if (s := by_workers[n].speedup) is not None
+        )
         capped = cpus > 0 and any(workers > cpus for workers in by_workers)
         fitted = [
-            (int(p["workers"]), float(p["speedup"]))
+            (p.workers, p.speedup)
             for p in points
-            if (not capped or p["workers"] <= cpus) and p["speedup"] > 0
+            if (not capped or p.workers <= cpus) and p.speedup > 0
         ]
-        entry: dict[str, Any] = {
-            "test": test,
-            "backend": backend,
-            "points": points,
-            "serial_fraction": None,
-            "max_speedup": None,
-            "fit_r2": None,
-            "capped_by_cpus": capped,
-            "usable_cpus": cpus,
-        }
-        if len(fitted) >= 2:
-            fit = fit_amdahl(fitted)
-            entry["serial_fraction"] = fit.serial_fraction
-            entry["max_speedup"] = None if math.isinf(fit.max_speedup) else fit.max_speedup
-            entry["fit_r2"] = fit.r2
-        if call_index >= 0:
-            entry["call_index"] = call_index
-        section.append(entry)
-    return section
+        fit = fit_amdahl(fitted) if len(fitted) >= 2 else None
+        found.append(
+            Sweep(
+                test,
+                backend,
+                points,
+                serial_fraction=fit.serial_fraction if fit else None,
+                max_speedup=fit.max_speedup if fit and not math.isinf(fit.max_speedup) else None,
+                fit_r2=fit.r2 if fit else None,
+                capped_by_cpus=capped,
+                usable_cpus=cpus,
+                call_index=call_index,
+            )
+        )
+    return found

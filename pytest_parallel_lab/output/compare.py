@@ -17,23 +17,23 @@ from pathlib import Path
 
 import tabulate
 
-from pytest_parallel_lab.document.run import ResultRecord, RunDocument, SpeedupRecord
+from pytest_parallel_lab.document.records import ResultRecord
+from pytest_parallel_lab.document.run import RunDocument
+from pytest_parallel_lab.output.cells import MISSING, map_call, speedup_cell, workload_label
+from pytest_parallel_lab.stats import Interval
+from pytest_parallel_lab.vocabulary import Kind, Outcome
 
 #: Marker of a significant improvement (interval entirely above the baseline's).
 FASTER_MARK = "▲"
 #: Marker of a significant drop (interval entirely below the baseline's).
 SLOWER_MARK = "▼"
-#: Text of a cell whose run has no speedup for that row (missing, failed or skipped).
-MISSING_CELL = "—"
-#: Between the bounds of an interval: an en dash, as in ``1.93x [1.85\u20132.01]``.
-RANGE_DASH = "\u2013"
 #: Output formats besides tabulate's own; ``markdown`` is tabulate's ``github``.
 EXTRA_FORMATS = ("csv", "markdown")
 
 LEGEND = (
     f"Cells: speedup [interval]. {FASTER_MARK} / {SLOWER_MARK}: significantly faster / slower "
     "than the baseline (the intervals do not overlap), with the change in percent; "
-    f"{MISSING_CELL}: not measured in that run (missing, failed or skipped)."
+    f"{MISSING}: not measured in that run (missing, failed or skipped)."
 )
 
 
@@ -55,22 +55,20 @@ class RowKey:
 
     test: str
     backend: str
-    kind: str = "body"
+    kind: Kind = Kind.BODY
     call_index: int = 0
 
     @property
     def label(self) -> str:
-        """The row's name in the table (``[map 1]`` added for ``parallel_map`` calls)."""
-        if self.kind == "map":
-            return f"{self.test} [map {self.call_index}]"
-        return self.test
+        """The row's name in the table (which ``parallel_map`` call, for map rows)."""
+        return workload_label(self.test, map_call(self.kind, self.call_index))
 
 
 @dataclass(frozen=True)
 class Cell:
     """One run's speedup for one row, and how it relates to the baseline's."""
 
-    speedup: SpeedupRecord | None
+    speedup: Interval | None
     change_pct: float | None = None
     direction: int = 0  # +1 significantly faster, -1 significantly slower, 0 otherwise
 
@@ -131,18 +129,18 @@ def row_key(result: ResultRecord) -> RowKey:
     return RowKey(result.test, result.backend, result.kind, result.call_index)
 
 
-def measured_speedups(document: RunDocument) -> dict[RowKey, SpeedupRecord | None]:
+def measured_speedups(document: RunDocument) -> dict[RowKey, Interval | None]:
     """Every row of *document* and its speedup (``None`` when not measured)."""
-    speedups: dict[RowKey, SpeedupRecord | None] = {}
+    speedups: dict[RowKey, Interval | None] = {}
     for result in document.results:
-        measured = result.speedup if result.outcome == "passed" else None
+        measured = result.speedup if result.outcome is Outcome.PASSED else None
         # A repeated row keeps its first measurement, unless only a later one has a speedup.
         if speedups.get(row_key(result)) is None:
             speedups[row_key(result)] = measured
     return speedups
 
 
-def compare_cell(candidate: SpeedupRecord | None, baseline: SpeedupRecord | None) -> Cell:
+def compare_cell(candidate: Interval | None, baseline: Interval | None) -> Cell:
     """How *candidate* relates to *baseline*: change in percent and significant direction."""
     if candidate is None:
         return Cell(None)
@@ -150,9 +148,9 @@ def compare_cell(candidate: SpeedupRecord | None, baseline: SpeedupRecord | None
         return Cell(candidate)
     change = (candidate.estimate - baseline.estimate) / baseline.estimate * 100.0
     direction = 0
-    if candidate.ci_low > baseline.ci_high:
+    if candidate.low > baseline.high:
         direction = 1
-    elif candidate.ci_high < baseline.ci_low:
+    elif candidate.high < baseline.low:
         direction = -1
     return Cell(candidate, change, direction)
 
@@ -193,16 +191,9 @@ def find_regressions(matrix: Matrix, threshold_pct: float) -> list[Regression]:
     return found
 
 
-def format_speedup(speedup: SpeedupRecord | None) -> str:
-    """``1.93x [1.85\u20132.01]`` (an en dash between the bounds), or the missing marker."""
-    if speedup is None:
-        return MISSING_CELL
-    return f"{speedup.estimate:.2f}x [{speedup.ci_low:.2f}{RANGE_DASH}{speedup.ci_high:.2f}]"
-
-
 def format_cell(cell: Cell) -> str:
     """A cell's text: the speedup, and the marker and change when significant."""
-    text = format_speedup(cell.speedup)
+    text = speedup_cell(cell.speedup)
     if cell.direction and cell.change_pct is not None:
         mark = FASTER_MARK if cell.direction > 0 else SLOWER_MARK
         text += f" {mark}{cell.change_pct:+.0f}%"

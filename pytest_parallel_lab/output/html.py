@@ -4,9 +4,8 @@ Every run's speedups are tables first; charts are drawn on top with plotly.js wh
 the optional ``plotly`` package is installed (``pip install pytest-parallel-lab[html]``),
 inlined once per page so the file opens without a network. The chart specifications
 are plain JSON built here (plotly's Python API is not needed, only its bundled JS).
-All text from the documents is escaped; the optional sections (``scaling``,
-``suite``) are plain JSON from other features and are read defensively: a malformed
-entry is skipped, never a crash.
+All text from the documents is escaped; cells are made as in every other output
+(:mod:`pytest_parallel_lab.output.cells`).
 """
 
 from __future__ import annotations
@@ -14,12 +13,13 @@ from __future__ import annotations
 import html
 import importlib
 import json
-import math
 import os
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_parallel_lab.document.run import RunDocument, write_atomically
+from pytest_parallel_lab.document.files import write_atomically
+from pytest_parallel_lab.document.run import RunDocument
+from pytest_parallel_lab.output.cells import MISSING, number_cell, workload_label
 from pytest_parallel_lab.output.compare import (
     LEGEND,
     Matrix,
@@ -28,6 +28,8 @@ from pytest_parallel_lab.output.compare import (
     format_cell,
     unique_names,
 )
+from pytest_parallel_lab.stats import amdahl_speedup
+from pytest_parallel_lab.vocabulary import Outcome
 
 #: What the page says when plotly is not installed.
 NO_CHARTS_NOTICE = "Charts need plotly: pip install pytest-parallel-lab[html]"
@@ -54,19 +56,6 @@ def load_plotly_js() -> str | None:
     return script
 
 
-def _number(value: Any) -> float | None:
-    """*value* as a finite float, or ``None`` (sections are untrusted plain JSON)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    """The dict entries of *value* if it is a list, else nothing."""
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
@@ -77,11 +66,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         "<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>" for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _fmt(value: Any, spec: str = ".3f") -> str:
-    number = _number(value)
-    return "—" if number is None else format(number, spec)
 
 
 class _Page:
@@ -127,13 +111,13 @@ def _environment_section(page: _Page, runs: Sequence[Run]) -> None:
         rows.append(
             [
                 run.name,
-                f"{env.implementation} {env.python_version}".strip() or "—",
+                f"{env.implementation} {env.python_version}".strip() or MISSING,
                 f"{build}, GIL {'on' if env.gil_enabled else 'off'}",
-                env.start_method or "—",
+                env.start_method or MISSING,
                 env.xdist_workers,
                 f"{env.usable_cpus}/{env.cpu_count}",
-                env.platform or "—",
-                run.document.created or "—",
+                env.platform or MISSING,
+                run.document.created or MISSING,
             ]
         )
     headers = ["run", "Python", "build", "start method", "xdist -n", "CPUs", "platform", "created"]
@@ -161,8 +145,8 @@ def _speedup_section(page: _Page, matrix: Matrix, runs: Sequence[Run]) -> None:
                     continue
                 xs.append(matrix.rows[i].backend)
                 ys.append(speedup.estimate)
-                plus.append(max(speedup.ci_high - speedup.estimate, 0.0))
-                minus.append(max(speedup.estimate - speedup.ci_low, 0.0))
+                plus.append(max(speedup.high - speedup.estimate, 0.0))
+                minus.append(max(speedup.estimate - speedup.low, 0.0))
             if xs:
                 error = {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus}
                 data.append({"type": "bar", "name": name, "x": xs, "y": ys, "error_y": error})
@@ -199,44 +183,30 @@ def _failures_section(page: _Page, runs: Sequence[Run]) -> None:
         [run.name, result.nodeid, result.outcome, result.error or ""]
         for run in runs
         for result in run.document.results
-        if result.outcome != "passed"
+        if result.outcome is not Outcome.PASSED
     ]
     if rows:
         page.add("<h2>Not measured</h2>" + _table(["run", "test", "outcome", "error"], rows))
 
 
 def _scaling_section(page: _Page, runs: Sequence[Run]) -> None:
-    sweeps = [
-        (run, sweep) for run in runs for sweep in _dicts(run.document.sections.get("scaling"))
-    ]
+    sweeps = [(run, sweep) for run in runs for sweep in run.document.scaling]
     if not sweeps:
         return
     page.add("<h2>Scaling sweeps</h2>")
     for run, sweep in sweeps:
-        points = [
-            p
-            for p in _dicts(sweep.get("points"))
-            if _number(p.get("workers")) and _number(p.get("speedup")) is not None
-        ]
+        points = sweep.points
         page.add(
-            f"<h3><code>{_e(sweep.get('test', '?'))}</code> [{_e(sweep.get('backend', '?'))}]"
-            f" — {_e(run.name)}</h3>"
+            f"<h3><code>{_e(workload_label(sweep.test, sweep.call_index))}</code> "
+            f"[{_e(sweep.backend)}] — {_e(run.name)}</h3>"
         )
-        workers = [_number(p["workers"]) or 0.0 for p in points]
-        speedups = [_number(p["speedup"]) or 0.0 for p in points]
-        lows = [_number(p.get("ci_low")) for p in points]
-        highs = [_number(p.get("ci_high")) for p in points]
+        workers = [float(p.workers) for p in points]
+        speedups = [p.speedup for p in points]
         error = {
             "type": "data",
             "symmetric": False,
-            "array": [
-                max((h if h is not None else s) - s, 0.0)
-                for h, s in zip(highs, speedups, strict=True)
-            ],
-            "arrayminus": [
-                max(s - (lo if lo is not None else s), 0.0)
-                for lo, s in zip(lows, speedups, strict=True)
-            ],
+            "array": [max(p.ci_high - p.speedup, 0.0) for p in points],
+            "arrayminus": [max(p.speedup - p.ci_low, 0.0) for p in points],
         }
         data: list[dict[str, Any]] = []
         if points:
@@ -245,12 +215,12 @@ def _scaling_section(page: _Page, runs: Sequence[Run]) -> None:
                 {"type": "scatter", "mode": "lines", "name": "ideal (speedup = workers)",
                  "x": [1, top], "y": [1, top], "line": {"dash": "dash", "color": "#999"}}
             )  # fmt: skip
-            fraction = _number(sweep.get("serial_fraction"))
+            fraction = sweep.serial_fraction
             if fraction is not None and 0.0 <= fraction <= 1.0:
                 xs = sorted({1.0, *workers})
                 data.append(
                     {"type": "scatter", "mode": "lines", "name": "Amdahl fit",
-                     "x": xs, "y": [1.0 / (fraction + (1.0 - fraction) / n) for n in xs],
+                     "x": xs, "y": [amdahl_speedup(n, fraction) for n in xs],
                      "line": {"dash": "dot"}}
                 )  # fmt: skip
             data.append(
@@ -264,40 +234,40 @@ def _scaling_section(page: _Page, runs: Sequence[Run]) -> None:
         }
         page.chart(data, layout)
         rows = [
-            [_fmt(p["workers"], "g"), _fmt(p["speedup"], ".2f"), _fmt(lo, ".2f"), _fmt(hi, ".2f")]
-            for p, lo, hi in zip(points, lows, highs, strict=True)
+            [p.workers, f"{p.speedup:.2f}", f"{p.ci_low:.2f}", f"{p.ci_high:.2f}"] for p in points
         ]
         page.add(_table(["workers", "speedup", "low", "high"], rows))
         summary = (
-            f"serial fraction {_fmt(sweep.get('serial_fraction'))}, "
-            f"max speedup {_fmt(sweep.get('max_speedup'), '.2f')}, "
-            f"fit R² {_fmt(sweep.get('fit_r2'))}"
+            f"serial fraction {number_cell(sweep.serial_fraction)}, "
+            f"max speedup {number_cell(sweep.max_speedup, '.2f')}, "
+            f"fit R² {number_cell(sweep.fit_r2)}"
         )
         page.add(f"<p>{_e(summary)}</p>")
 
 
 def _suite_section(page: _Page, runs: Sequence[Run]) -> None:
-    suites = [(run, s) for run in runs if isinstance(s := run.document.sections.get("suite"), dict)]
+    suites = [(run, run.document.suite) for run in runs if run.document.suite is not None]
     if not suites:
         return
     page.add("<h2>Suite timeline</h2>")
     for run, suite in suites:
-        page.add(f"<h3>{_e(run.name)} — wall time {_e(_fmt(suite.get('wall_s'), '.2f'))} s</h3>")
-        # The document stores durations, not start times: tests are laid back to back on
-        # their worker in recorded order, which is the order each worker ran them.
+        assert suite is not None
+        page.add(f"<h3>{_e(run.name)} — wall time {_e(number_cell(suite.wall_s, '.2f'))} s</h3>")
+        # Tests are laid back to back on their worker in recorded order, which is the
+        # order each worker ran them.
         ends: dict[str, float] = {}
         bars: dict[str, dict[str, list[Any]]] = {}
-        for test in _dicts(suite.get("tests")):
-            worker = str(test.get("worker") or "controller")
-            duration = sum(_number(test.get(k)) or 0.0 for k in ("setup_s", "call_s", "teardown_s"))
-            outcome = str(test.get("outcome", "passed"))
-            trace = bars.setdefault(outcome, {"x": [], "y": [], "base": [], "hovertext": []})
+        for test in suite.tests:
+            worker = test.worker or "controller"
+            trace = bars.setdefault(
+                str(test.outcome), {"x": [], "y": [], "base": [], "hovertext": []}
+            )
             start = ends.get(worker, 0.0)
-            ends[worker] = start + duration
-            trace["x"].append(duration)
+            ends[worker] = start + test.total_s
+            trace["x"].append(test.total_s)
             trace["y"].append(worker)
             trace["base"].append(start)
-            trace["hovertext"].append(str(test.get("nodeid", "?")))
+            trace["hovertext"].append(test.nodeid)
         # Node ids go to the hover text only: as bar labels they clutter a long suite.
         data = [
             {"type": "bar", "orientation": "h", "name": outcome,
@@ -313,10 +283,9 @@ def _suite_section(page: _Page, runs: Sequence[Run]) -> None:
         }
         page.chart(data, layout)
         rows = [
-            [w.get("id", "?"), _fmt(w.get("startup_s")), _fmt(w.get("busy_s")),
-             _fmt(w.get("idle_s")), w.get("tests", "—")]
-            for w in _dicts(suite.get("workers"))
-        ]  # fmt: skip
+            [w.id, number_cell(w.startup_s), number_cell(w.busy_s), number_cell(w.idle_s), w.tests]
+            for w in suite.workers
+        ]
         if rows:
             page.add(_table(["worker", "startup s", "busy s", "idle s", "tests"], rows))
 

@@ -1,149 +1,157 @@
 """Plain-text rendering of the ``suite`` section (terminal report and CLI ``show``).
 
-Pure module: input is the JSON-ready section, output is text with ``tabulate`` tables.
+Pure: a :class:`~pytest_parallel_lab.document.suite.SuiteSection` in, text with
+``tabulate`` tables out; one small function per block.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from tabulate import tabulate
+
+from pytest_parallel_lab.document.suite import (
+    ActualRun,
+    Prediction,
+    SuiteSection,
+    XdistAdvice,
+)
+from pytest_parallel_lab.output.cells import MISSING, number_cell
 
 #: How many of the slowest tests and fixtures are listed.
 TOP = 10
 
 
-def _s(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.3f}"
-
-
-def render_suite_section(section: Mapping[str, Any]) -> str:
+def render_suite_section(section: SuiteSection) -> str:
     """The suite analysis as plain text."""
     parts = [
-        f"suite analysis: {len(section.get('tests', []))} tests, "
-        f"session {_s(section.get('wall_s'))} s"
+        f"suite analysis: {len(section.tests)} tests, session {number_cell(section.wall_s)} s",
+        _slowest_tests(section),
+        _slowest_fixtures(section),
+        _workers(section),
+        _imbalance(section),
+        _duplication(section),
+        _last_worker(section),
     ]
-    tests = sorted(
-        section.get("tests", []),
-        key=lambda t: -(t["setup_s"] + t["call_s"] + t["teardown_s"]),
-    )[:TOP]
-    if tests:
-        rows = [
-            [
-                t["nodeid"],
-                t["worker"],
-                _s(t["setup_s"]),
-                _s(t["call_s"]),
-                _s(t["teardown_s"]),
-                t["outcome"],
-            ]
-            for t in tests
-        ]
-        parts.append(
-            "slowest tests\n"
-            + tabulate(rows, ["test", "worker", "setup s", "call s", "teardown s", "outcome"])
-        )
-    fixtures = sorted(section.get("fixtures", []), key=lambda f: -(f["setup_s"] + f["teardown_s"]))[
-        :TOP
-    ]
-    if fixtures:
-        rows = [
-            [
-                f["name"] if f.get("param") is None else f"{f['name']}[{f['param']}]",
-                f["scope"],
-                f["baseid"] or "(root)",
-                f["worker"],
-                f["instances"],
-                _s(f["setup_s"]),
-                _s(f["teardown_s"]),
-            ]
-            for f in fixtures
-        ]
-        parts.append(
-            "slowest fixtures (own time, all instances)\n"
-            + tabulate(
-                rows,
-                ["fixture", "scope", "defined in", "worker", "instances", "setup s", "teardown s"],
-            )
-        )
-    workers = section.get("workers", [])
-    if workers:
-        rows = [
-            [
-                w["id"],
-                _s(w["startup_s"]),
-                _s(w["collection_s"]),
-                _s(w["busy_s"]),
-                _s(w["idle_s"]),
-                w["tests"],
-            ]
-            for w in workers
-        ]
-        parts.append(
-            "workers\n"
-            + tabulate(rows, ["worker", "start-up s", "collection s", "busy s", "idle s", "tests"])
-        )
-    balance = section.get("imbalance")
-    if balance:
-        parts.append(
-            f"imbalance: slowest worker busy {balance['busy_max_over_mean']:.2f}x "
-            f"the mean; last worker finished {balance['finish_gap_s']:.3f} s after "
-            "the first"
-        )
-    duplicated = [d for d in section.get("duplication", []) if d["instances"] > 1][:TOP]
-    if duplicated:
-        rows = [
-            [
-                d["name"],
-                d["scope"],
-                d["workers"],
-                d["instances"],
-                _s(d["total_s"]),
-                _s(d["serial_s"]),
-            ]
-            for d in duplicated
-        ]
-        parts.append(
-            "fixture duplication across workers\n"
-            + tabulate(rows, ["fixture", "scope", "workers", "instances", "total s", "serial s"])
-        )
-    chain = section.get("last_worker_chain")
-    if chain and chain.get("tests"):
-        slowest = sorted(chain["tests"], key=lambda t: -t["total_s"])[:5]
-        names = ", ".join(f"{t['nodeid']} ({t['total_s']:.3f}s)" for t in slowest)
-        parts.append(
-            f"last worker to finish: {chain['worker']} ran {len(chain['tests'])} "
-            f"tests; its slowest: {names}"
-        )
-    actual = section.get("actual")
-    if section.get("prediction"):
+    if section.prediction:
         parts.append(
             render_prediction(
-                section["prediction"],
-                section.get("recommended"),
-                section.get("serial_wall_s", section.get("wall_s")),
-                actual,
+                section.prediction, section.recommended, section.serial_wall_s, section.actual
             )
         )
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _slowest_tests(section: SuiteSection) -> str:
+    tests = sorted(section.tests, key=lambda t: -t.total_s)[:TOP]
+    if not tests:
+        return ""
+    rows = [
+        [
+            t.nodeid,
+            t.worker,
+            number_cell(t.setup_s),
+            number_cell(t.call_s),
+            number_cell(t.teardown_s),
+            str(t.outcome),
+        ]
+        for t in tests
+    ]
+    headers = ["test", "worker", "setup s", "call s", "teardown s", "outcome"]
+    return "slowest tests\n" + tabulate(rows, headers)
+
+
+def _slowest_fixtures(section: SuiteSection) -> str:
+    fixtures = sorted(section.fixtures, key=lambda f: -(f.setup_s + f.teardown_s))[:TOP]
+    if not fixtures:
+        return ""
+    rows = [
+        [
+            f.name if f.param is None else f"{f.name}[{f.param}]",
+            f.scope,
+            f.baseid or "(root)",
+            f.worker,
+            f.instances,
+            number_cell(f.setup_s),
+            number_cell(f.teardown_s),
+        ]
+        for f in fixtures
+    ]
+    headers = ["fixture", "scope", "defined in", "worker", "instances", "setup s", "teardown s"]
+    return "slowest fixtures (own time, all instances)\n" + tabulate(rows, headers)
+
+
+def _workers(section: SuiteSection) -> str:
+    if not section.workers:
+        return ""
+    rows = [
+        [
+            w.id,
+            number_cell(w.startup_s),
+            number_cell(w.collection_s),
+            number_cell(w.busy_s),
+            number_cell(w.idle_s),
+            w.tests,
+        ]
+        for w in section.workers
+    ]
+    headers = ["worker", "start-up s", "collection s", "busy s", "idle s", "tests"]
+    return "workers\n" + tabulate(rows, headers)
+
+
+def _imbalance(section: SuiteSection) -> str:
+    balance = section.imbalance
+    if balance is None:
+        return ""
+    return (
+        f"imbalance: slowest worker busy {balance.busy_max_over_mean:.2f}x the mean; "
+        f"last worker finished {balance.finish_gap_s:.3f} s after the first"
+    )
+
+
+def _duplication(section: SuiteSection) -> str:
+    duplicated = [d for d in section.duplication if d.instances > 1][:TOP]
+    if not duplicated:
+        return ""
+    rows = [
+        [d.name, d.scope, d.workers, d.instances, number_cell(d.total_s), number_cell(d.serial_s)]
+        for d in duplicated
+    ]
+    headers = ["fixture", "scope", "workers", "instances", "total s", "serial s"]
+    return "fixture duplication across workers\n" + tabulate(rows, headers)
+
+
+def _last_worker(section: SuiteSection) -> str:
+    chain = section.last_worker_chain
+    if chain is None or not chain.tests:
+        return ""
+    slowest = sorted(chain.tests, key=lambda t: -t.total_s)[:5]
+    names = ", ".join(f"{t.nodeid} ({t.total_s:.3f}s)" for t in slowest)
+    return (
+        f"last worker to finish: {chain.worker} ran {len(chain.tests)} tests; its slowest: {names}"
+    )
 
 
 def render_prediction(
-    rows: Sequence[Mapping[str, Any]],
-    recommended: Mapping[str, Any] | None,
+    predictions: Sequence[Prediction],
+    advice: XdistAdvice | None,
     serial_wall_s: float | None,
-    actual: Mapping[str, Any] | None = None,
+    actual: ActualRun | None = None,
 ) -> str:
     """The prediction table (and the actual run when it was an xdist run)."""
     table = []
-    for p in rows:
-        line = [p["workers"], p["dist"], _s(p["wall_s"]), _s(p["lower_bound_s"])]
+    for p in predictions:
+        line: list[object] = [
+            p.workers,
+            p.dist,
+            number_cell(p.wall_s),
+            number_cell(p.lower_bound_s),
+        ]
         if serial_wall_s:
-            line.append(f"{serial_wall_s / p['wall_s']:.2f}x" if p["wall_s"] else "-")
+            line.append(f"{serial_wall_s / p.wall_s:.2f}x" if p.wall_s else MISSING)
         if actual:
-            same = p["workers"] == actual["workers"] and p["dist"] == actual["dist"]
-            line.append(_s(actual["wall_s"]) if same else "")
+            same = p.workers == actual.workers and p.dist == actual.dist
+            line.append(number_cell(actual.wall_s) if same else "")
         table.append(line)
     headers = ["-n", "dist", "predicted s", "lower bound s"]
     if serial_wall_s:
@@ -151,6 +159,6 @@ def render_prediction(
     if actual:
         headers.append("actual s")
     text = "xdist prediction\n" + tabulate(table, headers)
-    if recommended and recommended.get("message"):
-        text += f"\nrecommendation: {recommended['message']}"
+    if advice is not None and advice.message:
+        text += f"\nrecommendation: {advice.message}"
     return text

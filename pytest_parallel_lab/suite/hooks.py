@@ -1,11 +1,11 @@
-"""The hook objects of suite analysis: time tests and fixtures, merge what xdist
-workers send, and contribute the ``suite`` section and the trace.
+"""pytest glue for suite analysis: time tests and fixtures, merge what xdist workers
+send, and contribute the ``suite`` section and the trace.
 
-Registered by :func:`pytest_parallel_lab.suite_plugin.configure` only when a report,
-a JSON file, a trace or a prediction from a file was asked for. Measurements become
-plain-builtin payloads (``suite_timing.SuiteRecorder``); in an xdist worker each
-payload rides on its test report as ``report.parallel_lab_suite``, so the controller
-has everything a crashed worker reported before it died.
+Registered by ``plugin.py`` only when a report, a JSON file, a trace or a prediction
+from a file was asked for. Measurements become rows of plain builtins
+(:class:`~pytest_parallel_lab.suite.recorder.SuiteRecorder`); in an xdist worker
+each payload rides on its test report as ``report.parallel_lab_suite``, so the
+controller has everything a crashed worker reported before it died.
 """
 
 from __future__ import annotations
@@ -13,14 +13,19 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Generator, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from pytest_parallel_lab import timing
-from pytest_parallel_lab.document.run import DocumentError, load_document, write_atomically
-from pytest_parallel_lab.marked.marker import usable_cpus
-from pytest_parallel_lab.plugin import write_output
+from pytest_parallel_lab.document.codec import DocumentError
+from pytest_parallel_lab.document.files import write_atomically
+from pytest_parallel_lab.document.run import RunDocument, load_document
+from pytest_parallel_lab.document.suite import DIST_MODES, ActualRun, PredictedFrom, SuiteSection
+from pytest_parallel_lab.options import LabOptions, write_output
+from pytest_parallel_lab.output.trace import TraceLog, events_from_recording, trace_text
+from pytest_parallel_lab.suite.model import calibrate, model_from_section
 from pytest_parallel_lab.suite.recorder import (
     SHARED_SCOPES,
     SuiteRecorder,
@@ -28,17 +33,15 @@ from pytest_parallel_lab.suite.recorder import (
     fixture_id,
 )
 from pytest_parallel_lab.suite.simulate import (
-    DIST_MODES,
-    STARTUP_RATIO,
+    advise,
     default_worker_counts,
-    model_from_section,
     predict_all,
-    predict_document_text,
-    prediction_rows,
-    recommend,
+    predict_saved_run,
 )
-from pytest_parallel_lab.suite.trace import events_from_recording, trace_text
-from pytest_parallel_lab.suite_plugin import REPORT_ATTRIBUTE, worker_counts_option
+from pytest_parallel_lab.vocabulary import Role
+
+#: The attribute of a test report that carries an xdist worker's suite timing.
+REPORT_ATTRIBUTE = "parallel_lab_suite"
 
 
 def _process_age() -> float | None:
@@ -70,18 +73,19 @@ class SuiteTimingPlugin:
     in an xdist worker, whose payload must travel with each report.
     """
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, options: LabOptions) -> None:
         self.config = config
-        workerinput = getattr(config, "workerinput", None)
-        self.is_worker = workerinput is not None
+        self.options = options
+        self.is_worker = options.xdist.role is Role.WORKER
         # xdist's controller runs no tests: it merges what the workers send.
-        self.is_controller = not self.is_worker and getattr(config.option, "dist", "no") != "no"
-        self.worker_id = str(workerinput["workerid"]) if workerinput else "main"
+        self.is_controller = options.xdist.role is Role.CONTROLLER
+        self.worker_id = options.xdist.worker_id or "main"
         self.origin = timing.perf_counter()
         # Raw events are kept only for a trace (the controller's, or a plain run's).
-        self.recorder = SuiteRecorder(
-            self.origin, keep_events=bool(config.getoption("parallel_trace", None))
-        )
+        keep = bool(options.trace) and not self.is_worker
+        self.recorder = SuiteRecorder(self.origin, keep_events=keep)
+        #: what other features add to the trace (the marked tests' pool tasks)
+        self.trace = TraceLog(self.origin) if keep else None
         self.process_age = _process_age()
         self.collected: float | None = None
         self.meta_sent = False
@@ -98,7 +102,6 @@ class SuiteTimingPlugin:
         self.shared_defs: dict[int, tuple[str, str, str] | None] = {}
         #: fixture ids by (definition, param)
         self.fixture_ids: dict[tuple[int, str | None], str] = {}
-        self.extra_trace_events: list[dict[str, Any]] = []
         self.crashed_workers: list[str] = []
         self.wall_s: float | None = None
 
@@ -106,6 +109,8 @@ class SuiteTimingPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.origin = self.recorder.origin = timing.perf_counter()
+        if self.trace is not None:
+            self.trace.origin = self.origin
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collected = timing.perf_counter()
@@ -211,24 +216,12 @@ class SuiteTimingPlugin:
             setattr(report, REPORT_ATTRIBUTE, self._payload())
 
     def _payload(self) -> dict[str, Any]:
-        """What was logged since the last payload, as plain builtins (for the controller)."""
-        fixture_keys = ("name", "scope", "baseid", "param", "nodeid", "when", "start")
+        """What was logged since the last payload, as rows of plain builtins (the
+        fields of ``SuiteRecorder.add_phases`` and ``add_fixture_events``)."""
         payload: dict[str, Any] = {
             "worker": self.worker_id,
-            "phases": [
-                dict(
-                    zip(
-                        ("nodeid", "when", "start", "duration", "outcome", "uses", "index"),
-                        fields,
-                        strict=True,
-                    )
-                )
-                for fields in self._phase_fields()
-            ],
-            "fixtures": [
-                dict(zip((*fixture_keys, "own_s", "total_s"), fields, strict=True))
-                for fields in self._fixture_fields()
-            ],
+            "phases": list(self._phase_fields()),
+            "fixtures": list(self._fixture_fields()),
         }
         self.report_log, self.fixture_log = [], []
         if not self.meta_sent:
@@ -295,7 +288,7 @@ class SuiteTimingPlugin:
         self.wall_s = timing.perf_counter() - self.origin
         if not self.is_worker and (self.report_log or self.fixture_log):
             self._record_plain_run()
-        path = self.config.getoption("parallel_trace", None)
+        path = self.options.trace
         if path and not self.is_worker:
             # Before the other sessionfinish hooks: every test is over, and a warning
             # raised here still reaches the terminal summary.
@@ -308,8 +301,10 @@ class SuiteTimingPlugin:
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """Drop what was measured: the section is written and printed by now."""
         self.items, self.report_log, self.fixture_log = {}, [], []
-        self.shared_defs, self.fixture_ids, self.extra_trace_events = {}, {}, []
+        self.shared_defs, self.fixture_ids = {}, {}
         self.recorder = SuiteRecorder(self.origin, keep_events=False)
+        if self.trace is not None:
+            self.trace.events = []
 
     def write_trace(self, path: str) -> None:
         """Write the trace atomically (valid JSON whatever happened to the tests)."""
@@ -320,81 +315,66 @@ class SuiteTimingPlugin:
         events = events_from_recording(
             self.origin, self.recorder.phase_events, self.recorder.fixture_events, meta
         )
-        write_atomically(path, trace_text(events + self.extra_trace_events))
+        extra = self.trace.events if self.trace is not None else []
+        write_atomically(path, trace_text(events + extra))
 
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_parallel_lab_document_sections(self, config: pytest.Config) -> dict[str, Any] | None:
-        """The ``suite`` section (controller or plain run only)."""
-        if self.is_worker:
-            return None
-        return {"suite": self.suite_section()}
+    def contribute(self, document: RunDocument) -> RunDocument:
+        """The ``suite`` section of the run document (controller or plain run only)."""
+        return replace(document, suite=self.suite_section())
 
-    def suite_section(self) -> dict[str, Any]:
+    def suite_section(self) -> SuiteSection:
+        """What was recorded, calibrated, with the prediction for every -n N and mode."""
         wall = self.wall_s if self.wall_s is not None else timing.perf_counter() - self.origin
-        numprocesses = getattr(self.config.option, "numprocesses", None)
-        dist = getattr(self.config.option, "dist", "no")
-        xdist_n = numprocesses if isinstance(numprocesses, int) and dist != "no" else 0
-        section = build_section(self.recorder, wall, {"crashed_workers": self.crashed_workers})
-        section["calibration"] = self._calibration(section, xdist_n)
+        xdist = self.options.xdist
+        xdist_n = xdist.workers if self.is_controller else 0
+        section = build_section(self.recorder, wall, self.crashed_workers)
+        calibration = calibrate(
+            section, xdist_workers=xdist_n, process_age_s=self.process_age, cpus=self.options.cpus
+        )
+        section = replace(section, calibration=calibration)
         model = model_from_section(section)
-        extra = list(self.config.getoption("parallel_predict", None) or [])
-        ini = str(self.config.getini("parallel_predict") or "").strip()
-        if ini and not extra:
-            extra = worker_counts_option(ini)
+        extra = [*self.options.predict, *([xdist_n] if xdist_n else [])]
+        counts = default_worker_counts(calibration.cpus, extra)
+        predictions = tuple(predict_all(model, counts, DIST_MODES))
         if xdist_n:
-            extra.append(xdist_n)
-        counts = default_worker_counts(model.calibration.cpus, extra)
-        predictions = predict_all(model, counts, DIST_MODES)
-        section["prediction"] = prediction_rows(predictions)
-        if xdist_n:
-            section["actual"] = {"workers": xdist_n, "dist": dist, "wall_s": wall}
-            section["serial_wall_s"] = None
+            section = replace(
+                section,
+                prediction=predictions,
+                actual=ActualRun(xdist_n, xdist.dist, wall),
+                serial_wall_s=None,
+            )
         else:
-            section["serial_wall_s"] = wall
-            section["recommended"] = recommend(predictions, wall)
-        source = self.config.getoption("parallel_predict_from", None)
+            section = replace(
+                section,
+                prediction=predictions,
+                serial_wall_s=wall,
+                recommended=advise(predictions, wall),
+            )
+        source = self.options.predict_from
         if source:
-            section["predicted_from"] = {"path": str(source), "text": self.predict_from_text()}
+            section = replace(section, predicted_from=PredictedFrom(source, self.predict_from_text))
         return section
 
-    def _calibration(self, section: dict[str, Any], xdist_n: int) -> dict[str, Any]:
-        workers = section["workers"]
-        tests = max(1, sum(w["tests"] for w in workers))
-        cpus = usable_cpus()
-        if xdist_n and workers:
-            return {
-                "startup_s": sum(w["startup_s"] for w in workers) / len(workers),
-                "collection_s": sum(w["collection_s"] for w in workers) / len(workers),
-                "per_test_overhead_s": sum(w["idle_s"] for w in workers) / tests,
-                # measured under xdist: contention and per-report costs are already in
-                "xdist_per_test_s": 0.0,
-                "controller_load": 0.0,
-                "cpus": cpus,
-            }
-        collection = workers[0]["collection_s"] if workers else 0.0
-        busy = workers[0]["busy_s"] if workers else 0.0
-        age = self.process_age if self.process_age is not None else 0.3
-        return {
-            # a worker starts much like this process did (interpreter, imports, plugins)
-            "startup_s": age * STARTUP_RATIO,
-            "collection_s": collection,
-            "per_test_overhead_s": max(0.0, section["wall_s"] - collection - busy) / tests,
-            "cpus": cpus,
-        }
-
+    @functools.cached_property
     def predict_from_text(self) -> str:
-        source = self.config.getoption("parallel_predict_from", None)
+        """The prediction from ``--parallel-predict-from``'s saved run, as text (made
+        once: the section and the terminal summary both show it)."""
+        from pytest_parallel_lab.output.suite_text import render_prediction
+
+        source = self.options.predict_from
+        assert source is not None
         try:
-            document = load_document(os.path.join(self.config.invocation_params.dir, source))
-            return predict_document_text(document, self.config.getoption("parallel_predict", None))
+            document = load_document(self.options.path(source))
+            saved = predict_saved_run(document, self.options.predict)
+            return render_prediction(saved.predictions, saved.advice, saved.serial_wall_s)
         except DocumentError as exc:
             return f"--parallel-predict-from: {exc}"
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or not self.config.getoption("parallel_predict_from", None):
+        if self.is_worker or not self.options.predict_from:
             return
         terminalreporter.write_sep("=", "pytest-parallel-lab: prediction from a saved run")
-        for line in self.predict_from_text().splitlines():
+        for line in self.predict_from_text.splitlines():
             terminalreporter.write_line(line)
 
 

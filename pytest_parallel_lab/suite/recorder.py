@@ -1,77 +1,48 @@
-"""Suite timing: what every test and fixture cost, per worker, as plain data.
+"""Suite timing: what every test and fixture cost, per worker, as a typed section.
 
-This module is pure (no pytest import). The pytest glue (``suite_plugin.py``) turns
-each test report into a *payload* of plain builtins (the same payload travels from an
-xdist worker to the controller as an attribute of the report), and a
-:class:`SuiteRecorder` ingests payloads and builds the ``suite`` section of the run
-document. All times in payloads are absolute ``timing.perf_counter`` readings
-(CLOCK_MONOTONIC on Linux, so comparable across the processes of one machine); the
-section holds durations and offsets from the session start.
+Pure (no pytest import). The glue (``suite/hooks.py``) logs each test phase and
+fixture event as a tuple of fields (:data:`PhaseFields`, :data:`FixtureEventFields`);
+a plain run feeds its logs straight to a :class:`SuiteRecorder` at the end, an xdist
+worker sends them as a *payload* of plain builtins with each test report, which the
+controller's recorder ingests. :func:`build_section` turns what was recorded into
+the document's :class:`~pytest_parallel_lab.document.suite.SuiteSection`, once. All
+times in payloads are absolute ``timing.perf_counter`` readings (CLOCK_MONOTONIC on
+Linux, so comparable across the processes of one machine); the section holds
+durations and offsets from the session start.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from pytest_parallel_lab.document.suite import (
+    ChainLink,
+    FixtureDuplication,
+    FixtureTiming,
+    Imbalance,
+    SuiteSection,
+    TestTiming,
+    WorkerChain,
+    WorkerTiming,
+)
+from pytest_parallel_lab.vocabulary import Outcome
 
 #: Scopes whose fixture instances can be shared by several tests (and duplicated by xdist).
 SHARED_SCOPES = ("session", "package", "module", "class")
 
 
-@dataclass(frozen=True)
-class TestTiming:
-    """One test's phases on one worker; ``fixture_s`` is the own time of the shared
-    fixtures set up or torn down inside its phases, ``uses`` the shared fixtures it needs."""
-
-    __test__ = False  # not a pytest test class
-
-    nodeid: str
-    worker: str
-    setup_s: float
-    call_s: float
-    teardown_s: float
-    outcome: str
-    start_s: float = 0.0
-    fixture_s: float = 0.0
-    uses: tuple[str, ...] = ()
-    #: Position in the worker's collection (the order a scheduler sees), -1 if unknown.
-    index: int = -1
-
-
-@dataclass(frozen=True)
-class FixtureTiming:
-    """All instances of one fixture (and param) on one worker, own time only."""
-
-    id: str
-    name: str
-    scope: str
-    baseid: str
-    param: str | None
-    worker: str
-    setup_s: float
-    teardown_s: float
-    instances: int
-
-
-@dataclass(frozen=True)
-class WorkerTiming:
-    """One process that ran tests: the main process (``main``) or an xdist worker."""
-
-    id: str
-    startup_s: float
-    collection_s: float
-    busy_s: float
-    idle_s: float
-    tests: int
-    finish_s: float = 0.0
+def fixture_key(name: str, scope: str, baseid: str) -> str:
+    """A fixture definition, whatever its param: one instance of it is active at a time."""
+    return f"{baseid}::{name}@{scope}"
 
 
 def fixture_id(name: str, scope: str, baseid: str, param: str | None) -> str:
-    """A stable key for a fixture definition and param, shared by tests and fixtures rows."""
-    suffix = "" if param is None else f"[{param}]"
-    return f"{baseid}::{name}{suffix}@{scope}"
+    """A fixture definition and param: the key of a shared instance in tests and fixtures rows."""
+    if param is None:
+        return fixture_key(name, scope, baseid)
+    return f"{baseid}::{name}[{param}]@{scope}"
 
 
 def scope_node(nodeid: str, scope: str) -> str:
@@ -98,7 +69,7 @@ class _TestBuilder:
         self.phases: dict[str, float] = {}
         self.start: float | None = None
         self.end = 0.0
-        self.outcome = "passed"
+        self.outcome = Outcome.PASSED
         self.fixture_s = 0.0
         self.uses: tuple[str, ...] = ()
         self.index = -1
@@ -133,15 +104,14 @@ PhaseFields = tuple[str, str, float, float, str, "Sequence[str] | None", int]
 
 
 class SuiteRecorder:
-    """Collects payloads (from this process or from xdist workers) into a section.
+    """Collects what this process or xdist workers measured, per worker.
 
-    Payload keys: ``worker`` (str); optionally ``meta`` ``{started, collected}``;
-    ``phase`` ``{nodeid, when, start, duration, outcome}`` with ``uses`` (list of
-    fixture ids) beside it, or ``phases``, a list of such phases each carrying its own
-    optional ``uses`` and ``index``; ``fixtures``: events ``{name, scope, baseid, param,
-    nodeid, when, start, own_s, total_s}``. :meth:`add_phases` and
-    :meth:`add_fixture_events` take the same fields as tuples (a plain run feeds them
-    straight from its logs). With ``keep_events`` the events are also kept for the trace.
+    :meth:`add_phases` and :meth:`add_fixture_events` take rows of fields (a plain run
+    feeds them straight from its logs); :meth:`ingest` takes a worker's payload:
+    ``worker`` (str), optionally ``meta`` ``{started, collected, process_age}``,
+    ``phases`` (a list of :data:`PhaseFields`) and ``fixtures`` (a list of
+    :data:`FixtureEventFields`). With ``keep_events`` the events are also kept for
+    the trace.
     """
 
     def __init__(self, origin: float, keep_events: bool = True) -> None:
@@ -153,50 +123,16 @@ class SuiteRecorder:
         self.phase_events: list[dict[str, Any]] = []
         self.fixture_events: list[dict[str, Any]] = []
 
-    def ingest(self, payload: dict[str, Any]) -> None:
-        """Add one payload; unknown keys are ignored so that versions can differ."""
+    def ingest(self, payload: Mapping[str, Any]) -> None:
+        """Add one payload from an xdist worker; unknown keys are ignored."""
         worker = str(payload.get("worker", "main"))
         state = self.workers[worker]
         meta = payload.get("meta")
         if isinstance(meta, dict):
             state.started = meta.get("started", state.started)
             state.collected = meta.get("collected", state.collected)
-        self.add_fixture_events(
-            worker,
-            [
-                (
-                    e["name"],
-                    e["scope"],
-                    e["baseid"],
-                    e["param"],
-                    e.get("nodeid", ""),
-                    e["when"],
-                    e["start"],
-                    e["own_s"],
-                    e.get("total_s", e["own_s"]),
-                )
-                for e in payload.get("fixtures", ())
-            ],
-        )
-        phases = list(payload.get("phases", ()))
-        phase = payload.get("phase")
-        if isinstance(phase, dict):
-            phases.append({**phase, "uses": payload.get("uses")})
-        self.add_phases(
-            worker,
-            [
-                (
-                    p["nodeid"],
-                    p["when"],
-                    p["start"],
-                    p["duration"],
-                    p.get("outcome", "passed"),
-                    p.get("uses"),
-                    -1 if p.get("index") is None else int(p["index"]),
-                )
-                for p in phases
-            ],
-        )
+        self.add_fixture_events(worker, map(tuple, payload.get("fixtures", ())))
+        self.add_phases(worker, map(tuple, payload.get("phases", ())))
 
     def add_fixture_events(self, worker: str, events: Iterable[FixtureEventFields]) -> None:
         """Fixture setups and teardowns, each ``(name, scope, baseid, param, nodeid, when,
@@ -267,9 +203,9 @@ class SuiteRecorder:
             if end > test.end:
                 test.end = end
             if outcome == "failed":
-                test.outcome = "failed" if when == "call" else "error"
-            elif outcome == "skipped" and test.outcome == "passed":
-                test.outcome = "skipped"
+                test.outcome = Outcome.FAILED if when == "call" else Outcome.ERROR
+            elif outcome == "skipped" and test.outcome is Outcome.PASSED:
+                test.outcome = Outcome.SKIPPED
             if uses:
                 test.uses = tuple(uses)
             if index >= 0:
@@ -279,31 +215,26 @@ class SuiteRecorder:
                 last_end = end
         state.busy_s, state.last_end, state.tests = busy, last_end, count
 
-    def test_rows(self) -> list[dict[str, Any]]:
-        """The ``suite.tests`` rows (``TestTiming`` fields as plain JSON types), in the
-        order the tests started (each worker's order is preserved)."""
-        origin = self.origin
-        rows: list[dict[str, Any]] = [
-            {
-                "nodeid": nodeid,
-                "worker": b.worker,
-                "setup_s": b.phases.get("setup", 0.0),
-                "call_s": b.phases.get("call", 0.0),
-                "teardown_s": b.phases.get("teardown", 0.0),
-                "outcome": b.outcome,
-                "start_s": (origin if b.start is None else b.start) - origin,
-                "fixture_s": b.fixture_s,
-                "uses": list(b.uses),
-                "index": b.index,
-            }
-            for (nodeid, _), b in self.tests.items()
-        ]
-        rows.sort(key=lambda r: float(r["start_s"]))
-        return rows
-
     def test_timings(self) -> list[TestTiming]:
         """Tests in the order they started (each worker's order is preserved)."""
-        return [TestTiming(**{**row, "uses": tuple(row["uses"])}) for row in self.test_rows()]
+        origin = self.origin
+        rows = [
+            TestTiming(
+                nodeid,
+                b.worker,
+                b.phases.get("setup", 0.0),
+                b.phases.get("call", 0.0),
+                b.phases.get("teardown", 0.0),
+                b.outcome,
+                (origin if b.start is None else b.start) - origin,
+                b.fixture_s,
+                b.uses,
+                b.index,
+            )
+            for (nodeid, _), b in self.tests.items()
+        ]
+        rows.sort(key=lambda r: r.start_s)
+        return rows
 
     def fixture_timings(self) -> list[FixtureTiming]:
         """Fixture rows per (fixture, param, worker)."""
@@ -344,20 +275,17 @@ class SuiteRecorder:
         return rows
 
 
-def imbalance(workers: list[WorkerTiming]) -> dict[str, float] | None:
+def imbalance(workers: Sequence[WorkerTiming]) -> Imbalance | None:
     """Slowest worker's busy time over the mean, and the spread of finish times."""
     if not workers:
         return None
     mean = sum(w.busy_s for w in workers) / len(workers)
     slowest = max(w.busy_s for w in workers)
     finishes = [w.finish_s for w in workers]
-    return {
-        "busy_max_over_mean": slowest / mean if mean > 0 else 1.0,
-        "finish_gap_s": max(finishes) - min(finishes),
-    }
+    return Imbalance(slowest / mean if mean > 0 else 1.0, max(finishes) - min(finishes))
 
 
-def fixture_duplication(fixtures: list[FixtureTiming]) -> list[dict[str, Any]]:
+def fixture_duplication(fixtures: Sequence[FixtureTiming]) -> list[FixtureDuplication]:
     """For shared-scope fixtures: instances across workers and what they cost versus
     the instances one serial process would need (the most any single worker needed
     per scope node is unknown here, so the serial cost is the mean per instance times
@@ -366,62 +294,52 @@ def fixture_duplication(fixtures: list[FixtureTiming]) -> list[dict[str, Any]]:
     for row in fixtures:
         if row.scope in SHARED_SCOPES:
             grouped[row.id].append(row)
-    result: list[dict[str, Any]] = []
+    result = []
     for fid, rows in grouped.items():
         instances = sum(r.instances for r in rows)
         total = sum(r.setup_s + r.teardown_s for r in rows)
-        serial_instances = max(r.instances for r in rows)
-        per_instance = total / instances if instances else 0.0
+        serial = total / instances * max(r.instances for r in rows) if instances else 0.0
         result.append(
-            {
-                "id": fid,
-                "name": rows[0].name,
-                "scope": rows[0].scope,
-                "workers": len(rows),
-                "instances": instances,
-                "total_s": total,
-                "serial_s": per_instance * serial_instances,
-                "extra_s": total - per_instance * serial_instances,
-            }
+            FixtureDuplication(
+                fid,
+                rows[0].name,
+                rows[0].scope,
+                len(rows),
+                instances,
+                total,
+                serial,
+                total - serial,
+            )
         )
-    result.sort(key=lambda d: -d["extra_s"])
+    result.sort(key=lambda d: -d.extra_s)
     return result
 
 
-def last_worker_chain(tests: list[TestTiming], workers: list[WorkerTiming]) -> dict[str, Any]:
+def last_worker_chain(tests: Sequence[TestTiming], workers: Sequence[WorkerTiming]) -> WorkerChain:
     """The tests, in order, of the worker that finished last (what the wall time waited on)."""
     if not workers:
-        return {"worker": None, "tests": []}
+        return WorkerChain(None)
     last = max(workers, key=lambda w: w.finish_s)
-    chain = [
-        {"nodeid": t.nodeid, "total_s": t.setup_s + t.call_s + t.teardown_s}
-        for t in tests
-        if t.worker == last.id
-    ]
-    return {"worker": last.id, "tests": chain}
+    return WorkerChain(
+        last.id, tuple(ChainLink(t.nodeid, t.total_s) for t in tests if t.worker == last.id)
+    )
 
 
 def build_section(
-    recorder: SuiteRecorder, wall_s: float, extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The ``suite`` section as plain JSON types."""
-    rows = recorder.test_rows()
+    recorder: SuiteRecorder, wall_s: float, crashed_workers: Sequence[str] = ()
+) -> SuiteSection:
+    """What was recorded, as the ``suite`` section (without the prediction)."""
+    tests = recorder.test_timings()
     fixtures = recorder.fixture_timings()
     workers = recorder.worker_timings()
     distributed = len(workers) > 1
-    section: dict[str, Any] = {
-        "tests": rows,
-        "fixtures": [dict(vars(f)) for f in fixtures],
-        "workers": [dict(vars(w)) for w in workers],
-        "wall_s": wall_s,
-        "imbalance": imbalance(workers) if distributed else None,
-        "duplication": fixture_duplication(fixtures) if distributed else [],
-        "last_worker_chain": (
-            last_worker_chain(recorder.test_timings(), workers) if distributed else None
-        ),
-        "prediction": [],
-        "actual": None,
-    }
-    if extra:
-        section.update(extra)
-    return section
+    return SuiteSection(
+        tests=tuple(tests),
+        fixtures=tuple(fixtures),
+        workers=tuple(workers),
+        wall_s=wall_s,
+        imbalance=imbalance(workers) if distributed else None,
+        duplication=tuple(fixture_duplication(fixtures)) if distributed else (),
+        last_worker_chain=last_worker_chain(tests, workers) if distributed else None,
+        crashed_workers=tuple(crashed_workers),
+    )

@@ -2,8 +2,8 @@
 
 Pure module. One track (thread) per process that ran tests (``main`` or ``gw0``,
 ``gw1``, ...) holding its collection, each test's setup/call/teardown and each
-fixture's setup/teardown, nested by time. Other features can add their own tracks
-with :func:`complete_event` (for example pool-worker tasks of marked tests).
+fixture's setup/teardown, nested by time. Other features add their own tracks to a
+run's :class:`TraceLog` (the marked tests: one track per pool worker's tasks).
 """
 
 from __future__ import annotations
@@ -37,6 +37,32 @@ def complete_event(
     if args:
         event["args"] = dict(args)
     return event
+
+
+class TraceLog:
+    """The events features add to one run's trace as they happen.
+
+    Times given to :meth:`add` are absolute ``timing.perf_counter`` readings; the log
+    makes them relative to its ``origin`` (the session start).
+    """
+
+    def __init__(self, origin: float) -> None:
+        self.origin = origin
+        self.events: list[dict[str, Any]] = []
+
+    def add(
+        self,
+        name: str,
+        track: str,
+        start: float,
+        duration_s: float,
+        category: str,
+        args: Mapping[str, Any] | None = None,
+    ) -> None:
+        """One event that started at the absolute time *start*."""
+        self.events.append(
+            complete_event(name, track, start - self.origin, duration_s, category, args)
+        )
 
 
 def events_from_recording(

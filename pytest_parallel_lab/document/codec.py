@@ -1,0 +1,172 @@
+"""JSON for the document's frozen dataclasses, driven by their resolved type hints.
+
+One encoder and one decoder for every record type: a field's annotation (``int``,
+``float | None``, ``tuple[str, ...]``, an enum, a nested dataclass, a mapping) says
+what JSON it takes, so a new field needs no code here. A field may carry another
+JSON name in its metadata (``field(metadata={"json": "ci_low"})``).
+
+Decoding is tolerant of other versions (unknown keys are ignored, a missing key with
+a default takes it) and strict with garbage: a wrong type raises
+:class:`DocumentError` naming the place (``run.json: results[3].speedup.ci_low``).
+Nothing is ever unpickled or evaluated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+class DocumentError(ValueError):
+    """A saved run cannot be read; the message names the file and the problem."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Field:
+    name: str
+    key: str
+    type: Any
+    required: bool
+
+
+_FIELDS: dict[type[Any], tuple[_Field, ...]] = {}
+
+
+def _fields(cls: type[Any]) -> tuple[_Field, ...]:
+    """The fields of a dataclass with their JSON keys and resolved types (once per class)."""
+    known = _FIELDS.get(cls)
+    if known is not None:
+        return known
+    hints = typing.get_type_hints(cls)
+    known = _FIELDS[cls] = tuple(
+        _Field(
+            f.name,
+            str(f.metadata.get("json", f.name)),
+            hints[f.name],
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
+        for f in dataclasses.fields(cls)
+    )
+    return known
+
+
+def to_json(value: Any) -> Any:
+    """*value* as plain JSON types (what :mod:`json` and xdist's execnet can carry)."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [to_json(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): to_json(item) for key, item in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.key: to_json(getattr(value, f.name)) for f in _fields(kind)}
+    raise TypeError(f"{kind.__name__} is not a document type")
+
+
+def from_json(cls: type[T], data: Any, where: str) -> T:
+    """Rebuild the dataclass *cls* from plain JSON types; *where* names the place."""
+    if not isinstance(data, dict):
+        raise DocumentError(f"{where}: expected an object, got {_json_name(data)}")
+    values: dict[str, Any] = {}
+    for f in _fields(cls):
+        if f.key not in data:
+            if f.required:
+                raise DocumentError(f"{where}: missing key '{f.key}'")
+            continue
+        values[f.name] = _decode(f.type, data[f.key], _child(where, f.key))
+    return cls(**values)
+
+
+def _decode(annotation: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None and len(members) < len(typing.get_args(annotation)):
+            return None
+        if len(members) != 1:  # pragma: no cover - no record type has such a field
+            raise TypeError(f"unsupported union {annotation!r}")
+        return _decode(members[0], value, where)
+    if annotation is Any:
+        return value
+    if value is None:
+        raise DocumentError(f"{where}: must not be null")
+    if origin is tuple:
+        item_type = typing.get_args(annotation)[0]
+        if not isinstance(value, list):
+            raise DocumentError(f"{where}: expected a list, got {_json_name(value)}")
+        return tuple(_decode(item_type, item, f"{where}[{i}]") for i, item in enumerate(value))
+    if origin in (dict, Mapping) or annotation in (dict, Mapping):
+        if not isinstance(value, dict):
+            raise DocumentError(f"{where}: expected an object, got {_json_name(value)}")
+        args = typing.get_args(annotation)
+        if len(args) == 2 and args[1] is not Any:
+            return {k: _decode(args[1], v, _child(where, k)) for k, v in value.items()}
+        return value
+    if isinstance(annotation, type):
+        return _decode_type(annotation, value, where)
+    raise TypeError(f"unsupported field type {annotation!r}")  # pragma: no cover
+
+
+def _decode_type(cls: type[Any], value: Any, where: str) -> Any:
+    if issubclass(cls, enum.Enum):
+        try:
+            return cls(value)
+        except ValueError:
+            words = ", ".join(repr(m.value) for m in cls)
+            raise DocumentError(f"{where}: expected one of {words}, got {value!r}") from None
+    if cls is bool:
+        if not isinstance(value, bool):
+            raise DocumentError(f"{where}: expected true or false, got {_json_name(value)}")
+        return value
+    if cls is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DocumentError(f"{where}: expected an integer, got {_json_name(value)}")
+        return value
+    if cls is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DocumentError(f"{where}: expected a number, got {_json_name(value)}")
+        if not math.isfinite(value):
+            # json reads NaN and Infinity; a saved run never holds them (saving refuses).
+            raise DocumentError(f"{where}: expected a finite number, got {value}")
+        return float(value)
+    if cls is str:
+        if not isinstance(value, str):
+            raise DocumentError(f"{where}: expected a string, got {_json_name(value)}")
+        return value
+    if dataclasses.is_dataclass(cls):
+        return from_json(cls, value, where)
+    raise TypeError(f"unsupported field type {cls!r}")  # pragma: no cover
+
+
+def _child(where: str, key: str) -> str:
+    """``run.json: results`` at the top of a file, ``...speedup.ci_low`` below it."""
+    return f"{where} {key}" if where.endswith(":") else f"{where}.{key}"
+
+
+def _json_name(value: Any) -> str:
+    """The JSON word for *value*'s type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__  # pragma: no cover - json makes nothing else

@@ -1,0 +1,190 @@
+"""What a run measured of its whole suite: the ``suite`` section as frozen records.
+
+Built once by the suite recorder (``suite/recorder.py``) and completed by the
+prediction (``suite/simulate.py``); the same :class:`SuiteSection` feeds the model,
+the reports and the JSON. Keys are described in ``docs/suite-analysis.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pytest_parallel_lab.vocabulary import Outcome
+
+#: The -n N modes the prediction simulates, in the order reports list them.
+DIST_MODES = ("load", "loadscope", "loadfile", "worksteal")
+
+#: A CPU share the controller takes while it receives reports and starts workers;
+#: measured on a 2-core Linux machine (workers' busy time grows by about 1.2x at -n 2).
+CONTROLLER_LOAD = 0.4
+#: Shutting the workers down after the last test (their sessionfinish, gateway exit):
+#: pytest's reported time exceeds the controller's session end by 0.13-0.15 s here.
+XDIST_SHUTDOWN_S = 0.15
+#: Extra cost per test under xdist (report serialisation on the worker, and the
+#: controller's handling of it on a CPU the workers also need).
+XDIST_PER_TEST_S = 0.0004
+#: A worker's start-up when nothing was measured (the serial process's age unknown).
+DEFAULT_STARTUP_S = 0.5
+
+
+@dataclass(frozen=True)
+class TestTiming:
+    """One test's phases on one worker; ``fixture_s`` is the own time of the shared
+    fixtures set up or torn down inside its phases, ``uses`` the shared fixtures it needs."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    worker: str
+    setup_s: float
+    call_s: float
+    teardown_s: float
+    outcome: Outcome
+    start_s: float = 0.0
+    fixture_s: float = 0.0
+    uses: tuple[str, ...] = ()
+    #: Position in the worker's collection (the order a scheduler sees), -1 if unknown.
+    index: int = -1
+
+    @property
+    def total_s(self) -> float:
+        """Setup, call and teardown together."""
+        return self.setup_s + self.call_s + self.teardown_s
+
+
+@dataclass(frozen=True)
+class FixtureTiming:
+    """All instances of one fixture (and param) on one worker, own time only."""
+
+    id: str
+    name: str
+    scope: str
+    baseid: str
+    param: str | None
+    worker: str
+    setup_s: float
+    teardown_s: float
+    instances: int
+
+
+@dataclass(frozen=True)
+class WorkerTiming:
+    """One process that ran tests: the main process (``main``) or an xdist worker."""
+
+    id: str
+    startup_s: float
+    collection_s: float
+    busy_s: float
+    idle_s: float
+    tests: int
+    finish_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Imbalance:
+    """The slowest worker's busy time over the mean, and the spread of finish times."""
+
+    busy_max_over_mean: float
+    finish_gap_s: float
+
+
+@dataclass(frozen=True)
+class FixtureDuplication:
+    """A shared fixture's instances across xdist workers against one serial process."""
+
+    id: str
+    name: str
+    scope: str
+    workers: int
+    instances: int
+    total_s: float
+    serial_s: float
+    extra_s: float
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """A test of the worker that finished last, with its whole cost."""
+
+    nodeid: str
+    total_s: float
+
+
+@dataclass(frozen=True)
+class WorkerChain:
+    """The tests, in order, of the worker that finished last (what the wall time waited on)."""
+
+    worker: str | None
+    tests: tuple[ChainLink, ...] = ()
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What a worker costs besides its tests, measured on this run."""
+
+    startup_s: float = DEFAULT_STARTUP_S
+    collection_s: float = 0.0
+    per_test_overhead_s: float = 0.0
+    cpus: int = 1
+    xdist_per_test_s: float = XDIST_PER_TEST_S
+    controller_load: float = CONTROLLER_LOAD
+    shutdown_s: float = XDIST_SHUTDOWN_S
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The simulated wall time of ``pytest -n workers --dist dist``, and a lower bound."""
+
+    workers: int
+    dist: str
+    wall_s: float
+    lower_bound_s: float
+    worker_finish_s: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActualRun:
+    """What an xdist run took, shown beside its prediction."""
+
+    workers: int
+    dist: str
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class XdistAdvice:
+    """The fastest predicted configuration (``workers`` 0: stay serial) and why."""
+
+    workers: int
+    dist: str | None
+    wall_s: float | None
+    message: str
+
+
+@dataclass(frozen=True)
+class PredictedFrom:
+    """``--parallel-predict-from``: the saved run and the prediction made from it."""
+
+    path: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SuiteSection:
+    """Every test and fixture of the run timed, per worker, and the ``-n N`` prediction."""
+
+    tests: tuple[TestTiming, ...] = ()
+    fixtures: tuple[FixtureTiming, ...] = ()
+    workers: tuple[WorkerTiming, ...] = ()
+    wall_s: float = 0.0
+    imbalance: Imbalance | None = None
+    duplication: tuple[FixtureDuplication, ...] = ()
+    last_worker_chain: WorkerChain | None = None
+    prediction: tuple[Prediction, ...] = ()
+    actual: ActualRun | None = None
+    crashed_workers: tuple[str, ...] = ()
+    calibration: Calibration | None = None
+    #: the serial session's wall time (None for an xdist run)
+    serial_wall_s: float | None = None
+    recommended: XdistAdvice | None = None
+    predicted_from: PredictedFrom | None = None

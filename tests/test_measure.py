@@ -1,0 +1,306 @@
+"""measure() with scripted backends: the record built once, the gate's rounds, every failure."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+
+from pytest_parallel_lab.backends import (
+    BackendError,
+    BatchResult,
+    RunnerCache,
+    TaskError,
+    TaskOutcome,
+    Work,
+    WorkerCrashed,
+    WorkloadTimeout,
+)
+from pytest_parallel_lab.backends.base import empty_task
+from pytest_parallel_lab.document.records import Environment, Gate
+from pytest_parallel_lab.marked.marker import Defaults, parse_marker
+from pytest_parallel_lab.marked.measure import Measured, Settings, map_work, measure
+from pytest_parallel_lab.marked.rounds import OutcomeRequest, PicklingProblem
+from pytest_parallel_lab.vocabulary import Classification, GateVerdict, Kind, Outcome, Verdict
+
+NAMES = ["serial", "thread", "process", "scripted"]
+GIL = Environment(gil_enabled=True, usable_cpus=2)
+
+
+@dataclass
+class ScriptedRunner:
+    """Runs no task: answers each run with the next wall time of its script."""
+
+    walls: Iterator[float]
+    cpu_share: float = 1.0
+    fails_with: BaseException | None = None
+    startup_s: float = 0.004
+    runs: int = 0
+    closed: bool = False
+    abandoned: bool = False
+
+    def run(self, work: Work, timeout: float) -> BatchResult:
+        if work.call is empty_task:
+            return BatchResult(1e-4 * len(work.items), 0.0, self._outcomes(work))
+        self.runs += 1
+        if self.fails_with is not None and self.runs > 1:  # after the warm-up
+            raise self.fails_with
+        wall = next(self.walls)
+        return BatchResult(wall, wall * self.cpu_share, self._outcomes(work))
+
+    @staticmethod
+    def _outcomes(work: Work) -> tuple[TaskOutcome, ...]:
+        return tuple(TaskOutcome(i, value=i) for i in range(len(work.items)))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abandon(self) -> None:
+        self.abandoned = True
+
+
+@dataclass
+class ScriptedBackend:
+    """A backend whose runner is handed in by the test."""
+
+    runner: Any
+    name: str = "scripted"
+    description: str = "a runner that answers from a script"
+    uses_processes: bool = False
+    started: list[tuple[int, str | None]] = field(default_factory=list)
+
+    def unavailable_reason(self) -> str | None:
+        return None
+
+    def start(self, workers: int, start_method: str | None) -> Any:
+        self.started.append((workers, start_method))
+        return self.runner
+
+
+def settings(marker: str = "", **kwargs: Any) -> Settings:
+    spec = parse_marker(
+        (),
+        {"backend": "scripted", "tasks": 4, "rounds": 5, **kwargs},
+        defaults=Defaults(),
+        registered=NAMES,
+        unavailable={},
+    )
+    return Settings(
+        spec=spec,
+        nodeid="t.py::test_x[scripted]",
+        test="t.py::test_x",
+        backend="scripted",
+        workers=2,
+        usable_cpus=2,
+    )
+
+
+WORK = map_work(abs, [1, 2, 3, 4])
+
+
+def run(
+    serial_walls: Sequence[float],
+    candidate_walls: Sequence[float],
+    config: Settings | None = None,
+    *,
+    cache: RunnerCache | None = None,
+    candidate: ScriptedRunner | None = None,
+    uses_processes: bool = False,
+    named: Sequence[tuple[str, Any]] = (),
+) -> tuple[Measured, ScriptedRunner, ScriptedRunner]:
+    serial = ScriptedRunner(itertools.cycle(serial_walls))
+    candidate = candidate or ScriptedRunner(itertools.cycle(candidate_walls))
+    backend = ScriptedBackend(candidate, uses_processes=uses_processes)
+    measured = measure(
+        config or settings(),
+        backend,
+        ScriptedBackend(serial, name="serial"),
+        cache or RunnerCache(),
+        WORK,
+        named_objects=named,
+        environment=GIL,
+    )
+    return measured, serial, candidate
+
+
+def test_a_steady_twofold_speedup_is_recorded_with_everything_the_report_shows() -> None:
+    measured, serial, candidate = run([0.4], [0.2])
+    record = measured.record
+    assert measured.failure is None
+    assert measured.values == [0, 1, 2, 3]
+    assert record.outcome is Outcome.PASSED
+    assert record.kind is Kind.BODY
+    assert (record.rounds, record.tasks, record.workers) == (5, 4, 2)
+    assert record.serial_rounds_s == (0.4,) * 5
+    assert record.backend_rounds_s == (0.2,) * 5
+    assert record.speedup is not None
+    assert (record.speedup.estimate, record.speedup.low, record.speedup.high) == (2.0, 2.0, 2.0)
+    assert record.verdict is Verdict.FASTER
+    # CPU work: parallelism is capped by the CPUs (2), the tasks (4) and the workers (2).
+    assert (record.parallelism, record.efficiency) == (2, 1.0)
+    assert (record.task_s, record.dispatch_s) == (0.1, 1e-4)
+    assert record.startup_s == candidate.startup_s
+    assert record.classification is Classification.CPU_BOUND
+    assert record.classification_reason == "scripted 2.0x: busy CPU (CPU 100% of wall)"
+    assert record.gate is None
+    # A warm-up of each side, then five paired rounds.
+    assert (serial.runs, candidate.runs) == (6, 6)
+
+
+def test_a_pool_used_a_second_time_is_noted_as_reused() -> None:
+    cache = RunnerCache()
+    first, _, candidate = run([0.4], [0.2], cache=cache)
+    second, _, _ = run([0.4], [0.2], cache=cache, candidate=candidate)
+    assert (first.record.pool_reused, second.record.pool_reused) == (False, True)
+    assert "pool reused" in second.record.notes
+
+
+def test_a_clear_gate_takes_no_extra_rounds() -> None:
+    measured, _, _ = run([0.4], [0.1], settings(min_speedup=2.0))
+    assert measured.failure is None
+    assert measured.record.gate == Gate(2.0, GateVerdict.PASSED)
+    assert measured.record.rounds == 5
+
+
+def test_a_straddling_gate_doubles_its_rounds_up_to_the_budget_and_says_inconclusive() -> None:
+    # Ratios alternate 2.5x and 1.6x: the interval always straddles 2.0.
+    measured, _, candidate = run([0.4], [0.16, 0.25], settings(min_speedup=2.0))
+    record = measured.record
+    assert measured.failure is None
+    assert record.gate == Gate(2.0, GateVerdict.INCONCLUSIVE)
+    assert record.rounds == 30  # 5, 10, 20, then the default budget of 30
+    assert candidate.runs == 31
+    (note,) = [n for n in record.notes if n.startswith("gate ")]
+    assert note == "gate inconclusive: 2.05x [95% CI 1.60-2.50] over 30 rounds straddles 2x"
+
+
+def test_a_gate_below_its_threshold_fails_the_item_with_the_measured_interval() -> None:
+    measured, _, _ = run([0.4], [0.4], settings(min_speedup=1.5))
+    assert measured.record.outcome is Outcome.FAILED
+    assert measured.record.gate == Gate(1.5, GateVerdict.FAILED)
+    assert str(measured.failure) == (
+        "speedup under the scripted backend is below min_speedup=1.5: "
+        "1.00x [95% CI 1.00-1.00] over 5 rounds"
+    )
+
+
+def test_a_contradicted_expectation_fails_the_item_and_says_why() -> None:
+    measured, _, _ = run([0.4], [0.2], settings(expect="io-bound"))
+    assert measured.record.outcome is Outcome.FAILED
+    assert str(measured.failure) == (
+        "expected io-bound, measured cpu-bound (scripted 2.0x: busy CPU (CPU 100% of wall))"
+    )
+
+
+def test_an_expectation_the_measurement_cannot_check_is_a_note_not_a_failure() -> None:
+    # Ratios 0.8x and 1.33x: too noisy to tell whether it scales, so inconclusive.
+    measured, _, _ = run([0.4], [0.5, 0.3], settings(expect="cpu-bound"))
+    assert measured.failure is None
+    assert measured.record.classification is Classification.INCONCLUSIVE
+    assert "expected cpu-bound, but the measurements were inconclusive: not checked" in (
+        measured.record.notes
+    )
+
+
+def test_a_process_backend_names_the_value_it_cannot_pickle_and_starts_no_pool() -> None:
+    lock = threading.Lock()
+    cache = RunnerCache()
+    measured, _, candidate = run(
+        [0.4], [0.2], cache=cache, uses_processes=True, named=[("the value of fixture 'db'", lock)]
+    )
+    assert isinstance(measured.failure, PicklingProblem)
+    assert "the value of fixture 'db' cannot be pickled for the scripted backend" in str(
+        measured.failure
+    )
+    assert measured.record.outcome is Outcome.FAILED
+    assert measured.record.error == str(measured.failure)
+    assert candidate.runs == 0
+
+
+def test_a_process_backend_records_the_bytes_a_task_sends() -> None:
+    measured, _, _ = run([0.4], [0.2], uses_processes=True)
+    assert measured.record.pickled_bytes is not None
+    assert measured.record.pickled_bytes > 0
+
+
+@pytest.mark.parametrize(
+    ("error", "message", "replaced"),
+    [
+        pytest.param(
+            WorkloadTimeout("4 of 4 tasks did not finish within the timeout of 1s"),
+            "scripted backend: 4 of 4 tasks did not finish within the timeout of 1s",
+            True,
+            id="timeout-replaces-the-runners",
+        ),
+        pytest.param(
+            WorkerCrashed("a worker died: exit code 3"),
+            "scripted backend: a worker died: exit code 3",
+            True,
+            id="crash-replaces-the-runners",
+        ),
+        pytest.param(
+            BackendError("a result could not be sent back"),
+            "scripted backend could not run the workload: a result could not be sent back",
+            False,
+            id="backend-error-keeps-the-runners",
+        ),
+        pytest.param(
+            RuntimeError("plugin bug"),
+            "the scripted backend failed unexpectedly: RuntimeError: plugin bug",
+            True,
+            id="anything-else-replaces-the-runners",
+        ),
+    ],
+)
+def test_a_failing_backend_fails_the_item_naming_it_and_keeps_the_row(
+    error: BaseException, message: str, replaced: bool
+) -> None:
+    cache = RunnerCache()
+    candidate = ScriptedRunner(itertools.cycle([0.2]), fails_with=error)
+    measured, serial, _ = run([0.4], [], cache=cache, candidate=candidate)
+    assert str(measured.failure).startswith(message)
+    assert measured.record.outcome is Outcome.FAILED
+    assert measured.record.error == str(measured.failure)
+    assert measured.record.speedup is None
+    assert (candidate.abandoned, serial.abandoned) == (replaced, replaced)
+
+
+def test_a_task_that_asked_to_skip_gives_a_skipped_row() -> None:
+    class Skipping(ScriptedRunner):
+        def run(self, work: Work, timeout: float) -> BatchResult:
+            error = TaskError(0, "Skipped", "not here", "tb", control="Skipped")
+            return BatchResult(0.1, 0.0, (TaskOutcome(0, error=error),))
+
+    measured, _, _ = run([0.4], [], candidate=Skipping(iter(())))
+    assert isinstance(measured.failure, OutcomeRequest)
+    assert measured.record.outcome is Outcome.SKIPPED
+    assert measured.record.error == "not here"
+
+
+def test_a_map_call_is_recorded_as_that_call() -> None:
+    measured, _, _ = run([0.4], [0.2], replace(settings(), kind=Kind.MAP, call_index=2))
+    assert (measured.record.kind, measured.record.call_index) == (Kind.MAP, 2)
+
+
+def test_the_workers_and_start_method_reach_the_backend() -> None:
+    serial = ScriptedRunner(itertools.cycle([0.4]))
+    backend = ScriptedBackend(ScriptedRunner(itertools.cycle([0.2])))
+    measure(
+        replace(settings(), workers=3),
+        backend,
+        ScriptedBackend(serial, name="serial"),
+        RunnerCache(),
+        WORK,
+    )
+    assert backend.started == [(3, None)]
+
+
+def test_more_process_workers_than_cpus_and_shared_xdist_cpus_are_noted() -> None:
+    config = replace(settings(), workers=4, xdist_workers=2)
+    measured, _, _ = run([0.4], [0.2], config, uses_processes=True)
+    assert "4 workers > 2 CPUs" in measured.record.notes
+    assert "CPUs shared with 2 xdist workers" in measured.record.notes

@@ -1,0 +1,113 @@
+"""The options, read once at configure time: converters, precedence, one answer per question."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pytest_parallel_lab.environment import XdistRun
+from pytest_parallel_lab.options import (
+    LabOptions,
+    backend_list_option,
+    lab_options,
+    min_speedup_option,
+    positive_int_option,
+    start_method_option,
+    timeout_option,
+    worker_counts_option,
+    workers_option,
+)
+from pytest_parallel_lab.vocabulary import Role
+
+
+@pytest.mark.parametrize(
+    ("convert", "text", "expected"),
+    [
+        pytest.param(positive_int_option("--parallel-rounds"), "7", 7, id="int"),
+        pytest.param(timeout_option, "2.5", 2.5, id="timeout"),
+        pytest.param(min_speedup_option, "1.5", 1.5, id="min-speedup"),
+        pytest.param(workers_option, "auto", None, id="workers-auto"),
+        pytest.param(workers_option, "3", 3, id="workers-count"),
+        pytest.param(backend_list_option, "thread, process,", ("thread", "process"), id="backends"),
+        pytest.param(worker_counts_option, "2,4,8", (2, 4, 8), id="worker-counts"),
+        pytest.param(start_method_option, "spawn", "spawn", id="start-method"),
+    ],
+)
+def test_a_good_value_is_converted(convert: Callable[[str], Any], text: str, expected: Any) -> None:
+    assert convert(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("convert", "text", "fragment"),
+    [
+        pytest.param(positive_int_option("--parallel-tasks"), "0", "--parallel-tasks", id="zero"),
+        pytest.param(timeout_option, "nan", "positive number of seconds", id="timeout-nan"),
+        pytest.param(min_speedup_option, "-1", "a number above 0", id="min-speedup-negative"),
+        pytest.param(workers_option, "many", "--parallel-workers", id="workers-word"),
+        pytest.param(backend_list_option, " , ", "backend names like", id="no-backend"),
+        pytest.param(worker_counts_option, "2,x", "worker counts like 2,4,8", id="counts-word"),
+        pytest.param(worker_counts_option, "2,0", "positive integers", id="counts-zero"),
+        pytest.param(start_method_option, "teleport", "not a start method", id="start-method"),
+    ],
+)
+def test_a_bad_value_names_its_option_and_what_is_expected(
+    convert: Callable[[str], Any], text: str, fragment: str
+) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=fragment) as excinfo:
+        convert(text)
+    assert str(excinfo.value).startswith("--parallel-")
+
+
+@pytest.mark.parametrize(
+    ("options", "reporting", "times_suite"),
+    [
+        pytest.param(LabOptions(), False, False, id="nothing"),
+        pytest.param(LabOptions(report=True), True, True, id="report"),
+        pytest.param(LabOptions(report_json="r.json"), True, True, id="json"),
+        pytest.param(LabOptions(html="r.html"), True, True, id="html-alone"),
+        pytest.param(LabOptions(trace="t.json"), False, True, id="trace"),
+        pytest.param(LabOptions(predict_from="r.json"), False, True, id="predict-from"),
+    ],
+)
+def test_reporting_and_suite_timing_have_one_answer_each(
+    options: LabOptions, reporting: bool, times_suite: bool
+) -> None:
+    assert (options.reporting, options.times_suite) == (reporting, times_suite)
+
+
+def test_the_command_line_wins_over_the_ini_file_which_wins_over_the_default(
+    lab: pytest.Pytester, lab_ini: Callable[[str], None]
+) -> None:
+    lab_ini("parallel_rounds = 3\nparallel_tasks = 6\nparallel_predict = 3,5\n")
+    options = lab_options(lab.parseconfigure("--parallel-rounds=9"))
+    assert (options.defaults.rounds, options.defaults.tasks) == (9, 6)
+    assert options.defaults.timeout_s == 60.0
+    assert options.predict == (3, 5)
+    assert options.xdist == XdistRun(Role.PLAIN, 0, None, "no")
+
+
+def test_parallel_all_without_backends_measures_threads_and_processes(
+    lab: pytest.Pytester,
+) -> None:
+    options = lab_options(lab.parseconfigure("--parallel-all"))
+    assert options.defaults.backends == ("thread", "process")
+    named = lab_options(lab.parseconfigure("--parallel-all", "--parallel-backend=thread"))
+    assert named.defaults.backends == ("thread",)
+
+
+def test_output_paths_start_from_the_invocation_directory(lab: pytest.Pytester) -> None:
+    options = lab_options(lab.parseconfigure("--parallel-report-json=out/r.json"))
+    assert options.path("out/r.json") == str(lab.path / "out" / "r.json")
+
+
+def test_the_environment_is_described_with_the_options_it_depends_on(
+    lab: pytest.Pytester,
+) -> None:
+    config = lab.parseconfigure("--parallel-label=nightly", "--parallel-start-method=spawn")
+    environment = lab_options(config).environment
+    assert (environment.label, environment.start_method) == ("nightly", "spawn")
+    assert environment.usable_cpus == lab_options(config).cpus
+    assert environment is lab_options(config).environment  # worked out once
