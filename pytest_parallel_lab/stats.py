@@ -178,6 +178,11 @@ def estimate_speedup(baseline_s: Sequence[float], candidate_s: Sequence[float]) 
     )
 
 
+def format_speedup(speedup: Interval) -> str:
+    """'1.93x [1.85-2.01]': a speedup and its interval, as every output writes one."""
+    return f"{speedup.estimate:.2f}x [{speedup.low:.2f}-{speedup.high:.2f}]"
+
+
 def amdahl_speedup(workers: float, serial_fraction: float) -> float:
     """Amdahl's law: the speedup of *workers* when *serial_fraction* of the work is serial."""
     return 1.0 / (serial_fraction + (1.0 - serial_fraction) / workers)

@@ -76,7 +76,7 @@ def test_a_speedup_wholly_below_min_speedup_fails_with_the_estimate_and_interval
     )
     result, data = run_json(lab)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*below min_speedup=1.5*95% CI*"])
+    result.stdout.fnmatch_lines(["*below min_speedup=1.5*(95% interval)*"])
     assert data["results"][0]["gate"] == {"min_speedup": 1.5, "verdict": "failed"}
 
 

@@ -98,7 +98,7 @@ def test_a_gate_whose_interval_lies_below_fails_naming_the_measured_interval(
     result, row = run(lab, monkeypatch, "min_speedup=2.0", "1.0")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["*below min_speedup=2: 1.00x [[]95% CI 1.00-1.00[]] over 5 rounds*"]
+        ["*below min_speedup=2: 1.00x [[]1.00-1.00[]] (95% interval) over 5 rounds*"]
     )
     assert row["gate"] == {"min_speedup": 2.0, "verdict": "failed"}
 
@@ -112,7 +112,8 @@ def test_a_straddling_gate_grows_its_rounds_then_warns_that_it_is_inconclusive(
     result.stdout.fnmatch_lines(
         [
             "*test_gated?scripted?: min_speedup=2 is inconclusive: "
-            "2.05x [[]95% CI 1.60-2.50[]] over 30 rounds straddles 2x; rerun on a quieter machine "
+            "2.05x [[]1.60-2.50[]] (95% interval) over 30 rounds straddles 2x; rerun on a quieter "
+            "machine "
             "or raise --parallel-max-rounds*"
         ]
     )

@@ -388,7 +388,7 @@ def test_a_row_with_half_a_stored_classification_is_classified_again(
             [
                 "no backend beats serial",
                 "process 0.05x",
-                "thread 0.3x",
+                "thread 0.30x [0.25-0.35]",
                 "chunks of 60000 for process, 4000 for thread",
             ],
             id="tiny-tasks",
@@ -428,7 +428,7 @@ def test_a_row_with_half_a_stored_classification_is_classified_again(
             GIL,
             IO_BOUND,
             SERIAL,
-            ["no backend beats serial", "thread 1.0x [0.97-1.03]", "mostly waiting"],
+            ["no backend beats serial", "thread 1.00x [0.97-1.03]", "mostly waiting"],
             id="waiting-that-does-not-overlap",
         ),
     ],

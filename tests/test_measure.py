@@ -175,7 +175,9 @@ def test_a_straddling_gate_doubles_its_rounds_up_to_the_budget_and_says_inconclu
     assert record.rounds == 30  # 5, 10, 20, then the default budget of 30
     assert candidate.runs == 31
     (note,) = [n for n in record.notes if n.startswith("gate ")]
-    assert note == "gate inconclusive: 2.05x [95% CI 1.60-2.50] over 30 rounds straddles 2x"
+    assert note == (
+        "gate inconclusive: 2.05x [1.60-2.50] (95% interval) over 30 rounds straddles 2x"
+    )
 
 
 def test_a_gate_below_its_threshold_fails_the_item_with_the_measured_interval() -> None:
@@ -184,7 +186,7 @@ def test_a_gate_below_its_threshold_fails_the_item_with_the_measured_interval() 
     assert measured.record.gate == Gate(1.5, GateVerdict.FAILED)
     assert str(measured.failure) == (
         "speedup under the scripted backend is below min_speedup=1.5: "
-        "1.00x [95% CI 1.00-1.00] over 5 rounds"
+        "1.00x [1.00-1.00] (95% interval) over 5 rounds"
     )
 
 

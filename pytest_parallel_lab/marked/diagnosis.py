@@ -41,6 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pytest_parallel_lab.document.records import Environment, ResultRecord
+from pytest_parallel_lab.stats import format_speedup
 from pytest_parallel_lab.vocabulary import Classification
 
 #: Serial CPU/wall at or above which the task is computing: the rest (<20%) is
@@ -205,8 +206,8 @@ def _too_noisy(record: ResultRecord, evidence: Evidence) -> Diagnosis | None:
         return None
     return Diagnosis(
         Classification.INCONCLUSIVE,
-        f"{shown(record)} [{low:.2f}-{high:.2f}] is too noisy to tell whether it scales; "
-        "add rounds",
+        f"{record.backend} {format_speedup(record.speedup)} is too noisy to tell whether it "
+        "scales; add rounds",
         evidence,
     )
 

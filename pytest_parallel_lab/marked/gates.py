@@ -9,7 +9,7 @@ alone never passes or fails a build.
 
 from __future__ import annotations
 
-from pytest_parallel_lab.stats import FEWEST_ROUNDS, Interval
+from pytest_parallel_lab.stats import FEWEST_ROUNDS, Interval, format_speedup
 from pytest_parallel_lab.vocabulary import Classification, GateVerdict
 
 
@@ -48,11 +48,8 @@ def rounds_to_add(
 
 
 def judged_interval(speedup: Interval, rounds: int | None) -> str:
-    """'1.42x [95% CI 1.21-1.60] over 10 rounds': the interval a gate was judged on."""
-    return (
-        f"{speedup.estimate:.2f}x [95% CI {speedup.low:.2f}-{speedup.high:.2f}] "
-        f"over {rounds} rounds"
-    )
+    """'1.42x [1.21-1.60] (95% interval) over 10 rounds': what a gate was judged on."""
+    return f"{format_speedup(speedup)} ({speedup.confidence:.0%} interval) over {rounds} rounds"
 
 
 def expect_verdict(expected: Classification, measured: Classification) -> str | None:

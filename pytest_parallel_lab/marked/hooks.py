@@ -32,7 +32,7 @@ from pytest_parallel_lab.marked.session import (
 from pytest_parallel_lab.vocabulary import GateVerdict, Outcome, Role
 
 if TYPE_CHECKING:
-    from pytest_parallel_lab.backends.base import BatchResult
+    from pytest_parallel_lab.backends.base import BatchResult, Work
     from pytest_parallel_lab.document.records import ResultRecord
     from pytest_parallel_lab.marked.measure import Measured, Settings
 
@@ -161,7 +161,7 @@ def _measure(
     session: MarkedSession,
     item: pytest.Function,
     settings: Settings,
-    work: Any,
+    work: Work,
     named_objects: list[tuple[str, Any]],
 ) -> Measured:
     from pytest_parallel_lab.marked.measure import measure

@@ -24,6 +24,7 @@ from pytest_parallel_lab.marked.diagnosis import (
     scales,
     shown,
 )
+from pytest_parallel_lab.stats import format_speedup
 from pytest_parallel_lab.vocabulary import Classification, Kind
 
 #: The backend named by a recommendation that cannot be made (evidence too noisy).
@@ -98,7 +99,7 @@ def _nothing_wins(
     diagnosis: TestDiagnosis, rows: Mapping[str, ResultRecord], environment: Environment
 ) -> str:
     listed = ", ".join(
-        f"{shown(r)} [{r.speedup.low:.2f}-{r.speedup.high:.2f}]"
+        f"{r.backend} {format_speedup(r.speedup)}"
         for r in sorted(rows.values(), key=lambda r: r.backend)
         if r.speedup is not None
     )

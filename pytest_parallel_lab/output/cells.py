@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from pytest_parallel_lab.stats import NOISY_INTERVAL_WIDTH, NOISY_SPREAD, Interval
+from pytest_parallel_lab.stats import NOISY_INTERVAL_WIDTH, NOISY_SPREAD, Interval, format_speedup
 from pytest_parallel_lab.vocabulary import Kind
 
 #: A value that was not measured (a failed item, a missing run, an old file).
@@ -25,9 +25,7 @@ SPEEDUP_LEGEND = (
 
 def speedup_cell(speedup: Interval | None) -> str:
     """'1.93x [1.85-2.01]', or the missing mark."""
-    if speedup is None:
-        return MISSING
-    return f"{speedup.estimate:.2f}x [{speedup.low:.2f}-{speedup.high:.2f}]"
+    return MISSING if speedup is None else format_speedup(speedup)
 
 
 def seconds_cell(value: float | None) -> str:
