@@ -9,6 +9,7 @@ code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -100,7 +101,8 @@ def command_show(args: argparse.Namespace) -> int:
     # Imported after loading, so a bad file is reported whatever state the report is in.
     from pytest_parallel_lab.output.text import render_document
 
-    print(render_document(document))
+    width = shutil.get_terminal_size().columns
+    print(render_document(document, width, verbose=args.verbose))
     return EXIT_OK
 
 
@@ -175,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser("show", help="Print the terminal report of a saved run.")
     show.add_argument("file", metavar="FILE", help="A run saved with --parallel-report-json.")
+    show.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="The full table: every measured column of every result.",
+    )
     show.set_defaults(handler=command_show)
 
     compare = commands.add_parser(

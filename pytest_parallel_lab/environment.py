@@ -10,11 +10,12 @@ import os
 import platform
 import sys
 import sysconfig
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_parallel_lab import __version__
+from pytest_parallel_lab.capacity import CpuCapacity, read_capacity
 from pytest_parallel_lab.vocabulary import Role
 
 if TYPE_CHECKING:
@@ -22,13 +23,9 @@ if TYPE_CHECKING:
 
 
 def usable_cpus() -> int:
-    """CPUs this process may run on (affinity-aware where the platform tells)."""
-    counter: Callable[[], int | None] | None = getattr(os, "process_cpu_count", None)
-    if counter is not None:
-        return counter() or 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
+    """Whole CPUs this process may use: affinity, ``PYTHON_CPU_COUNT`` and a cgroup quota
+    (see :mod:`pytest_parallel_lab.capacity`)."""
+    return read_capacity().usable
 
 
 @dataclass(frozen=True)
@@ -103,12 +100,12 @@ def platform_name() -> str:
 def describe_environment(
     *,
     pytest_version: str,
-    cpus: int,
+    capacity: CpuCapacity,
     xdist_workers: int = 0,
     start_method: str | None = None,
     label: str | None = None,
 ) -> Environment:
-    """The environment block for this process, with *cpus* usable CPUs."""
+    """The environment block for this process, whose CPUs are *capacity*."""
     from pytest_parallel_lab.document.records import Environment  # only for a report
 
     return Environment(
@@ -116,8 +113,10 @@ def describe_environment(
         implementation=platform.python_implementation(),
         gil_enabled=gil_enabled(),
         free_threaded_build=free_threaded_build(),
-        cpu_count=os.cpu_count() or 1,
-        usable_cpus=cpus,
+        cpu_count=capacity.online,
+        usable_cpus=capacity.usable,
+        cpu_capacity=capacity.cpus,
+        cpu_limit=capacity.limit,
         platform=platform_name(),
         machine=platform.machine(),
         pytest_version=pytest_version,

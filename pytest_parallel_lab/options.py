@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
-from pytest_parallel_lab.environment import XdistRun, describe_environment, usable_cpus
+from pytest_parallel_lab.capacity import CpuCapacity, read_capacity
+from pytest_parallel_lab.environment import XdistRun, describe_environment
 from pytest_parallel_lab.marked.marker import (
     DEFAULT_MAX_ROUNDS,
     DEFAULT_ROUNDS,
@@ -224,9 +225,14 @@ class LabOptions:
     parallel_all: bool = False
     defaults: Defaults = field(default_factory=Defaults)
     xdist: XdistRun = field(default_factory=XdistRun)
-    cpus: int = 1
+    capacity: CpuCapacity = field(default_factory=lambda: CpuCapacity(1, 1.0))
     #: where relative output paths start (pytest's invocation directory)
     invocation_dir: str = "."
+
+    @property
+    def cpus(self) -> int:
+        """Whole CPUs this process may use (``workers="auto"``)."""
+        return self.capacity.usable
 
     @property
     def reporting(self) -> bool:
@@ -248,7 +254,7 @@ class LabOptions:
         when first asked, since a run without marked tests or report never needs it."""
         return describe_environment(
             pytest_version=pytest.__version__,
-            cpus=self.cpus,
+            capacity=self.capacity,
             xdist_workers=self.xdist.workers,
             start_method=self.defaults.start_method,
             label=self.label,
@@ -326,7 +332,7 @@ def read_options(config: pytest.Config) -> LabOptions:
             getattr(option, "dist", "no"),
             getattr(option, "tx", None) or (),
         ),
-        cpus=usable_cpus(),
+        capacity=read_capacity(),
         invocation_dir=str(config.invocation_params.dir),
     )
 

@@ -157,9 +157,9 @@ def test_a_sync_body_under_asyncio_is_noted_as_blocking_the_event_loop(
             return 1
         """
     )
-    result = lab.runpytest("--parallel-report", "--parallel-report-json=out.json")
+    result = lab.runpytest("-v", "--parallel-report", "--parallel-report-json=out.json")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["test_sync*asyncio*sync body blocks the event loop*"])
+    result.stdout.fnmatch_lines(["*::test_sync*asyncio*sync body blocks the event loop*"])
     (row,) = rows_of(lab)
     assert "sync body blocks the event loop" in row["notes"]
     assert row["coroutine"] is False

@@ -38,7 +38,9 @@ def test_waiting_is_io_bound_and_the_recommendation_is_threads(lab: pytest.Pytes
     assert recommendation["classification"] == "io-bound"
     assert recommendation["backend"] == "thread"
     assert "thread" in recommendation["reason"]
-    result.stdout.fnmatch_lines(["recommendations", "*test_wait*io-bound*thread*"])
+    result.stdout.fnmatch_lines(
+        ["recommendations (choosing the right tool)", "test_wait*io-bound*thread*"]
+    )
 
 
 def test_tiny_tasks_are_overhead_bound_with_a_chunk_size(lab: pytest.Pytester) -> None:
@@ -59,7 +61,8 @@ def test_tiny_tasks_are_overhead_bound_with_a_chunk_size(lab: pytest.Pytester) -
     assert row["pickled_bytes"] > 0
     [recommendation] = data["recommendations"]
     assert recommendation["backend"] == "serial"
-    assert "chunks of" in recommendation["reason"]
+    # 16 tasks of a few microseconds: no chunk of them would pay for its dispatch.
+    assert "even all 16 tasks together cost less than dispatching them" in recommendation["why"]
 
 
 def test_a_speedup_wholly_below_min_speedup_fails_with_the_estimate_and_interval(

@@ -457,7 +457,7 @@ def test_a_third_party_backend_registered_by_the_hook_is_in_all_the_ids_and_the_
             "*::test_all[[]mythreads[]] PASSED*",
             "*::test_mine[[]mythreads[]] PASSED*",
             "*pytest-parallel-lab*",
-            "test_mine*mythreads*",
+            "*test_mine*mythreads*",
         ]
     )
     result.assert_outcomes(passed=len(BUILTIN_BACKENDS) + 2)

@@ -68,19 +68,19 @@ def test_plain():
 """
 
 
-def test_the_report_shows_a_row_per_item_with_every_column(lab: pytest.Pytester) -> None:
+def test_the_verbose_report_shows_a_row_per_item_with_every_column(lab: pytest.Pytester) -> None:
     lab.makepyfile(MARKED_TESTS)
-    result = lab.runpytest("--parallel-report")
+    result = lab.runpytest("-v", "--parallel-report")
     result.assert_outcomes(passed=4, failed=1)
     result.stdout.fnmatch_lines(
         [
             "*= pytest-parallel-lab =*",
             "*usable CPUs*",
             "*".join(["", *COLUMNS, ""]),
-            "test_sum*serial*2*2*x [[]*-*[]]*",
-            "test_sum*thread*2*x [[]*",
-            "test_sum*process*2*x [[]*",
-            "test_broken*thread*FAILED*",
+            "*::test_sum*serial*1*2*x [[]*-*[]]*",
+            "*::test_sum*thread*2*x [[]*",
+            "*::test_sum*process*2*x [[]*",
+            "*test_broken*thread*FAILED*",
             "speedup = serial / backend*",
             "FAILED *test_broken[[]thread[]]: 2 task(s) failed under the thread backend*",
         ]
@@ -147,9 +147,15 @@ def test_the_json_has_the_documented_keys_and_loads_back(lab: pytest.Pytester) -
         speedup = row["speedup"]
         assert speedup["estimate"] > 0
         assert speedup["ci_low"] <= speedup["estimate"] <= speedup["ci_high"]
-        assert row["efficiency"] > 0
-        assert row["startup_s"] >= 0
+        if name == "test_sum[serial]":
+            # The baseline against itself: no pool to start, no efficiency to speak of.
+            assert (row["workers"], row["efficiency"], row["startup_s"]) == (1, None, None)
+        else:
+            assert row["efficiency"] > 0
+            assert row["startup_s"] >= 0
         assert isinstance(row["noisy"], bool)
+        assert isinstance(row["machine_busy"], bool)
+        assert row["capacity"]["expected_cpus"] >= 1
         assert row["error"] is None
         assert len(row["serial_rounds_s"]) == len(row["backend_rounds_s"]) == 3
     broken = rows["test_broken[thread]"]

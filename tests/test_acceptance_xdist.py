@@ -53,7 +53,7 @@ def test_results_measured_in_xdist_workers_reach_the_controllers_report_and_json
         [
             "*pytest-parallel-lab*",
             "*2 xdist workers*",
-            "test*backend*workers*tasks*serial*backend time*speedup [[]95% CI[]]*",
+            "test*backend*speedup [[]95% CI[]]*verdict*",
             "Warning: measured inside 2 pytest-xdist workers that shared the same CPUs*",
         ]
     )

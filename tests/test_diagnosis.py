@@ -8,7 +8,7 @@ import json
 import pytest
 
 from pytest_parallel_lab.document.codec import from_json, to_json
-from pytest_parallel_lab.document.records import Environment, Recommendation, ResultRecord
+from pytest_parallel_lab.document.records import Capacity, Environment, Recommendation, ResultRecord
 from pytest_parallel_lab.marked.diagnosis import (
     Evidence,
     best_rows,
@@ -194,9 +194,16 @@ def test_a_diagnosis_keeps_the_numbers_that_decided_it() -> None:
 
 
 def test_an_overhead_bound_result_says_what_chunk_size_would_help() -> None:
-    diagnosis = classify_result(TINY[0], GIL)
-    assert diagnosis.evidence.chunk_size == 4000
-    assert "chunks of 4000" in diagnosis.reason
+    many = dataclasses.replace(TINY[0], tasks=100_000)
+    diagnosis = classify_result(many, GIL)
+    assert diagnosis.evidence.chunk_size == 5000
+    assert "batch tasks into chunks of 5000" in diagnosis.reason
+
+
+def test_a_chunk_never_holds_more_tasks_than_there_are() -> None:
+    diagnosis = classify_result(TINY[0], GIL)  # 8 tasks
+    assert diagnosis.evidence.chunk_size == 8
+    assert "even all 8 tasks together are too small: run them serially" in diagnosis.reason
 
 
 def test_a_result_without_dispatch_time_has_no_dispatch_evidence() -> None:
@@ -226,15 +233,22 @@ def test_a_backend_that_scales_is_not_overhead_bound_whatever_its_dispatch_cost(
 @pytest.mark.parametrize(
     ("task_s", "dispatch_s", "expected"),
     [
-        (1e-7, 2e-5, 4000),
+        (1e-7, 2e-5, 5000),  # 4000 needed
         (1e-3, 1e-4, 2),
         (1e-4, 1e-4, 20),
+        (5.1e-6, 1e-4, 500),  # 392 needed
+        (1.98e-6, 1e-4, 2000),  # 1009 needed
     ],
 )
-def test_chunk_size_makes_each_chunk_cost_twenty_dispatches(
+def test_chunk_size_makes_each_chunk_cost_twenty_dispatches_in_steady_steps(
     task_s: float, dispatch_s: float, expected: int
 ) -> None:
     assert chunk_size(task_s, dispatch_s) == expected
+
+
+def test_chunk_size_is_capped_by_the_tasks_there_are() -> None:
+    assert chunk_size(1e-7, 2e-5, tasks=5) == 5
+    assert chunk_size(1e-3, 1e-4, tasks=5) == 2
 
 
 def test_chunk_size_rejects_a_task_without_time() -> None:
@@ -389,7 +403,7 @@ def test_a_row_with_half_a_stored_classification_is_classified_again(
                 "no backend beats serial",
                 "process 0.05x",
                 "thread 0.30x [0.25-0.35]",
-                "chunks of 60000 for process, 4000 for thread",
+                "even all 8 tasks together cost less than dispatching them; run them serially",
             ],
             id="tiny-tasks",
         ),
@@ -547,3 +561,103 @@ def test_the_recommendations_are_strict_json() -> None:
     ]
     assert all(e["call_index"] is None for e in section)
     assert [from_json(Recommendation, e, "recommendations") for e in section] == listed
+
+
+# --- issue 10: a noisy loser does not block the verdict; a starved row draws no conclusion
+
+
+def test_a_noisy_loser_wholly_below_the_winner_does_not_block_the_verdict() -> None:
+    records = [
+        measured("thread", (0.9, 0.92, 1.23), noisy=True),
+        measured("process", (1.83, 1.76, 1.85), backend_cpu=3.7, dispatch_s=3e-4),
+    ]
+    assert classify_test(records, GIL).classification == CPU_BOUND
+    recommendation = recommend(records, GIL)
+    assert recommendation.backend == "process"
+    assert recommendation.reason.startswith("process 1.8x vs thread 0.9x")
+
+
+def test_a_noisy_cheaper_model_that_could_match_the_winner_leaves_it_undecided() -> None:
+    records = [
+        measured("thread", (1.5, 1.0, 1.9), noisy=True),
+        measured("process", (1.8, 1.7, 1.9), backend_cpu=3.6, dispatch_s=3e-4),
+    ]
+    assert recommend(records, GIL).backend == UNDECIDED
+
+
+def test_a_noisy_dearer_model_that_cannot_beat_the_winner_does_not_block() -> None:
+    records = [
+        measured("thread", (3.6, 3.4, 3.8), backend_cpu=3.7),
+        measured("process", (2.0, 1.2, 3.5), backend_cpu=3.0, noisy=True, dispatch_s=3e-4),
+    ]
+    assert classify_test(records, GIL).classification == GIL_RELEASING
+    assert recommend(records, GIL).backend == "thread"
+
+
+def test_a_noisy_row_that_could_beat_the_winner_leaves_it_undecided() -> None:
+    records = [
+        measured("thread", (1.6, 1.5, 1.7), backend_cpu=1.7),
+        measured("process", (1.5, 0.9, 3.9), backend_cpu=3.0, noisy=True, dispatch_s=3e-4),
+    ]
+    assert recommend(records, GIL).backend == UNDECIDED
+
+
+def starved(record: ResultRecord, delivered: float, expected: float) -> ResultRecord:
+    return dataclasses.replace(
+        record, machine_busy=True, capacity=Capacity(expected, delivered, 1.0)
+    )
+
+
+def test_a_starved_row_says_what_the_machine_delivered_and_decides_nothing() -> None:
+    record = starved(measured("process", (1.02, 0.99, 1.04), backend_cpu=1.04), 1.04, 2.0)
+    diagnosis = classify_result(record, GIL)
+    assert diagnosis.classification == INCONCLUSIVE
+    assert diagnosis.reason == (
+        "process 1.0x: the machine delivered 1.0 of 2 CPUs; rerun on an idle runner"
+    )
+
+
+def test_a_starved_winner_candidate_makes_the_recommendation_undecided_not_serial() -> None:
+    records = [
+        measured("thread", (1.0, 0.97, 1.03), backend_cpu=0.99),
+        starved(measured("process", (1.02, 0.99, 1.04), backend_cpu=1.04), 1.04, 2.0),
+    ]
+    recommendation = recommend(records, GIL)
+    assert recommendation.backend == UNDECIDED
+    assert "the machine delivered 1.0 of 2 CPUs" in recommendation.reason
+
+
+QUOTA = Environment(
+    gil_enabled=True,
+    cpu_count=2,
+    usable_cpus=1,
+    cpu_capacity=1.0,
+    cpu_limit="cgroup quota 100000/100000",
+)
+
+
+def limited(record: ResultRecord) -> ResultRecord:
+    return dataclasses.replace(record, capacity=Capacity(1.0, 0.99, 0.0))
+
+
+def test_cpu_work_under_a_one_cpu_quota_is_cpu_bound_and_processes_are_named() -> None:
+    records = [
+        limited(measured("thread", (1.0, 0.98, 1.02), backend_cpu=0.99)),
+        limited(measured("process", (0.98, 0.95, 1.0), backend_cpu=0.99, dispatch_s=3e-4)),
+    ]
+    recommendation = recommend(records, QUOTA)
+    assert recommendation.classification == CPU_BOUND
+    assert (recommendation.backend, recommendation.shown) == ("process", False)
+    assert (
+        "this machine cannot show the speedup (1 usable CPU: cgroup quota 100000/100000 of 2 "
+        in (recommendation.reason)
+    )
+
+
+def test_waiting_work_under_a_one_cpu_quota_is_recommended_as_measured() -> None:
+    records = [
+        limited(measured("thread", (7.8, 7.5, 8.0), serial_cpu=0.02)),
+        limited(measured("process", (3.1, 2.9, 3.3), serial_cpu=0.02, dispatch_s=3e-4)),
+    ]
+    recommendation = recommend(records, QUOTA)
+    assert (recommendation.backend, recommendation.shown) == ("thread", True)

@@ -175,6 +175,8 @@ def test_the_json_has_the_documented_top_level_keys(tmp_path: Path) -> None:
             "backend": "thread",
             "reason": "thread 2.0x",
             "call_index": 1,
+            "shown": True,
+            "why": "",
         }
     ]
     assert data["scaling"][0]["points"][1] == {

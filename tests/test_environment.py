@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_parallel_lab import environment
+from pytest_parallel_lab.capacity import CpuCapacity
 from pytest_parallel_lab.environment import (
     XdistRun,
     default_start_method,
@@ -60,8 +61,11 @@ def test_the_gil_state_and_the_build_are_described_separately(
     expected: tuple[bool, bool],
 ) -> None:
     simulate_build(monkeypatch, free_threaded=free_threaded, gil_on=gil_on)
-    described = describe_environment(pytest_version=pytest.__version__, cpus=4)
+    described = describe_environment(pytest_version=pytest.__version__, capacity=FOUR)
     assert (described.gil_enabled, described.free_threaded_build) == expected
+
+
+FOUR = CpuCapacity(online=4, cpus=4.0)
 
 
 def test_the_default_start_method_is_the_platforms_first(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,7 +74,7 @@ def test_the_default_start_method_is_the_platforms_first(monkeypatch: pytest.Mon
     monkeypatch.setattr(
         multiprocessing, "get_all_start_methods", lambda: ["forkserver", "spawn", "fork"]
     )
-    assert describe_environment(pytest_version="9", cpus=4).start_method == "forkserver"
+    assert describe_environment(pytest_version="9", capacity=FOUR).start_method == "forkserver"
 
 
 def test_without_multiprocessing_imported_the_default_is_the_one_multiprocessing_gives(
@@ -88,7 +92,7 @@ def test_a_start_method_chosen_in_the_process_is_the_one_reported(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(multiprocessing, "get_start_method", lambda allow_none=False: "spawn")
-    assert describe_environment(pytest_version="9", cpus=4).start_method == "spawn"
+    assert describe_environment(pytest_version="9", capacity=FOUR).start_method == "spawn"
 
 
 @pytest.mark.parametrize(
@@ -111,7 +115,7 @@ def test_the_platform_default_start_method_follows_cpython(
 def test_an_explicit_start_method_and_label_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOX_ENV_NAME", "py314t-serial-spawn")
     described = describe_environment(
-        pytest_version="9", cpus=4, start_method="spawn", label="nightly"
+        pytest_version="9", capacity=FOUR, start_method="spawn", label="nightly"
     )
     assert (described.start_method, described.label, described.tox_env) == (
         "spawn",
@@ -141,16 +145,18 @@ def test_a_run_on_a_free_threaded_build_says_so_in_the_report_and_the_json(
     assert (described["gil_enabled"], described["free_threaded_build"]) == (False, True)
 
 
-def test_the_usable_cpus_reported_are_the_ones_given_not_the_machine_count() -> None:
-    described = describe_environment(pytest_version="9", cpus=3, xdist_workers=2)
+def test_the_cpus_reported_are_the_capacity_given_not_the_machine_count() -> None:
+    quota = CpuCapacity(online=8, cpus=2.5, limit="cgroup quota 250000/100000")
+    described = describe_environment(pytest_version="9", capacity=quota, xdist_workers=2)
     assert (described.usable_cpus, described.xdist_workers) == (3, 2)
-    assert described.cpu_count == (os.cpu_count() or 1)
+    assert (described.cpu_count, described.cpu_capacity) == (8, 2.5)
+    assert described.cpu_limit == "cgroup quota 250000/100000"
     assert described.pytest_version == "9"
     assert described.python_version == platform.python_version()
 
 
-def test_describing_the_environment_needs_the_usable_cpus() -> None:
-    with pytest.raises(TypeError, match="cpus"):
+def test_describing_the_environment_needs_the_capacity() -> None:
+    with pytest.raises(TypeError, match="capacity"):
         describe_environment(pytest_version="9")  # type: ignore[call-arg]
 
 

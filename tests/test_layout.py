@@ -37,18 +37,20 @@ GLUE = frozenset(
 ALLOWED = {
     "vocabulary": set(),
     "timing": set(),
+    "capacity": set(),
     "stats": {"vocabulary"},
     "document": {"stats", "vocabulary"},
-    "environment": {"document", "vocabulary"},
+    "environment": {"capacity", "document", "vocabulary"},
     "backends": {"timing"},
-    "marked": {"backends", "document", "stats", "timing", "vocabulary", "environment"},
+    "marked": {"backends", "capacity", "document", "stats", "timing", "vocabulary", "environment"},
     "suite": {"document", "stats", "timing", "vocabulary"},
-    "output": {"document", "stats", "timing", "vocabulary"},
+    "output": {"capacity", "document", "stats", "timing", "vocabulary"},
     "cli": {"document", "output", "suite"},
     "__main__": {"cli"},
 }
 #: What the glue may import beyond the parts above: everything but another feature's glue.
 GLUE_MAY_IMPORT = {
+    "capacity",
     "vocabulary",
     "timing",
     "stats",

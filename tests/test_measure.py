@@ -96,6 +96,7 @@ def settings(marker: str = "", **kwargs: Any) -> Settings:
         backend="scripted",
         workers=2,
         usable_cpus=2,
+        machine_cpus=2.0,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pytest_parallel_lab.document import (
@@ -14,6 +16,7 @@ from pytest_parallel_lab.document import (
     Sweep,
     SweepPoint,
 )
+from pytest_parallel_lab.document.records import Capacity
 from pytest_parallel_lab.document.suite import TestTiming
 from pytest_parallel_lab.output.cells import (
     MISSING,
@@ -24,13 +27,17 @@ from pytest_parallel_lab.output.cells import (
     workload_label,
 )
 from pytest_parallel_lab.output.text import (
+    A_A,
     HEADERS,
+    compact_rows,
     render_document,
     render_environment,
+    render_results,
     result_rows,
+    verdict,
 )
 from pytest_parallel_lab.stats import Interval
-from pytest_parallel_lab.vocabulary import Classification, GateVerdict, Kind, Outcome
+from pytest_parallel_lab.vocabulary import Classification, GateVerdict, Kind, Outcome, Verdict
 
 ENVIRONMENT = Environment(
     python_version="3.11.7",
@@ -49,6 +56,7 @@ PASSED = ResultRecord(
     speedup=Interval(estimate=1.93, low=1.85, high=2.01),
     efficiency=0.965,
     startup_s=0.0005,
+    verdict=Verdict.FASTER,
     notes=("pool reused",),
 )
 FAILED = ResultRecord(
@@ -113,7 +121,7 @@ def test_a_row_has_one_cell_per_header() -> None:
     (row,) = result_rows((PASSED,))
     assert len(row) == len(HEADERS)
     assert row == [
-        "test_x",
+        "tests/test_a.py::test_x",
         "thread",
         2,
         4,
@@ -128,18 +136,22 @@ def test_a_row_has_one_cell_per_header() -> None:
 
 def test_a_map_row_names_the_call() -> None:
     record = ResultRecord("a.py::t[thread]", "a.py::t", "thread", kind=Kind.MAP, call_index=1)
-    assert result_rows((record,))[0][0] == "t (map #2)"
+    assert result_rows((record,))[0][0] == "a.py::t (map #2)"
+    assert compact_rows((record,))[0][0] == "t (map #2)"
     body = ResultRecord("a.py::t[thread]", "a.py::t", "thread", call_index=1)
-    assert result_rows((body,))[0][0] == "t"
+    assert compact_rows((body,))[0][0] == "t"
 
 
 def test_a_row_without_measurements_shows_the_missing_mark_in_every_number_cell() -> None:
     record = ResultRecord("a.py::t[thread]", "a.py::t", "thread", outcome=Outcome.SKIPPED)
     (row,) = result_rows((record,))
-    assert row == ["t", "thread", *[MISSING] * 7, "SKIPPED"]
+    assert row == ["a.py::t", "thread", *[MISSING] * 7, "SKIPPED"]
+    assert compact_rows((record,)) == [["t", "thread", MISSING, "SKIPPED"]]
 
 
-def test_the_notes_put_the_outcome_and_class_first_and_the_gate_last() -> None:
+def test_the_notes_put_the_outcome_first_and_the_gate_last_and_leave_the_class_to_the_test() -> (
+    None
+):
     record = ResultRecord(
         "a.py::t[process]",
         "a.py::t",
@@ -149,7 +161,8 @@ def test_the_notes_put_the_outcome_and_class_first_and_the_gate_last() -> None:
         gate=Gate(min_speedup=1.5, verdict=GateVerdict.FAILED),
         notes=("noisy",),
     )
-    assert result_rows((record,))[0][-1] == "FAILED, cpu-bound, noisy, gate failed (min 1.5x)"
+    # A row's class is about that backend only; the test's class is in the recommendations.
+    assert result_rows((record,))[0][-1] == "FAILED, noisy, gate failed (min 1.5x)"
 
 
 def test_a_document_without_results_says_how_to_mark_a_test() -> None:
@@ -159,13 +172,13 @@ def test_a_document_without_results_says_how_to_mark_a_test() -> None:
     assert "@pytest.mark.parallel" in text
 
 
-def test_the_table_has_every_column_and_a_footnote() -> None:
-    text = render_document(RunDocument(environment=ENVIRONMENT, results=(PASSED,)))
+def test_the_verbose_table_has_every_column_and_a_footnote() -> None:
+    text = render_document(RunDocument(environment=ENVIRONMENT, results=(PASSED,)), verbose=1)
     header = next(line for line in text.splitlines() if line.startswith("test "))
     for column in HEADERS:
         assert column in header
     assert "1.93x [1.85-2.01]" in text
-    assert "95% bootstrap interval" in text
+    assert "95% bootstrap interval" in " ".join(text.split())
     assert "Warning" not in text
 
 
@@ -221,11 +234,11 @@ def test_the_document_report_adds_each_typed_section_present_in_order() -> None:
         ),
     )
     text = render_document(document)
+    recommendations = text.index("\nrecommendations (choosing the right tool)\n")
     table = text.index("1.93x [1.85-2.01]")
-    recommendations = text.index("\nrecommendations\n")
-    scaling = text.index("\nscaling: tests/test_a.py::test_x [thread]")
+    scaling = text.index("\nscaling: test_x [thread]")
     suite = text.index("\nsuite analysis: 1 tests, session 0.600 s")
-    assert table < recommendations < scaling < suite
+    assert recommendations < table < scaling < suite
     assert "thread 1.9x" in text
 
 
@@ -234,3 +247,76 @@ def test_a_document_without_typed_sections_has_only_the_table() -> None:
     assert "recommendations" not in text
     assert "scaling:" not in text
     assert "suite analysis" not in text
+
+
+def test_the_default_table_is_compact_test_backend_speedup_and_verdict() -> None:
+    text = render_document(RunDocument(environment=ENVIRONMENT, results=(PASSED,)))
+    header = next(line for line in text.splitlines() if line.startswith("test "))
+    assert header.split() == ["test", "backend", "speedup", "[95%", "CI]", "verdict"]
+    row = next(line for line in text.splitlines() if line.startswith("test_x"))
+    assert row.split()[-1] == "faster"
+
+
+@pytest.mark.parametrize(
+    ("record", "words"),
+    [
+        pytest.param(
+            dataclasses.replace(PASSED, backend="serial"), A_A, id="serial-is-the-noise-check"
+        ),
+        pytest.param(
+            dataclasses.replace(PASSED, machine_busy=True, capacity=Capacity(2.0, 1.04, 0.9)),
+            "machine busy: 1.0 of 2 CPUs",
+            id="machine-busy-with-the-cpus-delivered",
+        ),
+        pytest.param(
+            dataclasses.replace(PASSED, gate=Gate(1.5, GateVerdict.PASSED)),
+            "faster, gate passed",
+            id="gate",
+        ),
+        pytest.param(dataclasses.replace(PASSED, outcome=Outcome.FAILED), "FAILED", id="failed"),
+    ],
+)
+def test_the_verdict_says_what_the_row_shows(record: ResultRecord, words: str) -> None:
+    assert verdict(record) == words
+
+
+LONG = ResultRecord(
+    "tests/some/deep/folder/test_a_module_with_a_long_name.py::test_a_rather_long_test_name"
+    "[with-a-parameter]",
+    "tests/some/deep/folder/test_a_module_with_a_long_name.py::test_a_rather_long_test_name"
+    "[with-a-parameter]",
+    "multiprocessing",
+    speedup=Interval(1.93, 1.85, 2.01),
+    verdict=Verdict.FASTER,
+)
+LONG_RECOMMENDATION = Recommendation(
+    LONG.test,
+    Classification.CPU_BOUND,
+    "process",
+    "process 1.9x, multiprocessing 1.9x vs asyncio 1.0x, thread 1.0x: GIL-bound CPU work "
+    "(CPU 100% of wall)",
+    why="GIL-bound CPU work (CPU 100% of wall), which processes run in parallel and threads do not",
+)
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_the_default_report_fits_the_terminal_width(width: int) -> None:
+    document = RunDocument(
+        environment=ENVIRONMENT,
+        results=(LONG, dataclasses.replace(LONG, backend="serial")),
+        recommendations=(LONG_RECOMMENDATION,),
+        suite=SuiteSection(
+            tests=(TestTiming(LONG.nodeid, "main", 0.0, 0.5, 0.0, Outcome.PASSED),), wall_s=0.6
+        ),
+    )
+    text = render_document(document, width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    # However narrow, a row keeps the end of its test: the name and its parameters.
+    assert "parameter]" in text
+
+
+def test_a_narrow_table_keeps_the_end_of_a_long_test_name() -> None:
+    text = render_results(RunDocument(environment=ENVIRONMENT, results=(LONG,)), 60)
+    row = next(line for line in text.splitlines() if "multiprocessing" in line)
+    assert row.startswith("…")
+    assert "parameter]" in row

@@ -23,6 +23,20 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """What the machine gave the parallel side of a measurement, in CPUs."""
+
+    #: the CPUs the parallel side could use here: its workers, its tasks and the
+    #: machine's capacity (a quota included), whichever is least
+    expected_cpus: float
+    #: CPU time its tasks got per second of wall time (median over the rounds)
+    delivered_cpus: float
+    #: what other processes (and a hypervisor's steal) took meanwhile; None where the
+    #: platform does not tell
+    foreign_cpus: float | None = None
+
+
+@dataclass(frozen=True)
 class ResultRecord:
     """One measured workload: a marked test under one backend (or one parallel_map call)."""
 
@@ -58,6 +72,10 @@ class ResultRecord:
     #: the measured numbers that decided the classification, in one sentence
     classification_reason: str | None = None
     gate: Gate | None = None
+    capacity: Capacity | None = None
+    #: the machine gave the measurement clearly less CPU than it needed, also on a retry:
+    #: its speedup says nothing about the workload
+    machine_busy: bool = False
     error: str | None = None
     xdist_worker: str | None = None
     notes: tuple[str, ...] = ()
@@ -79,6 +97,11 @@ class Environment:
     free_threaded_build: bool = False
     cpu_count: int = 0
     usable_cpus: int = 0
+    #: the CPU time per second this process may get (below ``usable_cpus`` under a
+    #: fractional quota); 0 when not known (an older file)
+    cpu_capacity: float = 0.0
+    #: what limits the CPUs, in words ("cgroup quota 100000/100000"), "" when nothing does
+    cpu_limit: str = ""
     platform: str = ""
     machine: str = ""
     pytest_version: str = ""
@@ -100,6 +123,11 @@ class Recommendation:
     reason: str
     #: which ``parallel_map`` call, for a test whose calls were measured one by one
     call_index: int | None = None
+    #: False when the machine could not show the model's advantage (too few CPUs): the
+    #: model follows from the measured class of work, not from a measured speedup
+    shown: bool = True
+    #: the reason without the speedups it cites (for a table that shows them beside it)
+    why: str = ""
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,9 @@ OVERHEAD_TASK_TO_DISPATCH = 3.0
 #: Batching target: each chunk should cost this many dispatches so the overhead
 #: falls under ~5% of the chunk's time.
 CHUNK_DISPATCH_MULTIPLE = 20.0
+#: Which model is cheapest when two backends match (intervals overlap): an event
+#: loop costs less than threads, threads less than processes.
+PREFERENCE = {"asyncio": 0, "thread": 1, "process": 2, "multiprocessing": 2}
 
 
 @dataclass(frozen=True)
@@ -113,12 +116,17 @@ def scales(record: ResultRecord) -> bool:
     return record.speedup.low > 1.0 and record.speedup.estimate >= MIN_USEFUL_SPEEDUP
 
 
-def chunk_size(task_s: float, dispatch_s: float) -> int:
-    """Tasks per chunk so that one chunk costs ``CHUNK_DISPATCH_MULTIPLE`` dispatches."""
+def chunk_size(task_s: float, dispatch_s: float, tasks: int | None = None) -> int:
+    """Tasks per chunk so that one chunk costs ``CHUNK_DISPATCH_MULTIPLE`` dispatches,
+    rounded up to 1, 2 or 5 times a power of ten (timings of tiny tasks vary from run
+    to run; the advice should not), and never more than the *tasks* there are."""
     if task_s <= 0:
         raise ValueError(f"task time must be positive, got {task_s}")
     # Rounded first so that float noise (4000.0000001) does not add a task.
-    return max(2, math.ceil(round(CHUNK_DISPATCH_MULTIPLE * dispatch_s / task_s, 6)))
+    needed = max(2, math.ceil(round(CHUNK_DISPATCH_MULTIPLE * dispatch_s / task_s, 6)))
+    steps = (step * 10**power for power in range(20) for step in (1, 2, 5))
+    size = next(int(s) for s in steps if s >= needed)
+    return min(size, tasks) if tasks else size
 
 
 def evidence_of(record: ResultRecord) -> Evidence:
@@ -129,7 +137,7 @@ def evidence_of(record: ResultRecord) -> Evidence:
         backend_cpu_ratio=ratio(record.cpu_s, record.backend_s),
         task_to_dispatch=per_dispatch,
         chunk_size=(
-            chunk_size(record.task_s, record.dispatch_s)
+            chunk_size(record.task_s, record.dispatch_s, record.tasks)
             if per_dispatch is not None and record.task_s and record.dispatch_s
             else None
         ),
@@ -160,6 +168,8 @@ def classify_result(record: ResultRecord, environment: Environment) -> Diagnosis
         why = record.error or f"outcome {record.outcome}, no speedup measured"
         return Diagnosis(Classification.INCONCLUSIVE, f"{record.backend}: not measured ({why})")
     evidence = evidence_of(record)
+    if record.machine_busy:
+        return Diagnosis(Classification.INCONCLUSIVE, starved_reason(record), evidence)
     for rule in (_sync_task_on_a_loop, _overhead, _too_noisy):
         diagnosis = rule(record, evidence)
         if diagnosis is not None:
@@ -171,6 +181,15 @@ def classify_result(record: ResultRecord, environment: Environment) -> Diagnosis
     if evidence.serial_cpu_ratio >= MIXED_SPLIT_RATIO:
         return _computing(record, evidence, environment)
     return _waiting(record, evidence)
+
+
+def starved_reason(record: ResultRecord) -> str:
+    """'process 1.0x: the machine delivered 1.0 of 2 CPUs; rerun on an idle runner'."""
+    given = " too little CPU"
+    if record.capacity is not None:
+        delivered, expected = record.capacity.delivered_cpus, record.capacity.expected_cpus
+        given = f" {delivered:.1f} of {expected:g} CPUs"
+    return f"{shown(record)}: the machine delivered{given}; rerun on an idle runner"
 
 
 def _sync_task_on_a_loop(record: ResultRecord, evidence: Evidence) -> Diagnosis | None:
@@ -190,10 +209,14 @@ def _overhead(record: ResultRecord, evidence: Evidence) -> Diagnosis | None:
         return None
     if scales(record):
         return None
+    advice = (
+        f"batch tasks into chunks of {chunk}"
+        if record.tasks is None or chunk < record.tasks
+        else f"even all {record.tasks} tasks together are too small: run them serially"
+    )
     return Diagnosis(
         Classification.OVERHEAD_BOUND,
-        f"{shown(record)}: one task takes {per_dispatch:.1f}x an empty dispatch; "
-        f"batch tasks into chunks of {chunk}",
+        f"{shown(record)}: one task takes {per_dispatch:.1f}x an empty dispatch; {advice}",
         evidence,
     )
 
@@ -295,13 +318,43 @@ def classify_test(records: Sequence[ResultRecord], environment: Environment) -> 
     if not deciding:
         assert loop is not None
         return TestDiagnosis(Classification.BLOCKING_IN_LOOP, loop.reason, diagnoses)
-    unsure = [d for d in deciding.values() if d.classification is Classification.INCONCLUSIVE]
-    if unsure:
-        reason = "; ".join(d.reason for d in unsure)
+    decided = {
+        b: d for b, d in deciding.items() if d.classification is not Classification.INCONCLUSIVE
+    }
+    unsure = [b for b in deciding if b not in decided]
+    # An undecided row (noisy, or starved by a busy machine) blocks the verdict only if it
+    # could change it: a noisy loser wholly below the best decided row does not.
+    blocking = [deciding[b] for b in unsure if _could_change(rows, decided, b)]
+    if blocking or not decided:
+        reason = "; ".join(d.reason for d in (blocking or [deciding[b] for b in unsure]))
         return TestDiagnosis(Classification.INCONCLUSIVE, reason, diagnoses)
-    chosen = _test_class(deciding, any(scales(rows[b]) for b in deciding))
-    reason = next(d.reason for d in deciding.values() if d.classification is chosen)
+    chosen = _test_class(decided, any(scales(rows[b]) for b in decided))
+    reason = next(d.reason for d in decided.values() if d.classification is chosen)
     return TestDiagnosis(chosen, reason, diagnoses)
+
+
+def preference(backend: str) -> int:
+    """Cheapness of a model, lowest first: an event loop, threads, then processes (no
+    start-up, no pickling); another plugin's backend after the built-ins."""
+    return PREFERENCE.get(backend, len(PREFERENCE))
+
+
+def _could_change(
+    rows: Mapping[str, ResultRecord], decided: Mapping[str, Diagnosis], backend: str
+) -> bool:
+    """Whether the undecided row of *backend* could change what the decided rows say:
+    beat the best of them, or match it as a cheaper model; when none of them scales,
+    whether it might scale at all."""
+    speedup = rows[backend].speedup
+    assert speedup is not None
+    scaling = [rows[b] for b in decided if scales(rows[b])]
+    if not scaling:
+        return speedup.high > 1.0
+    best = max(scaling, key=_estimate)
+    assert best.speedup is not None
+    if speedup.high > best.speedup.high:
+        return True
+    return speedup.high >= best.speedup.low and preference(backend) < preference(best.backend)
 
 
 def _test_class(deciding: Mapping[str, Diagnosis], anyone_scales: bool) -> Classification:

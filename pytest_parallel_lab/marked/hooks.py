@@ -29,7 +29,7 @@ from pytest_parallel_lab.marked.session import (
     marked_session,
     user_nodeid,
 )
-from pytest_parallel_lab.vocabulary import GateVerdict, Outcome, Role
+from pytest_parallel_lab.vocabulary import Outcome, Role
 
 if TYPE_CHECKING:
     from pytest_parallel_lab.backends.base import BatchResult, Work
@@ -193,20 +193,8 @@ def _settle(item: pytest.Item, plan: ItemPlan, measured: Measured) -> None:
         item.stash.setdefault(ITEM_RESULTS_KEY, []).append(replace(record, outcome=Outcome.SKIPPED))
         pytest.skip(f"cannot run under the {record.backend} backend: {failure}")
     item.stash.setdefault(ITEM_RESULTS_KEY, []).append(record)
-    gate = record.gate
-    if failure is None and gate is not None and gate.verdict is GateVerdict.INCONCLUSIVE:
-        assert record.speedup is not None  # a gate is judged on a measured speedup
-        from pytest_parallel_lab.marked.gates import judged_interval
-
-        warnings.warn(
-            pytest.PytestWarning(
-                f"{item.nodeid}: min_speedup={gate.min_speedup:g} is inconclusive: "
-                f"{judged_interval(record.speedup, record.rounds)} straddles "
-                f"{gate.min_speedup:g}x; rerun on a quieter machine or raise "
-                "--parallel-max-rounds"
-            ),
-            stacklevel=1,
-        )
+    if failure is None and measured.gate_warning is not None:
+        warnings.warn(pytest.PytestWarning(f"{item.nodeid}: {measured.gate_warning}"), stacklevel=1)
     if isinstance(failure, OutcomeRequest):
         # pytest.skip()/fail()/xfail()/exit() inside a task: the item takes that outcome.
         if failure.kind == "Skipped":

@@ -14,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from pytest_parallel_lab.capacity import CpuCapacity
 from pytest_parallel_lab.document.records import Environment, Recommendation, ResultRecord
 from pytest_parallel_lab.marked.diagnosis import (
     TestDiagnosis,
     best_rows,
     classify_test,
     percent,
+    preference,
     ratio,
     scales,
     shown,
@@ -31,12 +33,8 @@ from pytest_parallel_lab.vocabulary import Classification, Kind
 UNDECIDED = "undecided"
 #: The backend named when no backend beats running the tasks one after another.
 SERIAL = "serial"
-
-#: Which model is cheapest when two backends match (intervals overlap): an event
-#: loop costs less than threads, threads less than processes (no start-up, no pickling).
-PREFERENCE = {"asyncio": 0, "thread": 1, "process": 2, "multiprocessing": 2}
-#: Where a backend of another plugin stands in that order: after the built-ins.
-OTHER_PREFERENCE = 3
+#: Below this many CPUs for the parallel side, a machine cannot show CPU work scaling.
+MIN_CPUS_TO_SHOW = 1.5
 
 EXPLANATION = {
     Classification.CPU_BOUND: "GIL-bound CPU work",
@@ -53,7 +51,9 @@ def recommend(records: Sequence[ResultRecord], environment: Environment) -> Reco
     test = records[0].test if records else ""
     diagnosis = classify_test(records, environment)
     if diagnosis.classification is Classification.INCONCLUSIVE:
-        return Recommendation(test, Classification.INCONCLUSIVE, UNDECIDED, diagnosis.reason)
+        return Recommendation(
+            test, Classification.INCONCLUSIVE, UNDECIDED, diagnosis.reason, why=diagnosis.reason
+        )
     rows = best_rows(records)
     candidates = [
         row
@@ -61,19 +61,27 @@ def recommend(records: Sequence[ResultRecord], environment: Environment) -> Reco
         if scales(row) and (backend != "asyncio" or row.coroutine)
     ]
     if not candidates:
+        limited = _too_few_cpus(diagnosis, rows, environment)
+        if limited is not None:
+            return Recommendation(
+                test, diagnosis.classification, "process", limited, shown=False, why=limited
+            )
+        listed, why = _nothing_wins(diagnosis, rows, environment)
         return Recommendation(
-            test, diagnosis.classification, SERIAL, _nothing_wins(diagnosis, rows, environment)
+            test,
+            diagnosis.classification,
+            SERIAL,
+            f"no backend beats serial ({listed}): {why}",
+            why=why,
         )
     chosen, ahead = _winner(candidates, rows)
     behind = sorted((r for r in rows.values() if r not in ahead), key=lambda r: -_estimate(r))
     sentence = ", ".join(shown(r) for r in ahead)
     if behind:
         sentence += " vs " + ", ".join(shown(r) for r in behind)
+    why = _why(diagnosis, rows, environment)
     return Recommendation(
-        test,
-        diagnosis.classification,
-        chosen.backend,
-        f"{sentence}: {_why(diagnosis, rows, environment)}",
+        test, diagnosis.classification, chosen.backend, f"{sentence}: {why}", why=why
     )
 
 
@@ -90,29 +98,59 @@ def _winner(
     if coroutine and rows.get("asyncio") in matching:
         chosen = rows["asyncio"]
     else:
-        chosen = min(matching, key=lambda r: (_preference(r.backend), -_estimate(r)))
+        chosen = min(matching, key=lambda r: (preference(r.backend), -_estimate(r)))
     others = sorted((r for r in matching if r is not chosen), key=lambda r: -_estimate(r))
     return chosen, [chosen, *others]
 
 
+def _too_few_cpus(
+    diagnosis: TestDiagnosis, rows: Mapping[str, ResultRecord], environment: Environment
+) -> str | None:
+    """For CPU work on a machine that could give the parallel side too few CPUs to show a
+    speedup (a 1-CPU quota): why processes are still the model, else None."""
+    if diagnosis.classification is not Classification.CPU_BOUND:
+        return None
+    given = [r.capacity.expected_cpus for r in rows.values() if r.capacity is not None]
+    if not given or max(given) >= MIN_CPUS_TO_SHOW:
+        return None
+    machine = CpuCapacity(
+        environment.cpu_count, environment.cpu_capacity or max(given), environment.cpu_limit
+    ).describe()
+    return (
+        f"{_why(diagnosis, rows, environment)}: processes are the model for it, but this "
+        f"machine cannot show the speedup ({machine}); threads do as well if it is native "
+        "code that releases the GIL"
+    )
+
+
 def _nothing_wins(
     diagnosis: TestDiagnosis, rows: Mapping[str, ResultRecord], environment: Environment
-) -> str:
+) -> tuple[str, str]:
+    """The speedups that lost to serial, and why nothing wins."""
     listed = ", ".join(
         f"{r.backend} {format_speedup(r.speedup)}"
         for r in sorted(rows.values(), key=lambda r: r.backend)
         if r.speedup is not None
     )
     if diagnosis.classification is Classification.OVERHEAD_BOUND:
-        chunks = ", ".join(
-            f"{d.evidence.chunk_size} for {backend}"
-            for backend, d in sorted(diagnosis.rows.items())
-            if d.classification is Classification.OVERHEAD_BOUND and d.evidence.chunk_size
-        )
-        why = f"tasks too small for their dispatch cost: batch tasks into chunks of {chunks}"
+        why = "tasks too small for their dispatch cost: " + _batching(diagnosis, rows)
     else:
         why = _why(diagnosis, rows, environment)
-    return f"no backend beats serial ({listed}): {why}"
+    return listed, why
+
+
+def _batching(diagnosis: TestDiagnosis, rows: Mapping[str, ResultRecord]) -> str:
+    """What batching would help: chunk sizes per backend, or none at all."""
+    sizes = {
+        backend: (d.evidence.chunk_size, rows[backend].tasks)
+        for backend, d in sorted(diagnosis.rows.items())
+        if d.classification is Classification.OVERHEAD_BOUND and d.evidence.chunk_size
+    }
+    split = {b: size for b, (size, tasks) in sizes.items() if tasks is None or size < tasks}
+    if not split:
+        tasks = max((t for _, t in sizes.values() if t), default=0)
+        return f"even all {tasks} tasks together cost less than dispatching them; run them serially"
+    return "batch tasks into chunks of " + ", ".join(f"{s} for {b}" for b, s in split.items())
 
 
 def _why(
@@ -143,10 +181,6 @@ def _why(
     if classification in (Classification.CPU_BOUND, Classification.IO_BOUND):
         return f"{words}{cpu}"
     return words
-
-
-def _preference(backend: str) -> int:
-    return PREFERENCE.get(backend, OTHER_PREFERENCE)
 
 
 def _estimate(record: ResultRecord) -> float:

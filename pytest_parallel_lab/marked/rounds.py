@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_parallel_lab import stats
+from pytest_parallel_lab import stats, timing
 from pytest_parallel_lab.backends.base import BatchResult, TaskError, Work, empty_task
 from pytest_parallel_lab.backends.protocol import Runner
 
@@ -140,12 +140,65 @@ class Measurement:
     backend_s: list[float] = field(default_factory=list)
     serial_cpu_s: list[float] = field(default_factory=list)
     backend_cpu_s: list[float] = field(default_factory=list)
+    #: what the machine and this process spent over all the rounds (None where the
+    #: platform does not tell), and the wall time that took
+    machine: MachineUse | None = None
+    machine_wall_s: float = 0.0
     values: list[Any] = field(default_factory=list)
     dispatch_s: float | None = None
+
+    def copy(self) -> Measurement:
+        """A copy whose rounds do not grow with this one's."""
+        return Measurement(
+            self.backend,
+            list(self.serial_s),
+            list(self.backend_s),
+            list(self.serial_cpu_s),
+            list(self.backend_cpu_s),
+            self.machine,
+            self.machine_wall_s,
+            list(self.values),
+            self.dispatch_s,
+        )
+
+    def drop_rounds(self) -> None:
+        """Forget the rounds taken so far (to take them again: a starved attempt)."""
+        for rounds in (
+            self.serial_s,
+            self.backend_s,
+            self.serial_cpu_s,
+            self.backend_cpu_s,
+        ):
+            rounds.clear()
+        self.machine, self.machine_wall_s = None, 0.0
 
     def estimate(self) -> stats.SpeedupEstimate:
         """Speedup with its interval over the rounds taken so far."""
         return stats.estimate_speedup(self.serial_s, self.backend_s)
+
+
+#: (busy, steal, own) CPU seconds over some rounds: the whole machine's busy and stolen
+#: time, and this process's with its pool workers. Read once around the rounds, not per
+#: run: the machine counts in ticks of 10 ms, too coarse for one run of a few ms.
+MachineUse = tuple[float, float, float]
+
+
+def _machine_reading() -> MachineUse | None:
+    machine, own = timing.machine_cpu_seconds(), timing.own_cpu_seconds()
+    if machine is None or own is None:
+        return None
+    return machine[0], machine[1], own
+
+
+def _machine_use(before: MachineUse | None, after: MachineUse | None) -> MachineUse | None:
+    if before is None or after is None:
+        return None
+    busy, steal, own = (a - b for a, b in zip(after, before, strict=True))
+    return busy, steal, own
+
+
+def _sum(a: MachineUse, b: MachineUse) -> MachineUse:
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2]
 
 
 class Measurer:
@@ -199,6 +252,7 @@ class Measurer:
     def add_rounds(self, count: int) -> Measurement:
         """Take *count* more paired rounds, alternating which side runs first."""
         m = self.measurement
+        before, started = _machine_reading(), timing.perf_counter()
         for _ in range(count):
             # Alternate which side goes first, so that drift hits both alike.
             if len(m.serial_s) % 2 == 0:
@@ -214,6 +268,10 @@ class Measurer:
             m.serial_cpu_s.append(serial.cpu_s)
             m.backend_cpu_s.append(candidate.cpu_s)
             m.values = [o.value for o in candidate.outcomes]
+        use = _machine_use(before, _machine_reading())
+        first = m.machine_wall_s == 0.0
+        m.machine = use if first or use is None or m.machine is None else _sum(m.machine, use)
+        m.machine_wall_s += timing.perf_counter() - started
         return m
 
     def measure_dispatch(self) -> float:

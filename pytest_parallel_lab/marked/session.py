@@ -143,6 +143,7 @@ class MarkedSession:
             backend=str(params[BACKEND_ARG]),
             workers=workers,
             usable_cpus=options.cpus,
+            machine_cpus=options.capacity.cpus,
             xdist_workers=options.xdist.workers,
             xdist_worker=options.xdist.worker_id,
         )

@@ -97,7 +97,10 @@ class ReportPlugin:
         terminalreporter.write_sep("=", SECTION_TITLE)
         from pytest_parallel_lab.output.text import render_document  # tabulate: only to print
 
-        for line in render_document(self.document).splitlines():
+        config = terminalreporter.config
+        width = config.get_terminal_writer().fullwidth
+        text = render_document(self.document, width, verbose=max(0, config.getoption("verbose")))
+        for line in text.splitlines():
             terminalreporter.write_line(line)
 
     # tryfirst: printed and saved by now; dropped before pytest's own unconfigure runs a

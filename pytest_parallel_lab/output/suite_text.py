@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tabulate import tabulate
-
 from pytest_parallel_lab.document.suite import (
     ActualRun,
     Prediction,
@@ -17,51 +15,49 @@ from pytest_parallel_lab.document.suite import (
     XdistAdvice,
 )
 from pytest_parallel_lab.output.cells import MISSING, number_cell
+from pytest_parallel_lab.output.fit import DEFAULT_WIDTH, fit_table, shorten, wrap
 
 #: How many of the slowest tests and fixtures are listed.
 TOP = 10
 
 
-def render_suite_section(section: SuiteSection) -> str:
-    """The suite analysis as plain text."""
+def render_suite_section(section: SuiteSection, width: int = DEFAULT_WIDTH) -> str:
+    """The suite analysis as plain text, no wider than *width* where it can be."""
     parts = [
         f"suite analysis: {len(section.tests)} tests, session {number_cell(section.wall_s)} s",
-        _slowest_tests(section),
-        _slowest_fixtures(section),
-        _workers(section),
-        _imbalance(section),
-        _duplication(section),
-        _last_worker(section),
+        _slowest_tests(section, width),
+        _slowest_fixtures(section, width),
+        _workers(section, width),
+        wrap(_imbalance(section), width),
+        _duplication(section, width),
+        wrap(_last_worker(section, width), width),
     ]
     if section.prediction:
         parts.append(
             render_prediction(
-                section.prediction, section.recommended, section.serial_wall_s, section.actual
+                section.prediction,
+                section.recommended,
+                section.serial_wall_s,
+                section.actual,
+                width,
             )
         )
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
-def _slowest_tests(section: SuiteSection) -> str:
+def _slowest_tests(section: SuiteSection, width: int) -> str:
     tests = sorted(section.tests, key=lambda t: -t.total_s)[:TOP]
     if not tests:
         return ""
     rows = [
-        [
-            t.nodeid,
-            t.worker,
-            number_cell(t.setup_s),
-            number_cell(t.call_s),
-            number_cell(t.teardown_s),
-            str(t.outcome),
-        ]
+        [t.nodeid, t.worker, *map(number_cell, (t.setup_s, t.call_s, t.teardown_s)), t.outcome]
         for t in tests
     ]
-    headers = ["test", "worker", "setup s", "call s", "teardown s", "outcome"]
-    return "slowest tests\n" + tabulate(rows, headers)
+    headers = ["test", "worker", "setup", "call", "teardown", "outcome"]
+    return "slowest tests (seconds)\n" + _table(section, rows, headers, width, 0, 1)
 
 
-def _slowest_fixtures(section: SuiteSection) -> str:
+def _slowest_fixtures(section: SuiteSection, width: int) -> str:
     fixtures = sorted(section.fixtures, key=lambda f: -(f.setup_s + f.teardown_s))[:TOP]
     if not fixtures:
         return ""
@@ -77,11 +73,28 @@ def _slowest_fixtures(section: SuiteSection) -> str:
         ]
         for f in fixtures
     ]
-    headers = ["fixture", "scope", "defined in", "worker", "instances", "setup s", "teardown s"]
-    return "slowest fixtures (own time, all instances)\n" + tabulate(rows, headers)
+    headers = ["fixture", "scope", "where", "worker", "count", "setup", "teardown"]
+    table = _table(section, rows, headers, width, 2, 3)
+    return "slowest fixtures (own time in seconds, all instances)\n" + table
 
 
-def _workers(section: SuiteSection) -> str:
+def _table(
+    section: SuiteSection,
+    rows: Sequence[Sequence[object]],
+    headers: Sequence[str],
+    width: int,
+    shorten_column: int,
+    worker_column: int,
+) -> str:
+    """A table of the section: without its worker column when one process ran the tests."""
+    if len(section.workers) <= 1:
+        rows = [[c for i, c in enumerate(row) if i != worker_column] for row in rows]
+        headers = [h for i, h in enumerate(headers) if i != worker_column]
+        shorten_column -= shorten_column > worker_column
+    return fit_table(rows, headers, width, shorten_column=shorten_column)
+
+
+def _workers(section: SuiteSection, width: int) -> str:
     if not section.workers:
         return ""
     rows = [
@@ -95,8 +108,8 @@ def _workers(section: SuiteSection) -> str:
         ]
         for w in section.workers
     ]
-    headers = ["worker", "start-up s", "collection s", "busy s", "idle s", "tests"]
-    return "workers\n" + tabulate(rows, headers)
+    headers = ["worker", "start-up", "collection", "busy", "idle", "tests"]
+    return "workers (seconds)\n" + fit_table(rows, headers, width)
 
 
 def _imbalance(section: SuiteSection) -> str:
@@ -109,7 +122,7 @@ def _imbalance(section: SuiteSection) -> str:
     )
 
 
-def _duplication(section: SuiteSection) -> str:
+def _duplication(section: SuiteSection, width: int) -> str:
     duplicated = [d for d in section.duplication if d.instances > 1][:TOP]
     if not duplicated:
         return ""
@@ -118,15 +131,17 @@ def _duplication(section: SuiteSection) -> str:
         for d in duplicated
     ]
     headers = ["fixture", "scope", "workers", "instances", "total s", "serial s"]
-    return "fixture duplication across workers\n" + tabulate(rows, headers)
+    return "fixture duplication across workers\n" + fit_table(
+        rows, headers, width, shorten_column=0
+    )
 
 
-def _last_worker(section: SuiteSection) -> str:
+def _last_worker(section: SuiteSection, width: int) -> str:
     chain = section.last_worker_chain
     if chain is None or not chain.tests:
         return ""
     slowest = sorted(chain.tests, key=lambda t: -t.total_s)[:5]
-    names = ", ".join(f"{t.nodeid} ({t.total_s:.3f}s)" for t in slowest)
+    names = ", ".join(f"{shorten(t.nodeid, width // 2)} ({t.total_s:.3f}s)" for t in slowest)
     return (
         f"last worker to finish: {chain.worker} ran {len(chain.tests)} tests; its slowest: {names}"
     )
@@ -137,6 +152,7 @@ def render_prediction(
     advice: XdistAdvice | None,
     serial_wall_s: float | None,
     actual: ActualRun | None = None,
+    width: int = DEFAULT_WIDTH,
 ) -> str:
     """The prediction table (and the actual run when it was an xdist run)."""
     table = []
@@ -158,7 +174,7 @@ def render_prediction(
         headers.append("vs serial")
     if actual:
         headers.append("actual s")
-    text = "xdist prediction\n" + tabulate(table, headers)
+    text = "xdist prediction\n" + fit_table(table, headers, width)
     if advice is not None and advice.message:
-        text += f"\nrecommendation: {advice.message}"
+        text += "\n" + wrap(f"recommendation: {advice.message}", width)
     return text

@@ -1,8 +1,11 @@
 """The terminal report of a run document (``--parallel-report`` and ``show``).
 
-Pure: takes a :class:`RunDocument`, returns text. The main table of marked tests,
-then the recommendations, the worker-count sweeps and the suite analysis
-(``suite_text.py``), each block only when the document has it.
+Pure: takes a :class:`RunDocument` and a width, returns text no wider than that (where
+the content allows). First the machine, then the "choosing the right tool"
+recommendations (test, class, use, why), then a compact table of speedups (test,
+backend, speedup [interval], verdict); the full table with every measured column comes
+with ``verbose`` (``pytest -v``, ``show -v``) and is in the JSON. Then the sweeps and the
+suite analysis (``suite_text.py``), each block only when the document has it.
 """
 
 from __future__ import annotations
@@ -11,9 +14,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from tabulate import tabulate
-
-from pytest_parallel_lab.document.records import Recommendation, ResultRecord, Sweep
+from pytest_parallel_lab.capacity import CpuCapacity
+from pytest_parallel_lab.document.records import Environment, Recommendation, ResultRecord, Sweep
 from pytest_parallel_lab.document.run import RunDocument
 from pytest_parallel_lab.output.cells import (
     MISSING,
@@ -24,6 +26,7 @@ from pytest_parallel_lab.output.cells import (
     speedup_cell,
     workload_label,
 )
+from pytest_parallel_lab.output.fit import DEFAULT_WIDTH, fit_table, shorten, wrap
 from pytest_parallel_lab.output.suite_text import render_suite_section
 from pytest_parallel_lab.vocabulary import Outcome
 
@@ -39,19 +42,24 @@ HEADERS = (
     "start-up",
     "notes",
 )
+COMPACT_HEADERS = ("test", "backend", "speedup [95% CI]", "verdict")
+#: What the serial backend's row is: the baseline against itself.
+A_A = "serial vs serial: the noise"
 
-_TABLE_FORMAT = "simple"
+
+def short_test(test: str) -> str:
+    """A test without its file: 'test_cube[4]', 'TestPool::test_cube' (the JSON and
+    ``-v`` keep the whole node id)."""
+    return test.split("::", 1)[-1]
 
 
-def _test_label(record: ResultRecord) -> str:
-    test = record.test.split("::", 1)[-1] if "::" in record.test else record.test
+def _test_label(record: ResultRecord, verbose: int = 0) -> str:
+    test = record.test if verbose else short_test(record.test)
     return workload_label(test, map_call(record.kind, record.call_index))
 
 
 def _notes(record: ResultRecord) -> str:
     notes = list(record.notes)
-    if record.classification:
-        notes.insert(0, str(record.classification))
     if record.gate:
         notes.append(f"gate {record.gate.verdict} (min {record.gate.min_speedup}x)")
     if record.outcome is not Outcome.PASSED:
@@ -59,11 +67,26 @@ def _notes(record: ResultRecord) -> str:
     return ", ".join(notes)
 
 
+def verdict(record: ResultRecord) -> str:
+    """What a row's speedup says, in a few words."""
+    if record.outcome is not Outcome.PASSED:
+        return record.outcome.upper()
+    if record.machine_busy and record.capacity is not None:
+        c = record.capacity
+        return f"machine busy: {c.delivered_cpus:.1f} of {c.expected_cpus:g} CPUs"
+    if record.backend == "serial":
+        return A_A
+    words = str(record.verdict) if record.verdict else MISSING
+    if record.gate is not None:
+        words += f", gate {record.gate.verdict}"
+    return words
+
+
 def result_rows(results: Sequence[ResultRecord]) -> list[list[Any]]:
-    """One table row per result, in run order."""
+    """One full table row per result, in run order."""
     return [
         [
-            _test_label(r),
+            _test_label(r, verbose=1),
             r.backend,
             r.workers if r.workers is not None else MISSING,
             r.tasks if r.tasks is not None else MISSING,
@@ -78,6 +101,18 @@ def result_rows(results: Sequence[ResultRecord]) -> list[list[Any]]:
     ]
 
 
+def compact_rows(results: Sequence[ResultRecord]) -> list[list[str]]:
+    """One row per result: test, backend, speedup [interval], verdict."""
+    return [[_test_label(r), r.backend, speedup_cell(r.speedup), verdict(r)] for r in results]
+
+
+def cpu_line(env: Environment) -> str:
+    """'1 usable CPU: cgroup quota 100000/100000 of 2 online' (older files: the count)."""
+    if not env.cpu_capacity:
+        return f"{env.usable_cpus} usable CPUs"
+    return CpuCapacity(env.cpu_count, env.cpu_capacity, env.cpu_limit).describe()
+
+
 def render_environment(document: RunDocument) -> str:
     """One line on what this run ran on."""
     env = document.environment
@@ -85,7 +120,7 @@ def render_environment(document: RunDocument) -> str:
     parts = [
         f"{env.implementation} {env.python_version}",
         gil,
-        f"{env.usable_cpus} usable CPUs",
+        cpu_line(env),
         f"start method {env.start_method}",
     ]
     if env.xdist_workers:
@@ -95,36 +130,55 @@ def render_environment(document: RunDocument) -> str:
     return ", ".join(parts)
 
 
-def render_results(document: RunDocument) -> str:
-    """The main table, with the footnotes a reader needs to trust it."""
-    lines = [render_environment(document)]
+def render_results(document: RunDocument, width: int = DEFAULT_WIDTH, verbose: int = 0) -> str:
+    """The speedup table (compact, or every column with *verbose*), with the footnotes a
+    reader needs to trust it."""
     if not document.results:
-        lines.append("No marked tests ran: mark a test with @pytest.mark.parallel(backend=...).")
-        return "\n".join(lines)
-    lines.append(tabulate(result_rows(document.results), headers=HEADERS, disable_numparse=True))
-    lines.append(SPEEDUP_LEGEND)
+        return "No marked tests ran: mark a test with @pytest.mark.parallel(backend=...)."
+    if verbose:
+        table = fit_table(result_rows(document.results), HEADERS, width, shorten_column=0)
+    else:
+        table = fit_table(compact_rows(document.results), COMPACT_HEADERS, width, shorten_column=0)
+    lines = [table, wrap(SPEEDUP_LEGEND, width)]
     for record in document.results:
         if record.error:
             first_line = record.error.splitlines()[0].removeprefix(f"{record.nodeid}: ")
-            lines.append(f"{record.outcome.upper()} {record.nodeid}: {first_line}")
+            if verbose:  # the details: whole node ids, whatever the width
+                lines.append(f"{record.outcome.upper()} {record.nodeid}: {first_line}")
+            else:
+                nodeid = shorten(record.nodeid, width // 2)
+                lines.append(wrap(f"{record.outcome.upper()} {nodeid}: {first_line}", width))
     if document.environment.xdist_workers > 1:
         lines.append(
-            f"Warning: measured inside {document.environment.xdist_workers} pytest-xdist workers "
-            "that shared the same CPUs; speedups are lower and noisier than in a serial run."
+            wrap(
+                f"Warning: measured inside {document.environment.xdist_workers} pytest-xdist "
+                "workers that shared the same CPUs; speedups are lower and noisier than in a "
+                "serial run.",
+                width,
+            )
         )
     return "\n".join(lines)
 
 
-def render_recommendations(recommendations: Sequence[Recommendation]) -> str:
-    """A "recommendations" block: test, class, backend to use, reason. Empty for none."""
+def render_recommendations(
+    recommendations: Sequence[Recommendation], width: int = DEFAULT_WIDTH, verbose: int = 0
+) -> str:
+    """The "choosing the right tool" block: test, class, backend to use, why. With
+    *verbose*, the whole reason with the speedups it cites. Empty for none."""
     if not recommendations:
         return ""
     rows = [
-        [workload_label(r.test, r.call_index), str(r.classification), r.backend, r.reason]
+        [
+            workload_label(r.test if verbose else short_test(r.test), r.call_index),
+            str(r.classification),
+            r.backend if r.shown else f"{r.backend} (not shown)",
+            r.reason if verbose or not r.why else r.why,
+        ]
         for r in recommendations
     ]
-    table = tabulate(rows, headers=["test", "class", "use", "reason"], tablefmt=_TABLE_FORMAT)
-    return f"recommendations\n{table}"
+    headers = ["test", "class", "use", "why"]
+    table = fit_table(rows, headers, width, shorten_column=0, wrap_column=3)
+    return f"recommendations (choosing the right tool)\n{table}"
 
 
 def _fit_line(sweep: Sweep) -> str:
@@ -138,7 +192,7 @@ def _fit_line(sweep: Sweep) -> str:
     )
 
 
-def render_scaling(sweeps: Sequence[Sweep]) -> str:
+def render_scaling(sweeps: Sequence[Sweep], width: int = DEFAULT_WIDTH) -> str:
     """Per sweep: workers and speedup [95% CI], the fit line, the hardware-cap remark."""
     blocks = []
     for sweep in sweeps:
@@ -153,26 +207,34 @@ def render_scaling(sweeps: Sequence[Sweep]) -> str:
             ]
             for p in sweep.points
         ]
-        label = workload_label(sweep.test, sweep.call_index)
-        table = tabulate(rows, headers=["workers", "speedup", "95% CI", ""], tablefmt=_TABLE_FORMAT)
-        lines = [f"scaling: {label} [{sweep.backend}]", table.rstrip(), _fit_line(sweep)]
+        label = workload_label(short_test(sweep.test), sweep.call_index)
+        table = fit_table(rows, ["workers", "speedup", "95% CI", ""], width)
+        lines = [
+            wrap(f"scaling: {label} [{sweep.backend}]", width),
+            table.rstrip(),
+            wrap(_fit_line(sweep), width),
+        ]
         if capped:
             where = f"the {cpus} usable CPUs" if cpus else "the usable CPUs"
             lines.append(
-                f"the sweep is capped by the hardware: worker counts above {where} cannot "
-                "speed up CPU work, so a flat tail there is not a plateau of the workload"
+                wrap(
+                    f"the sweep is capped by the hardware: worker counts above {where} cannot "
+                    "speed up CPU work, so a flat tail there is not a plateau of the workload",
+                    width,
+                )
             )
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
 
-def render_document(document: RunDocument) -> str:
-    """The whole report: the results table, then each optional section present."""
+def render_document(document: RunDocument, width: int = DEFAULT_WIDTH, verbose: int = 0) -> str:
+    """The whole report, no wider than *width* where the content allows."""
     blocks = [
-        render_results(document),
-        render_recommendations(document.recommendations),
-        render_scaling(document.scaling),
+        wrap(render_environment(document), width),
+        render_recommendations(document.recommendations, width, verbose),
+        render_results(document, width, verbose),
+        render_scaling(document.scaling, width),
     ]
     if document.suite is not None:
-        blocks.append(render_suite_section(document.suite))
+        blocks.append(render_suite_section(document.suite, width))
     return "\n\n".join(block for block in blocks if block)

@@ -1,0 +1,103 @@
+"""What the machine delivered during a measurement, and whether it starved it.
+
+On a shared runner another job can take the CPUs a process pool needed: the
+parallel side then looks slow, and a "does not scale" drawn from it is false. Per
+side, the CPU time the tasks got is set against the wall time (measured inside the
+workers), and the machine's own counters (``timing.machine_cpu_seconds``) show what
+other processes took meanwhile. A side is *starved* when its work needed CPUs (its
+serial run computes), got clearly less than it could use, and the machine had no
+more to give; such a measurement is taken again, and if it stays starved its row is
+marked ``machine_busy`` and no conclusion is drawn from it.
+
+Pure: the rounds in, a :class:`~pytest_parallel_lab.document.records.Capacity` and a
+verdict out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pytest_parallel_lab import stats
+from pytest_parallel_lab.document.records import Capacity
+from pytest_parallel_lab.marked.diagnosis import WAITING_RATIO
+from pytest_parallel_lab.marked.rounds import MachineUse, Measurement
+
+#: A side is starved when it got less than this share of the CPUs its work needed and
+#: the machine had no more than this share free.
+STARVED_SHARE = 0.75
+#: Work that needs less CPU than this (it mostly waits) cannot be starved of CPU.
+MIN_DEMAND_CPUS = 0.5
+#: Rounds shorter than this all together are not judged: the machine counts CPU time in
+#: ticks of 10 ms per CPU, which would swamp the figure.
+MIN_WINDOW_S = 0.25
+#: A serial side below this CPU share of its wall time may have been squeezed.
+SERIAL_FED_RATIO = 0.9
+#: Backends that run their tasks in one thread whatever the worker count.
+ONE_THREAD_BACKENDS = ("serial", "asyncio")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The parallel side's capacity figures, and whether either side was starved."""
+
+    capacity: Capacity
+    starved: bool
+
+
+def expected_cpus(backend: str, workers: int, tasks: int, machine_cpus: float) -> float:
+    """The CPUs the parallel side could use on this machine when it is idle."""
+    if backend in ONE_THREAD_BACKENDS:
+        return min(1.0, machine_cpus)
+    return min(float(max(1, min(workers, tasks))), machine_cpus)
+
+
+def delivered_cpus(walls: Sequence[float], task_cpus: Sequence[float]) -> float:
+    """CPU time the tasks got per second of wall time, median over the rounds."""
+    return stats.median(
+        [cpu / wall for cpu, wall in zip(task_cpus, walls, strict=True) if wall > 0]
+    )
+
+
+def foreign_cpus(machine: MachineUse | None, wall_s: float) -> float | None:
+    """CPUs that other processes and a hypervisor took during the rounds: the machine's
+    busy and stolen time minus what this process and its pool workers used. None where
+    the platform does not tell, or for rounds too short for the machine's 10 ms ticks."""
+    if machine is None or wall_s < MIN_WINDOW_S:
+        return None
+    busy, steal, own = machine
+    return max(0.0, (busy + steal - own) / wall_s)
+
+
+def assess(
+    m: Measurement, *, backend: str, workers: int, tasks: int, machine_cpus: float
+) -> Delivery:
+    """What the machine gave both sides of *m*, and whether it starved either."""
+    serial_ratio = delivered_cpus(m.serial_s, m.serial_cpu_s)
+    expected = expected_cpus(backend, workers, tasks, machine_cpus)
+    delivered = delivered_cpus(m.backend_s, m.backend_cpu_s)
+    foreign = foreign_cpus(m.machine, m.machine_wall_s)
+    # The parallel side needs as many CPUs as it can use, as far as its work computes.
+    demand = expected * min(1.0, serial_ratio)
+    starved = _starved(demand, delivered, foreign, machine_cpus) or _serial_starved(
+        serial_ratio, foreign, machine_cpus
+    )
+    return Delivery(Capacity(expected, delivered, foreign), starved)
+
+
+def _starved(demand: float, delivered: float, foreign: float | None, machine: float) -> bool:
+    if demand < MIN_DEMAND_CPUS or foreign is None:
+        return False
+    free = machine - foreign
+    return delivered < STARVED_SHARE * demand and free < STARVED_SHARE * demand
+
+
+def _serial_starved(ratio: float, foreign: float | None, machine: float) -> bool:
+    """The serial side got less than a CPU because the others left it less than one.
+
+    Its CPU ratio alone cannot tell that from waiting, the machine's counters can; a
+    ratio below ``WAITING_RATIO`` is taken for waiting (CPU work squeezed that far needs
+    more than three busy processes per free CPU)."""
+    if foreign is None:
+        return False
+    return WAITING_RATIO <= ratio < SERIAL_FED_RATIO and machine - foreign < STARVED_SHARE

@@ -1,0 +1,150 @@
+"""What the machine delivered, and when a measurement was starved: hand-made rounds and
+fake machine figures, no timing."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_parallel_lab.document.records import Capacity
+from pytest_parallel_lab.marked.delivery import (
+    MIN_WINDOW_S,
+    assess,
+    expected_cpus,
+    foreign_cpus,
+)
+from pytest_parallel_lab.marked.rounds import Measurement
+
+
+def rounds(
+    *,
+    serial_ratio: float,
+    delivered: float,
+    foreign: float | None,
+    rounds: int = 5,
+    serial_s: float = 0.2,
+    speedup: float = 1.0,
+) -> Measurement:
+    """Rounds whose sides got *serial_ratio* and *delivered* CPUs, while other processes
+    took *foreign* CPUs (None: the platform does not tell)."""
+    backend_s = serial_s / speedup
+    wall = rounds * (serial_s + backend_s)
+    own = rounds * (serial_s * serial_ratio + backend_s * delivered)
+    machine = None if foreign is None else (own + foreign * wall, 0.0, own)
+    return Measurement(
+        "process",
+        serial_s=[serial_s] * rounds,
+        backend_s=[backend_s] * rounds,
+        serial_cpu_s=[serial_s * serial_ratio] * rounds,
+        backend_cpu_s=[backend_s * delivered] * rounds,
+        machine=machine,
+        machine_wall_s=wall,
+    )
+
+
+@pytest.mark.parametrize(
+    ("backend", "workers", "tasks", "cpus", "expected"),
+    [
+        ("process", 2, 8, 2.0, 2.0),
+        ("process", 8, 8, 2.0, 2.0),
+        ("thread", 4, 3, 8.0, 3.0),
+        ("process", 2, 8, 1.0, 1.0),  # a 1-CPU quota
+        ("process", 2, 8, 1.5, 1.5),  # a fractional quota
+        ("asyncio", 8, 8, 2.0, 1.0),  # one event loop thread
+        ("serial", 1, 8, 2.0, 1.0),
+    ],
+)
+def test_the_expected_cpus_are_the_least_of_workers_tasks_and_the_machine(
+    backend: str, workers: int, tasks: int, cpus: float, expected: float
+) -> None:
+    assert expected_cpus(backend, workers, tasks, cpus) == expected
+
+
+def test_cpu_work_on_an_idle_machine_is_fed() -> None:
+    delivery = assess(
+        rounds(serial_ratio=1.0, delivered=1.96, foreign=0.05, speedup=1.9),
+        backend="process",
+        workers=2,
+        tasks=8,
+        machine_cpus=2.0,
+    )
+    assert delivery.starved is False
+    assert delivery.capacity == Capacity(2.0, 1.96, pytest.approx(0.05))
+
+
+def test_cpu_work_beside_a_hog_that_took_a_cpu_is_starved() -> None:
+    delivery = assess(
+        rounds(serial_ratio=1.0, delivered=1.04, foreign=0.95),
+        backend="process",
+        workers=2,
+        tasks=8,
+        machine_cpus=2.0,
+    )
+    assert delivery.starved is True
+    assert delivery.capacity.delivered_cpus == pytest.approx(1.04)
+
+
+def test_threads_held_by_the_gil_on_an_idle_machine_are_not_starved() -> None:
+    # One CPU used of two, but nobody else took the other one: the GIL, not the machine.
+    delivery = assess(
+        rounds(serial_ratio=1.0, delivered=1.0, foreign=0.02),
+        backend="thread",
+        workers=2,
+        tasks=8,
+        machine_cpus=2.0,
+    )
+    assert delivery.starved is False
+
+
+def test_cpu_work_under_a_one_cpu_quota_expects_one_cpu_and_is_fed() -> None:
+    delivery = assess(
+        rounds(serial_ratio=1.0, delivered=0.99, foreign=0.0),
+        backend="process",
+        workers=2,
+        tasks=8,
+        machine_cpus=1.0,
+    )
+    assert delivery.starved is False
+    assert delivery.capacity.expected_cpus == 1.0
+
+
+def test_waiting_work_cannot_be_starved_of_cpu() -> None:
+    delivery = assess(
+        rounds(serial_ratio=0.01, delivered=0.05, foreign=1.9, speedup=7.8),
+        backend="thread",
+        workers=8,
+        tasks=8,
+        machine_cpus=2.0,
+    )
+    assert delivery.starved is False
+
+
+def test_a_serial_side_that_the_others_left_less_than_a_cpu_is_starved() -> None:
+    # Three hogs on two CPUs: the serial side got 0.6 of a CPU.
+    delivery = assess(
+        rounds(serial_ratio=0.6, delivered=0.7, foreign=1.4),
+        backend="process",
+        workers=2,
+        tasks=8,
+        machine_cpus=2.0,
+    )
+    assert delivery.starved is True
+
+
+def test_without_the_machine_figures_nothing_is_called_starved() -> None:
+    delivery = assess(
+        rounds(serial_ratio=1.0, delivered=0.5, foreign=None),
+        backend="process",
+        workers=2,
+        tasks=8,
+        machine_cpus=2.0,
+    )
+    assert (delivery.starved, delivery.capacity.foreign_cpus) == (False, None)
+
+
+def test_rounds_too_short_for_the_machine_ticks_are_not_judged() -> None:
+    assert foreign_cpus((1.0, 0.0, 0.0), MIN_WINDOW_S / 2) is None
+    assert foreign_cpus((1.0, 0.0, 0.0), 2 * MIN_WINDOW_S) == pytest.approx(2.0)
+
+
+def test_stolen_time_counts_as_taken_by_others() -> None:
+    assert foreign_cpus((0.5, 0.5, 0.5), 1.0) == pytest.approx(0.5)
