@@ -18,6 +18,7 @@ MISSING = "-"
 #: What the report's speedup columns mean, with the thresholds the measurement applies.
 SPEEDUP_LEGEND = (
     "speedup = serial / backend, median of paired rounds with a 95% bootstrap interval; "
+    "the serial backend's row is the baseline against itself (A/A), a check of the noise; "
     "efficiency = speedup / effective parallelism; 'noisy' = interval wider than "
     f"{NOISY_INTERVAL_WIDTH:.0%} or a side's spread over {NOISY_SPREAD:.0%}."
 )

@@ -1,8 +1,8 @@
 """Text that fits a terminal: tables whose long columns give way, prose wrapped.
 
 The terminal report is read at 80 columns as often as at 200: a table first shortens
-the column that can lose characters (a node id keeps its end, where the test's name
-is), then wraps the column of prose (a reason), and a sentence wraps at the width.
+the column of prose (a reason) wraps, then the column that can lose characters gives
+way (a node id keeps its start and its end, where tests differ), and a sentence wraps.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ ELLIPSIS = "…"
 
 
 def shorten(text: str, width: int) -> str:
-    """*text* cut to *width* characters from the left: '…ol.py::test_cube[4]'."""
+    """*text* cut to *width* characters in its first third, where node ids are alike
+    (folders, ``test_``) and their ends differ: 'test_cpu…pure_python[4]'."""
     if len(text) <= width:
         return text
-    return ELLIPSIS + text[len(text) - max(1, width - 1) :]
+    head = max(0, (width - 1) // 3)
+    return text[:head] + ELLIPSIS + text[len(text) - (width - 1 - head) :]
 
 
 def wrap(text: str, width: int, indent: str = "  ") -> str:
