@@ -148,3 +148,46 @@ def test_rounds_too_short_for_the_machine_ticks_are_not_judged() -> None:
 
 def test_stolen_time_counts_as_taken_by_others() -> None:
     assert foreign_cpus((0.5, 0.5, 0.5), 1.0) == pytest.approx(0.5)
+
+
+def slowed(slowdown: float) -> Measurement:
+    """CPU work whose tasks cost *slowdown* times their serial CPU time in the workers."""
+    m = rounds(serial_ratio=1.0, delivered=1.9, foreign=0.02, speedup=1.9 / slowdown)
+    m.backend_cpu_s = [cpu * slowdown for cpu in m.serial_cpu_s]
+    m.backend_s = [cpu / 1.9 for cpu in m.backend_cpu_s]
+    return m
+
+
+def test_process_workers_whose_cpus_ran_the_tasks_slower_are_starved() -> None:
+    # All CPU time delivered, but each task took 1.6x its serial CPU time: the machine's
+    # CPUs (shared cores, a busy host) gave 1.2 CPUs' worth of work, not 2.
+    delivery = assess(
+        slowed(1.6), backend="process", workers=2, tasks=8, machine_cpus=2.0, in_processes=True
+    )
+    assert delivery.starved is True
+    assert delivery.capacity.task_slowdown == pytest.approx(1.6)
+    assert delivery.capacity.delivered_cpus == pytest.approx(1.9 / 1.6)
+
+
+def test_a_small_slowdown_in_processes_is_no_starvation() -> None:
+    delivery = assess(
+        slowed(1.05), backend="process", workers=2, tasks=8, machine_cpus=2.0, in_processes=True
+    )
+    assert delivery.starved is False
+
+
+def test_threads_are_not_judged_by_their_cpu_time_per_task() -> None:
+    # Threads that contend for the GIL spend more CPU per task whatever the machine does.
+    delivery = assess(slowed(1.6), backend="thread", workers=2, tasks=8, machine_cpus=2.0)
+    assert delivery.starved is False
+    assert delivery.capacity.task_slowdown is None
+
+
+def test_tasks_of_microseconds_are_not_judged_by_their_cpu_time() -> None:
+    tiny = slowed(3.0)
+    tiny.serial_cpu_s = [1e-5] * 5
+    tiny.backend_cpu_s = [3e-5] * 5
+    delivery = assess(
+        tiny, backend="process", workers=2, tasks=8, machine_cpus=2.0, in_processes=True
+    )
+    assert delivery.capacity.task_slowdown is None

@@ -661,3 +661,20 @@ def test_waiting_work_under_a_one_cpu_quota_is_recommended_as_measured() -> None
     ]
     recommendation = recommend(records, QUOTA)
     assert (recommendation.backend, recommendation.shown) == ("thread", True)
+
+
+def test_cpu_work_whose_process_row_the_machine_starved_still_names_processes() -> None:
+    process = dataclasses.replace(
+        measured("process", (1.17, 1.15, 1.2), backend_cpu=1.9, dispatch_s=3e-4),
+        machine_busy=True,
+        capacity=Capacity(2.0, 1.16, 0.02, task_slowdown=1.64),
+        start_method="fork",  # a process row, as the measurement records it
+    )
+    records = [measured("thread", (0.98, 0.96, 1.0), backend_cpu=0.99), process]
+    recommendation = recommend(records, GIL)
+    assert recommendation.classification == CPU_BOUND
+    assert (recommendation.backend, recommendation.shown) == ("process", False)
+    assert (
+        "the machine delivered 1.2 of 2 CPUs (they ran its tasks 1.6x slower than serially)"
+        in recommendation.reason
+    )

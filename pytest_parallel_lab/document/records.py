@@ -29,11 +29,17 @@ class Capacity:
     #: the CPUs the parallel side could use here: its workers, its tasks and the
     #: machine's capacity (a quota included), whichever is least
     expected_cpus: float
-    #: CPU time its tasks got per second of wall time (median over the rounds)
+    #: the CPUs' worth of work its tasks got done per second of wall time: their CPU time
+    #: per second (median over the rounds), less what they spent beyond the serial side's
+    #: CPU time for the same tasks (CPUs that ran them slower, see ``task_slowdown``)
     delivered_cpus: float
     #: what other processes (and a hypervisor's steal) took meanwhile; None where the
     #: platform does not tell
     foreign_cpus: float | None = None
+    #: CPU time per task in worker processes over the serial side's, for CPU work: well
+    #: above 1 when the machine's CPUs ran the parallel tasks slower (shared cores, a busy
+    #: host); None where it says nothing (waiting work, threads sharing a GIL)
+    task_slowdown: float | None = None
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,15 @@ MIN_DEMAND_CPUS = 0.5
 #: Rounds shorter than this all together are not judged: the machine counts CPU time in
 #: ticks of 10 ms per CPU, which would swamp the figure.
 MIN_WINDOW_S = 0.25
+#: Serial CPU over wall at or above which the work computes (its tasks' CPU time is
+#: their work, so the parallel side's CPU time per task can be compared with it).
+CPU_WORK = 0.8
+#: CPU time per task in worker processes over serial above which the machine's CPUs ran
+#: them slower: a quarter more than serially is beyond timer and cache effects.
+SLOWDOWN_LIMIT = 1.25
+#: Tasks shorter than this in CPU time are not compared: a few microseconds of work in a
+#: worker process carry page faults and wake-ups of their own, whatever the machine.
+MIN_TASK_CPU_S = 0.001
 #: A serial side below this CPU share of its wall time may have been squeezed.
 SERIAL_FED_RATIO = 0.9
 #: Backends that run their tasks in one thread whatever the worker count.
@@ -70,26 +79,52 @@ def foreign_cpus(machine: MachineUse | None, wall_s: float) -> float | None:
 
 
 def assess(
-    m: Measurement, *, backend: str, workers: int, tasks: int, machine_cpus: float
+    m: Measurement,
+    *,
+    backend: str,
+    workers: int,
+    tasks: int,
+    machine_cpus: float,
+    in_processes: bool = False,
 ) -> Delivery:
-    """What the machine gave both sides of *m*, and whether it starved either."""
+    """What the machine gave both sides of *m*, and whether it starved either.
+
+    Two ways to starve the parallel side: other processes take the CPUs it needed, or
+    the CPUs it gets run its tasks slower than the serial side's (SMT siblings, a busy
+    host): the same pure-Python task in a worker process then costs more CPU time than
+    serially, which only the machine explains. Threads are left out of the second: their
+    CPU time per task also grows when they contend for the GIL.
+    """
     serial_ratio = delivered_cpus(m.serial_s, m.serial_cpu_s)
     expected = expected_cpus(backend, workers, tasks, machine_cpus)
-    delivered = delivered_cpus(m.backend_s, m.backend_cpu_s)
+    busy = delivered_cpus(m.backend_s, m.backend_cpu_s)
     foreign = foreign_cpus(m.machine, m.machine_wall_s)
+    slowdown = None
+    serial_cpu = stats.median(m.serial_cpu_s)
+    per_task = serial_cpu / max(1, tasks)
+    if in_processes and serial_ratio >= CPU_WORK and per_task >= MIN_TASK_CPU_S:
+        slowdown = stats.median(m.backend_cpu_s) / serial_cpu
+    delivered = busy / max(1.0, slowdown or 1.0)
     # The parallel side needs as many CPUs as it can use, as far as its work computes.
     demand = expected * min(1.0, serial_ratio)
-    starved = _starved(demand, delivered, foreign, machine_cpus) or _serial_starved(
+    starved = _starved(demand, delivered, foreign, machine_cpus, slowdown) or _serial_starved(
         serial_ratio, foreign, machine_cpus
     )
-    return Delivery(Capacity(expected, delivered, foreign), starved)
+    return Delivery(Capacity(expected, delivered, foreign, slowdown), starved)
 
 
-def _starved(demand: float, delivered: float, foreign: float | None, machine: float) -> bool:
-    if demand < MIN_DEMAND_CPUS or foreign is None:
+def _starved(
+    demand: float,
+    delivered: float,
+    foreign: float | None,
+    machine: float,
+    slowdown: float | None,
+) -> bool:
+    if demand < MIN_DEMAND_CPUS or delivered >= STARVED_SHARE * demand:
         return False
-    free = machine - foreign
-    return delivered < STARVED_SHARE * demand and free < STARVED_SHARE * demand
+    slow_cpus = slowdown is not None and slowdown > SLOWDOWN_LIMIT
+    taken = foreign is not None and machine - foreign < STARVED_SHARE * demand
+    return slow_cpus or taken
 
 
 def _serial_starved(ratio: float, foreign: float | None, machine: float) -> bool:

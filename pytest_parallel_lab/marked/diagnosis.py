@@ -185,11 +185,21 @@ def classify_result(record: ResultRecord, environment: Environment) -> Diagnosis
 
 def starved_reason(record: ResultRecord) -> str:
     """'process 1.0x: the machine delivered 1.0 of 2 CPUs; rerun on an idle runner'."""
-    given = " too little CPU"
-    if record.capacity is not None:
-        delivered, expected = record.capacity.delivered_cpus, record.capacity.expected_cpus
-        given = f" {delivered:.1f} of {expected:g} CPUs"
-    return f"{shown(record)}: the machine delivered{given}; rerun on an idle runner"
+    return (
+        f"{shown(record)}: the machine delivered {delivered_words(record)}; rerun on an idle runner"
+    )
+
+
+def delivered_words(record: ResultRecord) -> str:
+    """'1.2 of 2 CPUs (they ran its tasks 1.6x slower than serially)'."""
+    capacity = record.capacity
+    if capacity is None:
+        return "too little CPU"
+    words = f"{capacity.delivered_cpus:.1f} of {capacity.expected_cpus:g} CPUs"
+    slowdown = capacity.task_slowdown
+    if slowdown is not None and slowdown > 1.1:
+        words += f" (they ran its tasks {slowdown:.1f}x slower than serially)"
+    return words
 
 
 def _sync_task_on_a_loop(record: ResultRecord, evidence: Evidence) -> Diagnosis | None:
@@ -323,8 +333,14 @@ def classify_test(records: Sequence[ResultRecord], environment: Environment) -> 
     }
     unsure = [b for b in deciding if b not in decided]
     # An undecided row (noisy, or starved by a busy machine) blocks the verdict only if it
-    # could change it: a noisy loser wholly below the best decided row does not.
-    blocking = [deciding[b] for b in unsure if _could_change(rows, decided, b)]
+    # could change it: a noisy loser wholly below the best decided row does not, nor a
+    # process row beside decided ones (processes scale for every class but overhead;
+    # whether they win is the recommendation's question).
+    blocking = [
+        deciding[b]
+        for b in unsure
+        if could_change(rows, decided, b) and not _cannot_change_class(rows[b], decided)
+    ]
     if blocking or not decided:
         reason = "; ".join(d.reason for d in (blocking or [deciding[b] for b in unsure]))
         return TestDiagnosis(Classification.INCONCLUSIVE, reason, diagnoses)
@@ -333,13 +349,23 @@ def classify_test(records: Sequence[ResultRecord], environment: Environment) -> 
     return TestDiagnosis(chosen, reason, diagnoses)
 
 
+def runs_in_processes(record: ResultRecord) -> bool:
+    """The row's backend ran its tasks in worker processes (it has a start method)."""
+    return record.start_method is not None
+
+
+def _cannot_change_class(record: ResultRecord, decided: Mapping[str, Diagnosis]) -> bool:
+    overhead = any(d.classification is Classification.OVERHEAD_BOUND for d in decided.values())
+    return runs_in_processes(record) and not overhead
+
+
 def preference(backend: str) -> int:
     """Cheapness of a model, lowest first: an event loop, threads, then processes (no
     start-up, no pickling); another plugin's backend after the built-ins."""
     return PREFERENCE.get(backend, len(PREFERENCE))
 
 
-def _could_change(
+def could_change(
     rows: Mapping[str, ResultRecord], decided: Mapping[str, Diagnosis], backend: str
 ) -> bool:
     """Whether the undecided row of *backend* could change what the decided rows say:

@@ -146,7 +146,9 @@ def measure(
             compare_results=settings.spec.compare_results,
             on_batch=on_batch,
         )
-        estimate, gate, delivery = _take_rounds(measurer, settings, len(work.items))
+        estimate, gate, delivery = _take_rounds(
+            measurer, settings, len(work.items), backend.uses_processes
+        )
     except Exception as exc:
         return _failed(settings, identity, exc, cache, started)
     m = measurer.measurement
@@ -174,14 +176,14 @@ def _check_transport(
 
 
 def _take_rounds(
-    measurer: Measurer, settings: Settings, tasks: int
+    measurer: Measurer, settings: Settings, tasks: int, in_processes: bool
 ) -> tuple[stats.SpeedupEstimate, GateVerdict | None, Delivery]:
     """Warm up, take the rounds the machine feeds (:func:`_fed_rounds`), more while a
     gate is inconclusive, and the dispatch cost; the final estimate and gate verdict,
     each computed once per round count."""
     spec = settings.spec
     measurer.warm_up()
-    delivery = _fed_rounds(measurer, settings, tasks)
+    delivery = _fed_rounds(measurer, settings, tasks, in_processes)
     estimate = measurer.measurement.estimate()
     verdict = None
     if spec.min_speedup is not None:
@@ -194,29 +196,30 @@ def _take_rounds(
             estimate = measurer.measurement.estimate()
             verdict = gate_verdict(estimate.speedup, spec.min_speedup)
         if taken > spec.rounds:
-            delivery = _assess(measurer, settings, tasks)
+            delivery = _assess(measurer, settings, tasks, in_processes)
     measurer.measure_dispatch()
     return estimate, verdict, delivery
 
 
-def _assess(measurer: Measurer, settings: Settings, tasks: int) -> Delivery:
+def _assess(measurer: Measurer, settings: Settings, tasks: int, in_processes: bool) -> Delivery:
     return assess(
         measurer.measurement,
         backend=settings.backend,
         workers=settings.workers,
         tasks=tasks,
         machine_cpus=settings.machine_cpus,
+        in_processes=in_processes,
     )
 
 
-def _fed_rounds(measurer: Measurer, settings: Settings, tasks: int) -> Delivery:
+def _fed_rounds(measurer: Measurer, settings: Settings, tasks: int, in_processes: bool) -> Delivery:
     """The spec's rounds; taken again (up to ``MAX_RETRIES`` times, within
     ``RETRY_BUDGET_S``) while the machine starves them, in case its load was passing.
     The least starved attempt is kept."""
     started = timing.perf_counter()
     measurer.add_rounds(settings.spec.rounds)
     attempt_s = timing.perf_counter() - started
-    delivery = _assess(measurer, settings, tasks)
+    delivery = _assess(measurer, settings, tasks, in_processes)
     best = (delivery, measurer.measurement.copy())
     retries = 0
     while (
@@ -227,7 +230,7 @@ def _fed_rounds(measurer: Measurer, settings: Settings, tasks: int) -> Delivery:
         retries += 1
         measurer.measurement.drop_rounds()
         measurer.add_rounds(settings.spec.rounds)
-        delivery = _assess(measurer, settings, tasks)
+        delivery = _assess(measurer, settings, tasks, in_processes)
         if _fed_share(delivery) > _fed_share(best[0]):
             best = (delivery, measurer.measurement.copy())
     if best[0] is not delivery:
@@ -376,6 +379,8 @@ def _notes(
             f"machine busy: {capacity.delivered_cpus:.1f} of {capacity.expected_cpus:g} CPUs "
             "delivered"
         )
+    elif (delivery.capacity.task_slowdown or 0.0) > 1.1:
+        notes.append(f"tasks ran {delivery.capacity.task_slowdown:.1f}x slower than serially")
     if reused and not a_a:
         notes.append("pool reused")
     if estimate.noisy:

@@ -20,9 +20,11 @@ from pytest_parallel_lab.marked.diagnosis import (
     TestDiagnosis,
     best_rows,
     classify_test,
+    could_change,
     percent,
     preference,
     ratio,
+    runs_in_processes,
     scales,
     shown,
 )
@@ -51,21 +53,26 @@ def recommend(records: Sequence[ResultRecord], environment: Environment) -> Reco
     test = records[0].test if records else ""
     diagnosis = classify_test(records, environment)
     if diagnosis.classification is Classification.INCONCLUSIVE:
-        return Recommendation(
-            test, Classification.INCONCLUSIVE, UNDECIDED, diagnosis.reason, why=diagnosis.reason
-        )
+        return _undecided(test, diagnosis.classification, diagnosis.reason)
     rows = best_rows(records)
+    decided = {
+        b: d
+        for b, d in diagnosis.rows.items()
+        if d.classification is not Classification.INCONCLUSIVE
+    }
+    unsure = [b for b in rows if b not in decided]
     candidates = [
-        row
-        for backend, row in rows.items()
-        if scales(row) and (backend != "asyncio" or row.coroutine)
+        rows[b] for b in decided if scales(rows[b]) and (b != "asyncio" or rows[b].coroutine)
     ]
     if not candidates:
-        limited = _too_few_cpus(diagnosis, rows, environment)
-        if limited is not None:
+        cannot_show = _machine_cannot_show(diagnosis, rows, environment)
+        if cannot_show is not None:
             return Recommendation(
-                test, diagnosis.classification, "process", limited, shown=False, why=limited
+                test, diagnosis.classification, "process", cannot_show, shown=False, why=cannot_show
             )
+        could_scale = [diagnosis.rows[b].reason for b in unsure if could_change(rows, decided, b)]
+        if could_scale:
+            return _undecided(test, diagnosis.classification, "; ".join(could_scale))
         listed, why = _nothing_wins(diagnosis, rows, environment)
         return Recommendation(
             test,
@@ -75,6 +82,10 @@ def recommend(records: Sequence[ResultRecord], environment: Environment) -> Reco
             why=why,
         )
     chosen, ahead = _winner(candidates, rows)
+    rivals = [diagnosis.rows[b].reason for b in unsure if could_change(rows, decided, b)]
+    if rivals:
+        winner = f"{shown(chosen)} wins unless this does as well: " + "; ".join(rivals)
+        return _undecided(test, diagnosis.classification, winner)
     behind = sorted((r for r in rows.values() if r not in ahead), key=lambda r: -_estimate(r))
     sentence = ", ".join(shown(r) for r in ahead)
     if behind:
@@ -83,6 +94,10 @@ def recommend(records: Sequence[ResultRecord], environment: Environment) -> Reco
     return Recommendation(
         test, diagnosis.classification, chosen.backend, f"{sentence}: {why}", why=why
     )
+
+
+def _undecided(test: str, classification: Classification, reason: str) -> Recommendation:
+    return Recommendation(test, classification, UNDECIDED, reason, why=reason)
 
 
 def _winner(
@@ -103,23 +118,28 @@ def _winner(
     return chosen, [chosen, *others]
 
 
-def _too_few_cpus(
+def _machine_cannot_show(
     diagnosis: TestDiagnosis, rows: Mapping[str, ResultRecord], environment: Environment
 ) -> str | None:
-    """For CPU work on a machine that could give the parallel side too few CPUs to show a
-    speedup (a 1-CPU quota): why processes are still the model, else None."""
+    """For CPU work whose process rows could not show a speedup because of the machine
+    (too few CPUs, such as a 1-CPU quota, or CPUs it did not deliver): why processes are
+    still the model, else None."""
     if diagnosis.classification is not Classification.CPU_BOUND:
         return None
     given = [r.capacity.expected_cpus for r in rows.values() if r.capacity is not None]
-    if not given or max(given) >= MIN_CPUS_TO_SHOW:
+    starved = [r for r in rows.values() if r.machine_busy and runs_in_processes(r)]
+    if starved:
+        shown_here = "; ".join(diagnosis.rows[r.backend].reason for r in starved)
+    elif given and max(given) < MIN_CPUS_TO_SHOW:
+        machine = CpuCapacity(
+            environment.cpu_count, environment.cpu_capacity or max(given), environment.cpu_limit
+        ).describe()
+        shown_here = f"this machine cannot show the speedup ({machine})"
+    else:
         return None
-    machine = CpuCapacity(
-        environment.cpu_count, environment.cpu_capacity or max(given), environment.cpu_limit
-    ).describe()
     return (
-        f"{_why(diagnosis, rows, environment)}: processes are the model for it, but this "
-        f"machine cannot show the speedup ({machine}); threads do as well if it is native "
-        "code that releases the GIL"
+        f"{_why(diagnosis, rows, environment)}: processes are the model for it, but "
+        f"{shown_here}; threads do as well if it is native code that releases the GIL"
     )
 
 

@@ -135,8 +135,8 @@ def render_results(document: RunDocument, width: int = DEFAULT_WIDTH, verbose: i
     reader needs to trust it."""
     if not document.results:
         return "No marked tests ran: mark a test with @pytest.mark.parallel(backend=...)."
-    if verbose:
-        table = fit_table(result_rows(document.results), HEADERS, width, shorten_column=0)
+    if verbose:  # the details: every column and whole node ids, however wide
+        table = fit_table(result_rows(document.results), HEADERS, width=10**6)
     else:
         table = fit_table(compact_rows(document.results), COMPACT_HEADERS, width, shorten_column=0)
     lines = [table, wrap(SPEEDUP_LEGEND, width)]
