@@ -6,8 +6,10 @@ for each workload and backend counts the pairs of runs whose intervals overlap. 
 interval that only reflects the rounds of one run misses the noise between runs, and
 pairs of runs then disagree with certainty. Target (issue 10): at least 9 of every 10
 pairs overlap for the CPU-bound process rows and the GIL-releasing thread rows, on a
-quiet machine. Also prints the median interval width, so that a method cannot pass by
-making every interval huge, and the wall time of each run.
+quiet machine. Rows the plugin marked ``machine busy`` (it said the machine could not
+give an answer, and drew none) are counted apart and left out of the pairs. Also prints
+the median interval width, so that a method cannot pass by making every interval huge,
+and the wall time of each run.
 
     python benchmarks/bench_interval_overlap.py [--runs 10]
 """
@@ -36,7 +38,10 @@ TARGETS = {
 }
 
 
-def one_run(out: Path) -> tuple[dict[tuple[str, str], tuple[float, float, float]], float]:
+Row = tuple[float, float, float, bool]
+
+
+def one_run(out: Path) -> tuple[dict[tuple[str, str], Row], float]:
     started = time.perf_counter()
     subprocess.run(
         [
@@ -62,49 +67,58 @@ def one_run(out: Path) -> tuple[dict[tuple[str, str], tuple[float, float, float]
         s = r.get("speedup")
         if s:
             test = r["test"].split("::")[-1]
-            rows[(test, r["backend"])] = (s["estimate"], s["ci_low"], s["ci_high"])
+            busy = bool(r.get("machine_busy", False))
+            rows[(test, r["backend"])] = (s["estimate"], s["ci_low"], s["ci_high"], busy)
     return rows, wall
 
 
-def overlap(a: tuple[float, float, float], b: tuple[float, float, float]) -> bool:
+def overlap(a: Row, b: Row) -> bool:
     return a[1] <= b[2] and b[1] <= a[2]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--keep", metavar="DIR", help="Keep each run's JSON in DIR.")
     args = parser.parse_args()
-    runs: list[dict[tuple[str, str], tuple[float, float, float]]] = []
+    runs: list[dict[tuple[str, str], Row]] = []
     walls = []
     with tempfile.TemporaryDirectory() as tmp:
+        where = Path(args.keep or tmp)
+        where.mkdir(parents=True, exist_ok=True)
         for i in range(args.runs):
-            rows, wall = one_run(Path(tmp) / f"run{i}.json")
+            rows, wall = one_run(where / f"run{i}.json")
             runs.append(rows)
             walls.append(wall)
     keys = sorted({k for r in runs for k in r})
     table = []
     for key in keys:
-        intervals = [r[key] for r in runs if key in r]
+        every = [r[key] for r in runs if key in r]
+        intervals = [row for row in every if not row[3]]
         pairs = list(itertools.combinations(intervals, 2))
         agree = sum(overlap(a, b) for a, b in pairs)
-        widths = [(hi - lo) / est for est, lo, hi in intervals if est > 0]
-        shown = ", ".join(f"{e:.2f} [{lo:.2f}-{hi:.2f}]" for e, lo, hi in intervals[:4])
+        widths = [(hi - lo) / est for est, lo, hi, _ in intervals if est > 0]
+        shown = ", ".join(f"{e:.2f} [{lo:.2f}-{hi:.2f}]" for e, lo, hi, _ in intervals[:3])
         table.append(
             [
                 key[0],
                 key[1],
                 "target" if key in TARGETS else "",
+                f"{len(every) - len(intervals)}/{len(every)}",
                 f"{agree}/{len(pairs)}",
                 f"{agree / len(pairs):.0%}" if pairs else "-",
                 f"{statistics.median(widths):.0%}" if widths else "-",
-                f"{min(e for e, _, _ in intervals):.2f}-{max(e for e, _, _ in intervals):.2f}",
-                shown + (", ..." if len(intervals) > 4 else ""),
+                f"{min(r[0] for r in intervals):.2f}-{max(r[0] for r in intervals):.2f}"
+                if intervals
+                else "-",
+                shown + (", ..." if len(intervals) > 3 else ""),
             ]
         )
     headers = [
         "test",
         "backend",
         "",
+        "machine busy",
         "overlapping pairs",
         "share",
         "median width",

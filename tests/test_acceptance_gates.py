@@ -89,7 +89,7 @@ def test_a_gate_whose_interval_clears_the_threshold_passes_after_the_first_round
     result.assert_outcomes(passed=1)
     assert row["speedup"]["estimate"] == 4.0
     assert row["gate"] == {"min_speedup": 2.0, "verdict": "passed"}
-    assert row["rounds"] == 5
+    assert row["rounds"] == 3  # steady: sequential stopping ends at the fewest rounds
 
 
 def test_a_gate_whose_interval_lies_below_fails_naming_the_measured_interval(
@@ -98,7 +98,7 @@ def test_a_gate_whose_interval_lies_below_fails_naming_the_measured_interval(
     result, row = run(lab, monkeypatch, "min_speedup=2.0", "1.0")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["*below min_speedup=2: 1.00x [[]1.00-1.00[]] (95% interval) over 5 rounds*"]
+        ["*below min_speedup=2: 1.00x [[]1.00-1.00[]] (95% interval) over 3 rounds*"]
     )
     assert row["gate"] == {"min_speedup": 2.0, "verdict": "failed"}
 

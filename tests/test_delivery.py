@@ -191,3 +191,12 @@ def test_tasks_of_microseconds_are_not_judged_by_their_cpu_time() -> None:
         tiny, backend="process", workers=2, tasks=8, machine_cpus=2.0, in_processes=True
     )
     assert delivery.capacity.task_slowdown is None
+
+
+def test_a_serial_side_whose_cpu_ran_the_tasks_slower_starves_the_measurement_too() -> None:
+    # The workers spent 0.75 of the serial CPU time per task: the serial side ran slow,
+    # and the speedup it gives is inflated.
+    delivery = assess(
+        slowed(0.75), backend="process", workers=2, tasks=8, machine_cpus=2.0, in_processes=True
+    )
+    assert delivery.starved is True

@@ -135,9 +135,10 @@ def test_a_steady_twofold_speedup_is_recorded_with_everything_the_report_shows()
     assert measured.values == [0, 1, 2, 3]
     assert record.outcome is Outcome.PASSED
     assert record.kind is Kind.BODY
-    assert (record.rounds, record.tasks, record.workers) == (5, 4, 2)
-    assert record.serial_rounds_s == (0.4,) * 5
-    assert record.backend_rounds_s == (0.2,) * 5
+    # Sequential stopping: three steady rounds are enough to know.
+    assert (record.rounds, record.tasks, record.workers, record.loops) == (3, 4, 2, 1)
+    assert record.serial_rounds_s == (0.4,) * 3
+    assert record.backend_rounds_s == (0.2,) * 3
     assert record.speedup is not None
     assert (record.speedup.estimate, record.speedup.low, record.speedup.high) == (2.0, 2.0, 2.0)
     assert record.verdict is Verdict.FASTER
@@ -148,8 +149,8 @@ def test_a_steady_twofold_speedup_is_recorded_with_everything_the_report_shows()
     assert record.classification is Classification.CPU_BOUND
     assert record.classification_reason == "scripted 2.0x: busy CPU (CPU 100% of wall)"
     assert record.gate is None
-    # A warm-up of each side, then five paired rounds.
-    assert (serial.runs, candidate.runs) == (6, 6)
+    # A warm-up of each side, then three paired rounds.
+    assert (serial.runs, candidate.runs) == (4, 4)
 
 
 def test_a_pool_used_a_second_time_is_noted_as_reused() -> None:
@@ -164,7 +165,7 @@ def test_a_clear_gate_takes_no_extra_rounds() -> None:
     measured, _, _ = run([0.4], [0.1], settings(min_speedup=2.0))
     assert measured.failure is None
     assert measured.record.gate == Gate(2.0, GateVerdict.PASSED)
-    assert measured.record.rounds == 5
+    assert measured.record.rounds == 3
 
 
 def test_a_straddling_gate_doubles_its_rounds_up_to_the_budget_and_says_inconclusive() -> None:
@@ -187,7 +188,7 @@ def test_a_gate_below_its_threshold_fails_the_item_with_the_measured_interval() 
     assert measured.record.gate == Gate(1.5, GateVerdict.FAILED)
     assert str(measured.failure) == (
         "speedup under the scripted backend is below min_speedup=1.5: "
-        "1.00x [1.00-1.00] (95% interval) over 5 rounds"
+        "1.00x [1.00-1.00] (95% interval) over 3 rounds"
     )
 
 
@@ -307,3 +308,30 @@ def test_more_process_workers_than_cpus_and_shared_xdist_cpus_are_noted() -> Non
     measured, _, _ = run([0.4], [0.2], config, uses_processes=True)
     assert "4 workers > 2 CPUs" in measured.record.notes
     assert "CPUs shared with 2 xdist workers" in measured.record.notes
+
+
+def test_a_noisy_measurement_takes_every_round_the_spec_allows() -> None:
+    # Ratios 2.0, 1.0, 1.33, 2.0, ...: too noisy to stop early.
+    measured, _, _ = run([0.4], [0.2, 0.4, 0.3])
+    assert measured.record.noisy is True
+    assert measured.record.rounds == 5
+
+
+def test_a_serial_runner_warm_from_the_same_test_is_not_warmed_again() -> None:
+    cache = RunnerCache()
+    _, serial, candidate = run([0.4], [0.2], cache=cache)
+    assert (serial.runs, candidate.runs) == (1 + 3, 1 + 3)  # a warm-up, then three rounds
+    # The next item of the same test: the cache hands out the same runners, and the
+    # serial one just ran this workload: it takes its three rounds without a warm-up.
+    second, _, _ = run([0.4], [0.2], cache=cache)
+    assert (serial.runs, candidate.runs) == (4 + 3, 4 + 1 + 3)
+    assert second.record.rounds == 3
+
+
+def test_runs_too_short_to_time_alone_are_repeated_in_each_sample() -> None:
+    # 10 µs a run serially, 50 µs under the backend: 200 runs make a 2 ms sample, and
+    # the longer side stays within 50 ms (1000 runs at most).
+    measured, serial, candidate = run([1e-5], [5e-5])
+    assert measured.record.loops == 200
+    assert measured.record.serial_s == pytest.approx(1e-5)
+    assert (serial.runs, candidate.runs) == (1 + 200 * 3, 1 + 200 * 3)

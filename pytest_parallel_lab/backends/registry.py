@@ -53,6 +53,10 @@ class StartedRunner:
 
     runner: Runner
     uses: int = 0
+    #: the workload this runner last measured (a test id) and its wall time per run: a
+    #: serial runner that just ran the same test needs no warm-up for it
+    warm_for: str | None = None
+    warm_wall_s: float | None = None
 
 
 @dataclass

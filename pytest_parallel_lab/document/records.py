@@ -56,6 +56,8 @@ class ResultRecord:
     workers: int | None = None
     tasks: int | None = None
     rounds: int | None = None
+    #: runs of the workload in one timed sample (more than 1 for runs too short to time)
+    loops: int = 1
     start_method: str | None = None
     serial_s: float | None = None
     backend_s: float | None = None

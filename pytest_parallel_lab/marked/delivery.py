@@ -35,8 +35,8 @@ MIN_WINDOW_S = 0.25
 #: their work, so the parallel side's CPU time per task can be compared with it).
 CPU_WORK = 0.8
 #: CPU time per task in worker processes over serial above which the machine's CPUs ran
-#: them slower: a quarter more than serially is beyond timer and cache effects.
-SLOWDOWN_LIMIT = 1.25
+#: them slower: on a machine of its own the two differ by a few percent.
+SLOWDOWN_LIMIT = 1.15
 #: Tasks shorter than this in CPU time are not compared: a few microseconds of work in a
 #: worker process carry page faults and wake-ups of their own, whatever the machine.
 MIN_TASK_CPU_S = 0.001
@@ -107,8 +107,13 @@ def assess(
     delivered = busy / max(1.0, slowdown or 1.0)
     # The parallel side needs as many CPUs as it can use, as far as its work computes.
     demand = expected * min(1.0, serial_ratio)
-    starved = _starved(demand, delivered, foreign, machine_cpus, slowdown) or _serial_starved(
-        serial_ratio, foreign, machine_cpus
+    # A slowdown below 1 is the serial side's CPU running the same tasks slower: the
+    # speedup is then as false as with slow workers.
+    slow_serial = slowdown is not None and slowdown < 1 / SLOWDOWN_LIMIT
+    starved = (
+        _starved(demand, delivered, foreign, machine_cpus, slowdown)
+        or _serial_starved(serial_ratio, foreign, machine_cpus)
+        or slow_serial
     )
     return Delivery(Capacity(expected, delivered, foreign, slowdown), starved)
 

@@ -146,12 +146,18 @@ def measure(
             compare_results=settings.spec.compare_results,
             on_batch=on_batch,
         )
+        # The serial runner that just measured this very workload (another backend's item
+        # of the same test) is warm for it.
+        warm_key = f"{settings.test}|{settings.kind}|{settings.call_index}"
+        warm_wall = serial.warm_wall_s if serial.warm_for == warm_key else None
+        serial.warm_for = None
         estimate, gate, delivery = _take_rounds(
-            measurer, settings, len(work.items), backend.uses_processes
+            measurer, settings, len(work.items), backend.uses_processes, warm_wall
         )
     except Exception as exc:
         return _failed(settings, identity, exc, cache, started)
     m = measurer.measurement
+    serial.warm_for, serial.warm_wall_s = warm_key, estimate.baseline_median_s
     record = _record(identity, settings, backend, candidate, m, estimate, pickled, delivery)
     return _judge(settings, record, gate, environment or Environment(), m.values)
 
@@ -176,13 +182,19 @@ def _check_transport(
 
 
 def _take_rounds(
-    measurer: Measurer, settings: Settings, tasks: int, in_processes: bool
+    measurer: Measurer,
+    settings: Settings,
+    tasks: int,
+    in_processes: bool,
+    warm_serial_s: float | None = None,
 ) -> tuple[stats.SpeedupEstimate, GateVerdict | None, Delivery]:
-    """Warm up, take the rounds the machine feeds (:func:`_fed_rounds`), more while a
-    gate is inconclusive, and the dispatch cost; the final estimate and gate verdict,
-    each computed once per round count."""
+    """Warm up (the serial side only when its runner is not warm for this work), repeat
+    runs too short to time alone, take the rounds the machine feeds (:func:`_fed_rounds`),
+    more while a gate is inconclusive, and the dispatch cost; the final estimate and
+    gate verdict, each computed once per round count."""
     spec = settings.spec
-    measurer.warm_up()
+    measurer.warm_up(warm_serial_s)
+    measurer.calibrate_loops()
     delivery = _fed_rounds(measurer, settings, tasks, in_processes)
     estimate = measurer.measurement.estimate()
     verdict = None
@@ -217,7 +229,7 @@ def _fed_rounds(measurer: Measurer, settings: Settings, tasks: int, in_processes
     ``RETRY_BUDGET_S``) while the machine starves them, in case its load was passing.
     The least starved attempt is kept."""
     started = timing.perf_counter()
-    measurer.add_rounds(settings.spec.rounds)
+    _rounds_until_clear(measurer, settings.spec)
     attempt_s = timing.perf_counter() - started
     delivery = _assess(measurer, settings, tasks, in_processes)
     best = (delivery, measurer.measurement.copy())
@@ -229,13 +241,23 @@ def _fed_rounds(measurer: Measurer, settings: Settings, tasks: int, in_processes
     ):
         retries += 1
         measurer.measurement.drop_rounds()
-        measurer.add_rounds(settings.spec.rounds)
+        _rounds_until_clear(measurer, settings.spec)
         delivery = _assess(measurer, settings, tasks, in_processes)
         if _fed_share(delivery) > _fed_share(best[0]):
             best = (delivery, measurer.measurement.copy())
     if best[0] is not delivery:
         measurer.measurement = best[1]
     return best[0]
+
+
+def _rounds_until_clear(measurer: Measurer, spec: ParallelSpec) -> None:
+    """Sequential stopping: the fewest rounds that can show their noise, then one more at
+    a time while the speedup is noisy, up to the spec's rounds. A clean measurement (a
+    narrow interval, steady sides) stops early; a noisy one takes them all."""
+    measurer.add_rounds(min(stats.FEWEST_ROUNDS, spec.rounds))
+    m = measurer.measurement
+    while len(m.serial_s) < spec.rounds and m.estimate().noisy:
+        measurer.add_rounds(1)
 
 
 def _fed_share(delivery: Delivery) -> float:
@@ -325,6 +347,7 @@ def _record(
         identity,
         workers=1 if a_a else identity.workers,
         rounds=len(m.serial_s),
+        loops=m.loops,
         start_method=_start_method_of(candidate) if backend.uses_processes else None,
         serial_s=estimate.baseline_median_s,
         backend_s=estimate.candidate_median_s,

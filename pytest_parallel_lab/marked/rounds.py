@@ -14,6 +14,7 @@ Nothing here knows about pytest: the plugin turns the exceptions into failures.
 
 from __future__ import annotations
 
+import math
 import pickle
 import reprlib
 from collections.abc import Callable, Sequence
@@ -26,6 +27,11 @@ from pytest_parallel_lab.backends.protocol import Runner
 
 #: Rounds used to estimate the dispatch cost of an empty task.
 DISPATCH_REPEATS = 3
+#: A timed sample shorter than this is a repetition of runs (see Measurer.calibrate_loops).
+MIN_SAMPLE_S = 0.002
+#: ... but the longer side's sample stays under this, and a sample under this many runs.
+MAX_SAMPLE_S = 0.05
+MAX_LOOPS = 1000
 
 
 class MeasurementFailure(Exception):
@@ -146,6 +152,8 @@ class Measurement:
     machine_wall_s: float = 0.0
     values: list[Any] = field(default_factory=list)
     dispatch_s: float | None = None
+    #: runs of the work in one timed sample (1 unless a run is too short to time alone)
+    loops: int = 1
 
     def copy(self) -> Measurement:
         """A copy whose rounds do not grow with this one's."""
@@ -159,6 +167,7 @@ class Measurement:
             self.machine_wall_s,
             list(self.values),
             self.dispatch_s,
+            self.loops,
         )
 
     def drop_rounds(self) -> None:
@@ -222,9 +231,24 @@ class Measurer:
         self.compare_results = compare_results
         self.on_batch = on_batch
         self.measurement = Measurement(backend=backend)
+        #: the warm-up's wall time per side (candidate, serial)
+        self._warm: tuple[float, float | None] = (0.0, None)
 
     def _run(self, runner: Runner, side: str) -> BatchResult:
-        """Run the work once on *runner*; *side* names it in errors and traces."""
+        """Run the work ``loops`` times on *runner* (one sample: wall and CPU time
+        per run, the last run's outcomes); *side* names it in errors and traces."""
+        result = self._run_once(runner, side)
+        loops = self.measurement.loops
+        if loops == 1:
+            return result
+        wall, cpu = result.wall_s, result.cpu_s
+        for _ in range(loops - 1):
+            result = self._run_once(runner, side)
+            wall += result.wall_s
+            cpu += result.cpu_s
+        return BatchResult(wall / loops, cpu / loops, result.outcomes)
+
+    def _run_once(self, runner: Runner, side: str) -> BatchResult:
         result = runner.run(self.work, self.timeout)
         if result.errors:
             requested = [e for e in result.errors if e.control is not None]
@@ -241,13 +265,33 @@ class Measurer:
     def _candidate(self) -> BatchResult:
         return self._run(self.candidate, self.measurement.backend)
 
-    def warm_up(self) -> None:
-        """One untimed run of each side, backend first; compares their results."""
+    def warm_up(self, serial_wall_s: float | None = None) -> None:
+        """One untimed run of each side, backend first; compares their results. Given the
+        serial side's wall time (its runner is warm from this very work), the backend only:
+        the first round compares the values."""
         candidate = self._candidate()
+        self.measurement.values = [o.value for o in candidate.outcomes]
+        self._warm = (candidate.wall_s, serial_wall_s)
+        if serial_wall_s is not None:
+            return
         serial = self._serial()
         if self.compare_results:
             compare_values(serial, candidate, self.measurement.backend)
-        self.measurement.values = [o.value for o in candidate.outcomes]
+        self._warm = (candidate.wall_s, serial.wall_s)
+
+    def calibrate_loops(self) -> int:
+        """Runs per timed sample, from the warm-up: a run shorter than ``MIN_SAMPLE_S``
+        is repeated inside one sample (as pyperf and pytest-benchmark calibrate), so that
+        timer and scheduler jitter do not make up its time; never beyond ``MAX_SAMPLE_S``
+        for the longer side."""
+        walls = [w for w in self._warm if w is not None and w > 0]
+        m = self.measurement
+        if not walls or min(walls) >= MIN_SAMPLE_S:
+            return m.loops
+        wanted = math.ceil(MIN_SAMPLE_S / min(walls))
+        allowed = max(1, int(MAX_SAMPLE_S / max(walls)))
+        m.loops = max(1, min(wanted, allowed, MAX_LOOPS))
+        return m.loops
 
     def add_rounds(self, count: int) -> Measurement:
         """Take *count* more paired rounds, alternating which side runs first."""
