@@ -11,7 +11,8 @@ import pytest
 
 from pytest_parallel_lab.environment import usable_cpus
 
-BUILTIN_BACKENDS = ["serial", "thread", "process", "multiprocessing", "asyncio"]
+#: The built-ins as "all" orders them: the serial A/A check last.
+BUILTIN_BACKENDS = ["thread", "process", "multiprocessing", "asyncio", "serial"]
 
 #: A conftest backend wrapping the thread runner, registered through the documented hook.
 THIRD_PARTY_CONFTEST = """

@@ -21,6 +21,8 @@ from pytest_parallel_lab.marked.marker import (
 from pytest_parallel_lab.vocabulary import Classification
 
 REGISTERED = ("serial", "thread", "process", "multiprocessing", "asyncio")
+#: "all": every available backend, the serial A/A check last (its runner is warm by then).
+ALL = ("thread", "process", "multiprocessing", "asyncio", "serial")
 DEFAULTS = Defaults(rounds=5, timeout_s=60.0, tasks=8, workers=None, start_method=None)
 A_START_METHOD = multiprocessing.get_all_start_methods()[0]
 
@@ -41,7 +43,7 @@ def parse(*args: Any, unavailable: dict[str, str] | None = None, **kwargs: Any) 
         pytest.param(
             (),
             {},
-            ParallelSpec(REGISTERED, None, 8, 5, None, 60.0, True),
+            ParallelSpec(ALL, None, 8, 5, None, 60.0, True),
             id="no-arguments-means-all-backends-and-the-defaults",
         ),
         pytest.param(
@@ -65,7 +67,7 @@ def parse(*args: Any, unavailable: dict[str, str] | None = None, **kwargs: Any) 
         pytest.param(
             (),
             {"backend": "all"},
-            ParallelSpec(REGISTERED, None, 8, 5, None, 60.0),
+            ParallelSpec(ALL, None, 8, 5, None, 60.0),
             id="all-includes-serial",
         ),
         pytest.param(

@@ -267,8 +267,12 @@ class Measurer:
 
     def warm_up(self, serial_wall_s: float | None = None) -> None:
         """One untimed run of each side, backend first; compares their results. Given the
-        serial side's wall time (its runner is warm from this very work), the backend only:
-        the first round compares the values."""
+        serial side's wall time (its runner is warm from this very work), the backend only
+        (nothing at all when the backend is that same runner, the A/A check): the first
+        round compares the values."""
+        if serial_wall_s is not None and self.candidate is self.serial:
+            self._warm = (serial_wall_s, serial_wall_s)
+            return
         candidate = self._candidate()
         self.measurement.values = [o.value for o in candidate.outcomes]
         self._warm = (candidate.wall_s, serial_wall_s)
