@@ -131,8 +131,10 @@ def measure(
     started: list[StartedRunner] = []
     try:
         pickled = _check_transport(settings, backend, work, named_objects)
+        # The A/A check runs the serial baseline against itself: the very same runner.
+        a_a = backend is serial_backend
         for which, workers, method in (
-            (backend, settings.workers, settings.spec.start_method),
+            (backend, 1 if a_a else settings.workers, None if a_a else settings.spec.start_method),
             (serial_backend, 1, None),
         ):
             started.append(cache.get(which, workers, method))
