@@ -13,6 +13,7 @@ import multiprocessing
 import multiprocessing.pool
 import os
 import signal
+import time
 
 # The executor from its own module (not the concurrent.futures package's lazy, cached
 # attribute): its pickled call items must be the classes of the module in sys.modules.
@@ -148,6 +149,11 @@ class ProcessRunner:
         self.executor.shutdown(wait=False, cancel_futures=True)
         for process in self._processes.values():
             process.join(timeout=5)
+            # The executor's own thread may reap the process first (its join then sees
+            # no child and returns early): wait until one of them has its exit code.
+            deadline = time.monotonic() + 5  # a deadline, not a measurement
+            while process.exitcode is None and time.monotonic() < deadline:
+                time.sleep(0.01)
 
 
 class MultiprocessingPoolRunner:
