@@ -183,6 +183,32 @@ def test_a_noisy_result_whose_interval_is_decisive_is_still_classified() -> None
     assert classify_result(record, GIL).classification == CPU_BOUND
 
 
+@pytest.mark.parametrize(
+    ("speedup", "expected"),
+    [
+        ((1.53, 1.19, 1.77), CPU_BOUND),  # wholly above 1, a useful estimate: it scales
+        ((1.69, 0.91, 1.80), INCONCLUSIVE),  # reaches below 1: might not beat serial
+        ((1.15, 1.05, 1.60), INCONCLUSIVE),  # beats serial, but is it worth it?
+    ],
+)
+def test_a_noisy_interval_is_inconclusive_only_when_it_leaves_scaling_open(
+    speedup: tuple[float, float, float], expected: object
+) -> None:
+    record = measured("process", speedup, backend_cpu=1.8, noisy=True)
+    assert classify_result(record, GIL).classification == expected
+
+
+def test_a_noisy_winner_wholly_above_its_rivals_and_serial_is_recommended() -> None:
+    records = [
+        measured("thread", (1.0, 0.92, 1.05)),
+        measured("process", (1.53, 1.19, 1.77), backend_cpu=1.8, noisy=True),
+        measured("asyncio", (1.0, 0.98, 1.02)),
+    ]
+    recommendation = recommend(records, GIL)
+    assert (recommendation.backend, recommendation.classification) == ("process", CPU_BOUND)
+    assert recommendation.reason.startswith("process 1.5x vs ")
+
+
 def test_a_diagnosis_keeps_the_numbers_that_decided_it() -> None:
     diagnosis = classify_result(HASHLIB[0], GIL)
     assert "thread 3.6x" in diagnosis.reason

@@ -13,8 +13,10 @@ Rules, per measured result (:func:`classify_result`), first match wins:
 3. one task costs less than ``OVERHEAD_TASK_TO_DISPATCH`` empty dispatches and the
    backend does not scale anyway -> overhead-bound (with a chunk size that would
    amortise the dispatch);
-4. a noisy result whose interval cannot tell "scales" from "does not" ->
-   inconclusive (never guess: add rounds);
+4. a noisy result whose interval cannot tell "scales" from "does not" (it reaches
+   below 1.0, or its estimate is under ``MIN_USEFUL_SPEEDUP`` while its top is not) ->
+   inconclusive (never guess: add rounds); a wide interval wholly above 1.0 around a
+   useful estimate scales;
 5. no serial CPU time measured -> inconclusive;
 6. the serial CPU-to-wall ratio says whether the task computes or waits (mixed
    work, between ``WAITING_RATIO`` and ``CPU_BUSY_RATIO``, goes with the side it is
@@ -234,8 +236,13 @@ def _overhead(record: ResultRecord, evidence: Evidence) -> Diagnosis | None:
 def _too_noisy(record: ResultRecord, evidence: Evidence) -> Diagnosis | None:
     """A noisy interval that straddles the line between "scales" and "does not"."""
     assert record.speedup is not None
-    low, high = record.speedup.low, record.speedup.high
-    if not record.noisy or not (low <= 1.0 < high or low < MIN_USEFUL_SPEEDUP <= high):
+    low, estimate, high = record.speedup.low, record.speedup.estimate, record.speedup.high
+    # Noise that leaves the verdict of scales() standing does not matter: an interval
+    # wholly above 1 around a useful estimate scales however wide it is.
+    straddles = low <= 1.0 < high or (
+        low < MIN_USEFUL_SPEEDUP <= high and estimate < MIN_USEFUL_SPEEDUP
+    )
+    if not record.noisy or not straddles:
         return None
     return Diagnosis(
         Classification.INCONCLUSIVE,
