@@ -8,9 +8,12 @@ import pytest
 from pytest_parallel_lab.document.records import Capacity
 from pytest_parallel_lab.marked.delivery import (
     MIN_WINDOW_S,
+    SLOWDOWN_LIMIT,
     assess,
     expected_cpus,
     foreign_cpus,
+    round_fed,
+    window_too_short,
 )
 from pytest_parallel_lab.marked.rounds import Measurement
 
@@ -200,3 +203,31 @@ def test_a_serial_side_whose_cpu_ran_the_tasks_slower_starves_the_measurement_to
         slowed(0.75), backend="process", workers=2, tasks=8, machine_cpus=2.0, in_processes=True
     )
     assert delivery.starved is True
+
+
+@pytest.mark.parametrize(
+    ("serial_wall", "serial_cpu", "backend_cpu", "fed"),
+    [
+        (0.1, 0.1, 0.104, True),  # the workers' tasks cost what they cost serially
+        (0.1, 0.1, 0.1 * SLOWDOWN_LIMIT * 1.1, False),  # shared CPUs ran them slower
+        (0.1, 0.1, 0.1 / SLOWDOWN_LIMIT / 1.1, False),  # the serial side's ran slower
+        (0.1, 0.01, 0.05, True),  # mostly waiting: CPU time says nothing of the machine
+        (0.004, 0.004, 0.008, True),  # 0.5 ms per task: page faults, wake-ups
+    ],
+)
+def test_a_round_is_fed_unless_one_side_paid_more_cpu_for_the_same_computing_tasks(
+    serial_wall: float, serial_cpu: float, backend_cpu: float, fed: bool
+) -> None:
+    assert round_fed(serial_wall, serial_cpu, backend_cpu, tasks=8) is fed
+
+
+def test_computing_rounds_too_short_for_the_machine_ticks_want_more() -> None:
+    short = rounds(serial_ratio=1.0, delivered=2.0, foreign=0.0, rounds=1, serial_s=0.05)
+    assert short.machine_wall_s < MIN_WINDOW_S
+    assert window_too_short(short) is True
+    waiting = rounds(serial_ratio=0.05, delivered=0.1, foreign=0.0, rounds=1, serial_s=0.05)
+    assert window_too_short(waiting) is False
+    silent = rounds(serial_ratio=1.0, delivered=2.0, foreign=None, rounds=1, serial_s=0.05)
+    assert window_too_short(silent) is False  # no counters: more rounds would not tell
+    long_enough = rounds(serial_ratio=1.0, delivered=2.0, foreign=0.0, rounds=5, serial_s=0.2)
+    assert window_too_short(long_enough) is False

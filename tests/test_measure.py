@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pytest_parallel_lab import timing
 from pytest_parallel_lab.backends import (
     BackendError,
     BatchResult,
@@ -29,6 +30,27 @@ from pytest_parallel_lab.vocabulary import Classification, GateVerdict, Kind, Ou
 
 NAMES = ["serial", "thread", "process", "scripted"]
 GIL = Environment(gil_enabled=True, usable_cpus=2)
+
+
+@pytest.fixture(autouse=True)
+def silent_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's counters do not tell (as off Linux): the scripted rounds take no real
+    time, and the real machine's load must not decide these tests."""
+    monkeypatch.setattr(timing, "machine_cpu_seconds", lambda: None)
+
+
+class Counters:
+    """Machine counters that read as an idle machine: busy exactly by this process."""
+
+    def __init__(self) -> None:
+        self.own = 0.0
+
+    def machine(self) -> tuple[float, float]:
+        self.own += 0.001
+        return self.own, 0.0
+
+    def process(self) -> float:
+        return self.own
 
 
 @dataclass
@@ -151,6 +173,45 @@ def test_a_steady_twofold_speedup_is_recorded_with_everything_the_report_shows()
     assert record.gate is None
     # A warm-up of each side, then three paired rounds.
     assert (serial.runs, candidate.runs) == (4, 4)
+
+
+def test_computing_rounds_too_short_for_the_machines_counters_take_all_their_rounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counters = Counters()
+    monkeypatch.setattr(timing, "machine_cpu_seconds", counters.machine)
+    monkeypatch.setattr(timing, "own_cpu_seconds", counters.process)
+    measured, _, _ = run([0.4], [0.2])  # scripted: no real time passes at all
+    assert measured.record.rounds == 5
+    assert measured.record.capacity is not None
+    assert measured.record.capacity.foreign_cpus is None  # still too short to tell
+    assert measured.record.machine_busy is False
+
+
+@dataclass
+class SlowCpuRunner(ScriptedRunner):
+    """Workers whose CPU time per task is scripted too: 2.0 is two workers computing
+    at full speed; more is shared CPUs running them slower."""
+
+    cpu_shares: Iterator[float] = field(default_factory=lambda: itertools.repeat(2.0))
+
+    def run(self, work: Work, timeout: float) -> BatchResult:
+        self.cpu_share = next(self.cpu_shares)
+        return super().run(work, timeout)
+
+
+def test_rounds_whose_worker_tasks_ran_slower_are_taken_again_and_noted() -> None:
+    # Warm-up, a fed round, a round whose workers paid 1.5x the CPU, then fed rounds.
+    candidate = SlowCpuRunner(
+        itertools.cycle([0.2]), cpu_shares=itertools.chain([2.0, 2.0, 3.0], itertools.repeat(2.0))
+    )
+    measured, _, _ = run([0.4], [], candidate=candidate, uses_processes=True)
+    record = measured.record
+    assert record.retaken_rounds == 1
+    assert record.rounds == 3
+    assert candidate.runs == 1 + 3 + 1
+    assert "1 slow-CPU round retaken" in record.notes
+    assert record.machine_busy is False
 
 
 def test_a_pool_used_a_second_time_is_noted_as_reused() -> None:

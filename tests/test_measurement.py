@@ -93,6 +93,28 @@ def test_rounds_alternate_which_side_runs_first() -> None:
     assert m.measurement.estimate().speedup.estimate == pytest.approx(2.0)
 
 
+def test_a_round_the_machine_did_not_feed_is_taken_again_and_not_counted() -> None:
+    m, log, _, candidate = measurer(batch([1, 2], wall_s=2.0), batch([1, 2], wall_s=1.0))
+    m.fed = lambda serial, cand: cand.wall_s < 3.0  # the slow round was starved
+    m.retakes = 2
+    candidate.results = [batch([1, 2], wall_s=4.0)]
+    m.add_rounds(2)
+    assert m.measurement.backend_s == [1.0, 1.0]
+    assert m.measurement.retaken == 1
+    assert log.count("thread") == 3
+
+
+def test_retakes_stop_at_their_budget_and_keep_the_starved_rounds() -> None:
+    m, _, _, _ = measurer(batch([1, 2], wall_s=2.0), batch([1, 2], wall_s=4.0))
+    m.fed = lambda serial, cand: False
+    m.retakes = 2
+    m.add_rounds(3)
+    assert m.measurement.backend_s == [4.0, 4.0, 4.0]
+    assert m.measurement.retaken == 2
+    m.measurement.drop_rounds()  # a new attempt has its own budget
+    assert m.measurement.retaken == 0
+
+
 def test_adding_rounds_later_continues_the_alternation() -> None:
     m, log, _, _ = measurer(batch([1, 2]), batch([1, 2]))
     m.add_rounds(1)

@@ -58,6 +58,8 @@ class ResultRecord:
     rounds: int | None = None
     #: runs of the workload in one timed sample (more than 1 for runs too short to time)
     loops: int = 1
+    #: rounds taken again because the machine ran the worker processes' tasks slower
+    retaken_rounds: int = 0
     start_method: str | None = None
     serial_s: float | None = None
     backend_s: float | None = None

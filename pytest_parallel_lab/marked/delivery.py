@@ -46,6 +46,28 @@ SERIAL_FED_RATIO = 0.9
 ONE_THREAD_BACKENDS = ("serial", "asyncio")
 
 
+def round_fed(serial_wall_s: float, serial_cpu_s: float, backend_cpu_s: float, tasks: int) -> bool:
+    """Whether one round of CPU work in worker processes got the CPUs it ran on in full:
+    its tasks cost about the CPU time they cost serially in the same round. A round
+    whose tasks cost more (or whose serial side's did) was run on CPUs the machine
+    shared out (a busy host, SMT siblings): it says nothing about the workload, and the
+    measurement takes it again (:class:`~pytest_parallel_lab.marked.rounds.Measurer`)."""
+    if serial_wall_s <= 0 or serial_cpu_s / serial_wall_s < CPU_WORK:
+        return True
+    if serial_cpu_s / max(1, tasks) < MIN_TASK_CPU_S:
+        return True
+    slowdown = backend_cpu_s / serial_cpu_s
+    return 1 / SLOWDOWN_LIMIT <= slowdown <= SLOWDOWN_LIMIT
+
+
+def window_too_short(m: Measurement) -> bool:
+    """The rounds of *m* are too short for the machine's counters to tell foreign load,
+    while its serial side computes (a side that mostly waits cannot be starved)."""
+    if m.machine is None or m.machine_wall_s >= MIN_WINDOW_S or not m.serial_s:
+        return False
+    return delivered_cpus(m.serial_s, m.serial_cpu_s) >= MIN_DEMAND_CPUS
+
+
 @dataclass(frozen=True)
 class Delivery:
     """The parallel side's capacity figures, and whether either side was starved."""

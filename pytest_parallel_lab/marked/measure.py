@@ -27,7 +27,13 @@ from pytest_parallel_lab.backends import (
 )
 from pytest_parallel_lab.backends.base import BatchResult, Work, call_test_body
 from pytest_parallel_lab.document.records import Environment, Gate, ResultRecord
-from pytest_parallel_lab.marked.delivery import STARVED_SHARE, Delivery, assess
+from pytest_parallel_lab.marked.delivery import (
+    STARVED_SHARE,
+    Delivery,
+    assess,
+    round_fed,
+    window_too_short,
+)
 from pytest_parallel_lab.marked.diagnosis import classify_result
 from pytest_parallel_lab.marked.gates import (
     expect_note,
@@ -147,6 +153,8 @@ def measure(
             timeout=settings.spec.timeout_s,
             compare_results=settings.spec.compare_results,
             on_batch=on_batch,
+            fed=_round_fed(len(work.items)) if backend.uses_processes else None,
+            retakes=settings.spec.rounds,
         )
         # The serial runner that just measured this very workload (another backend's item
         # of the same test) is warm for it.
@@ -254,12 +262,21 @@ def _fed_rounds(measurer: Measurer, settings: Settings, tasks: int, in_processes
 
 def _rounds_until_clear(measurer: Measurer, spec: ParallelSpec) -> None:
     """Sequential stopping: the fewest rounds that can show their noise, then one more at
-    a time while the speedup is noisy, up to the spec's rounds. A clean measurement (a
-    narrow interval, steady sides) stops early; a noisy one takes them all."""
+    a time while the speedup is noisy, or while the rounds are too short for the
+    machine's counters to tell whether others took its CPUs, up to the spec's rounds.
+    A clean measurement (a narrow interval, steady sides) stops early; a noisy one
+    takes them all."""
     measurer.add_rounds(min(stats.FEWEST_ROUNDS, spec.rounds))
     m = measurer.measurement
-    while len(m.serial_s) < spec.rounds and m.estimate().noisy:
+    while len(m.serial_s) < spec.rounds and (m.estimate().noisy or window_too_short(m)):
         measurer.add_rounds(1)
+
+
+def _round_fed(tasks: int) -> Callable[[BatchResult, BatchResult], bool]:
+    def fed(serial: BatchResult, candidate: BatchResult) -> bool:
+        return round_fed(serial.wall_s, serial.cpu_s, candidate.cpu_s, tasks)
+
+    return fed
 
 
 def _fed_share(delivery: Delivery) -> float:
@@ -350,6 +367,7 @@ def _record(
         workers=1 if a_a else identity.workers,
         rounds=len(m.serial_s),
         loops=m.loops,
+        retaken_rounds=m.retaken,
         start_method=_start_method_of(candidate) if backend.uses_processes else None,
         serial_s=estimate.baseline_median_s,
         backend_s=estimate.candidate_median_s,
@@ -369,7 +387,9 @@ def _record(
         task_s=estimate.baseline_median_s / tasks,
         capacity=delivery.capacity,
         machine_busy=delivery.starved,
-        notes=_notes(settings, backend, identity, estimate, candidate.uses > 1, delivery),
+        notes=_notes(
+            settings, backend, identity, estimate, candidate.uses > 1, delivery, m.retaken
+        ),
     )
 
 
@@ -394,6 +414,7 @@ def _notes(
     estimate: stats.SpeedupEstimate,
     reused: bool,
     delivery: Delivery,
+    retaken: int = 0,
 ) -> tuple[str, ...]:
     """The short remarks of the report's notes column."""
     notes = []
@@ -406,6 +427,8 @@ def _notes(
         )
     elif (delivery.capacity.task_slowdown or 0.0) > 1.1:
         notes.append(f"tasks ran {delivery.capacity.task_slowdown:.1f}x slower than serially")
+    if retaken:
+        notes.append(f"{retaken} slow-CPU round{'s' if retaken > 1 else ''} retaken")
     if reused and not a_a:
         notes.append("pool reused")
     if estimate.noisy:

@@ -154,6 +154,8 @@ class Measurement:
     dispatch_s: float | None = None
     #: runs of the work in one timed sample (1 unless a run is too short to time alone)
     loops: int = 1
+    #: rounds taken again because the machine did not feed them (see Measurer's *fed*)
+    retaken: int = 0
 
     def copy(self) -> Measurement:
         """A copy whose rounds do not grow with this one's."""
@@ -168,6 +170,7 @@ class Measurement:
             list(self.values),
             self.dispatch_s,
             self.loops,
+            self.retaken,
         )
 
     def drop_rounds(self) -> None:
@@ -180,6 +183,7 @@ class Measurement:
         ):
             rounds.clear()
         self.machine, self.machine_wall_s = None, 0.0
+        self.retaken = 0
 
     def estimate(self) -> stats.SpeedupEstimate:
         """Speedup with its interval over the rounds taken so far."""
@@ -223,13 +227,19 @@ class Measurer:
         timeout: float,
         compare_results: bool = True,
         on_batch: Callable[[str, BatchResult], None] | None = None,
+        fed: Callable[[BatchResult, BatchResult], bool] | None = None,
+        retakes: int = 0,
     ) -> None:
+        """*fed* (serial, candidate) says whether the machine fed a round; one it did
+        not is taken again, up to *retakes* times per set of rounds."""
         self.serial = serial
         self.candidate = candidate
         self.work = work
         self.timeout = timeout
         self.compare_results = compare_results
         self.on_batch = on_batch
+        self.fed = fed
+        self.retakes = retakes
         self.measurement = Measurement(backend=backend)
         #: the warm-up's wall time per side (candidate, serial)
         self._warm: tuple[float, float | None] = (0.0, None)
@@ -298,10 +308,12 @@ class Measurer:
         return m.loops
 
     def add_rounds(self, count: int) -> Measurement:
-        """Take *count* more paired rounds, alternating which side runs first."""
+        """Take *count* more paired rounds, alternating which side runs first; a round
+        the machine did not feed is taken again while retakes are left."""
         m = self.measurement
         before, started = _machine_reading(), timing.perf_counter()
-        for _ in range(count):
+        taken = 0
+        while taken < count:
             # Alternate which side goes first, so that drift hits both alike.
             if len(m.serial_s) % 2 == 0:
                 serial = self._serial()
@@ -311,6 +323,14 @@ class Measurer:
                 serial = self._serial()
             if self.compare_results:
                 compare_values(serial, candidate, m.backend)
+            if (
+                self.fed is not None
+                and m.retaken < self.retakes
+                and not self.fed(serial, candidate)
+            ):
+                m.retaken += 1
+                continue
+            taken += 1
             m.serial_s.append(serial.wall_s)
             m.backend_s.append(max(candidate.wall_s, 1e-9))
             m.serial_cpu_s.append(serial.cpu_s)
