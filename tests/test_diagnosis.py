@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pytest
 
@@ -15,6 +16,7 @@ from pytest_parallel_lab.marked.diagnosis import (
     chunk_size,
     classify_result,
     classify_test,
+    most_shown,
     row_diagnosis,
 )
 from pytest_parallel_lab.marked.recommend import SERIAL, UNDECIDED, recommend, recommendations
@@ -678,6 +680,39 @@ def test_cpu_work_under_a_one_cpu_quota_is_cpu_bound_and_processes_are_named() -
         "this machine cannot show the speedup (1 usable CPU: cgroup quota 100000/100000 of 2 "
         in (recommendation.reason)
     )
+
+
+def test_a_noisy_thread_row_of_cpu_work_under_a_one_cpu_quota_does_not_block_the_verdict() -> None:
+    # Threads cannot run CPU work faster than serially on one CPU, whatever the noise.
+    records = [
+        limited(measured("thread", (0.93, 0.70, 1.39), backend_cpu=0.99, noisy=True)),
+        limited(measured("process", (0.98, 0.95, 1.0), backend_cpu=0.99, dispatch_s=3e-4)),
+    ]
+    recommendation = recommend(records, QUOTA)
+    assert recommendation.classification == CPU_BOUND
+    assert (recommendation.backend, recommendation.shown) == ("process", False)
+
+
+def test_the_same_noisy_thread_row_on_two_cpus_keeps_the_verdict_open() -> None:
+    records = [
+        measured("thread", (0.93, 0.70, 1.39), backend_cpu=0.99, noisy=True),
+        measured("process", (0.98, 0.95, 1.0), backend_cpu=0.99, dispatch_s=3e-4),
+    ]
+    assert recommend(records, GIL).backend == UNDECIDED
+
+
+@pytest.mark.parametrize(
+    ("expected_cpus", "serial_cpu", "most"),
+    [(1.0, 0.99, 1.0 / 0.99), (2.0, 1.0, 2.0), (1.0, 0.02, math.inf)],
+)
+def test_most_shown_is_the_cpus_over_the_serial_cpu_share_for_cpu_work(
+    expected_cpus: float, serial_cpu: float, most: float
+) -> None:
+    record = dataclasses.replace(
+        measured("thread", (1.0, 0.9, 1.1), serial_cpu=serial_cpu),
+        capacity=Capacity(expected_cpus, expected_cpus, 0.0),
+    )
+    assert most_shown(record) == pytest.approx(most)
 
 
 def test_waiting_work_under_a_one_cpu_quota_is_recommended_as_measured() -> None:

@@ -377,9 +377,12 @@ def could_change(
 ) -> bool:
     """Whether the undecided row of *backend* could change what the decided rows say:
     beat the best of them, or match it as a cheaper model; when none of them scales,
-    whether it might scale at all."""
+    whether it might scale at all. A row whose backend cannot show a useful speedup on
+    this machine (:func:`most_shown`) changes nothing, however noisy."""
     speedup = rows[backend].speedup
     assert speedup is not None
+    if most_shown(rows[backend]) < MIN_USEFUL_SPEEDUP:
+        return False
     scaling = [rows[b] for b in decided if scales(rows[b])]
     if not scaling:
         return speedup.high > 1.0
@@ -388,6 +391,16 @@ def could_change(
     if speedup.high > best.speedup.high:
         return True
     return speedup.high >= best.speedup.low and preference(backend) < preference(best.backend)
+
+
+def most_shown(record: ResultRecord) -> float:
+    """The largest speedup *record*'s backend could show on this machine: the CPUs it
+    could use over the share of a CPU its serial side computes (CPU work under threads
+    on one usable CPU: about 1, whatever the noise says); infinite when not known."""
+    ratio = evidence_of(record).serial_cpu_ratio
+    if record.capacity is None or not ratio or ratio < CPU_BUSY_RATIO:
+        return math.inf
+    return record.capacity.expected_cpus / min(ratio, 1.0)
 
 
 def _test_class(deciding: Mapping[str, Diagnosis], anyone_scales: bool) -> Classification:
