@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pytest_parallel_lab.vocabulary import Verdict
 
@@ -176,6 +176,24 @@ def estimate_speedup(baseline_s: Sequence[float], candidate_s: Sequence[float]) 
         candidate_spread=relative_spread(candidate_s),
         rounds=len(ratios),
     )
+
+
+def stretched(estimate: SpeedupEstimate, factor: float) -> SpeedupEstimate:
+    """*estimate* whose interval also covers the speedup scaled by *factor*: the measured
+    estimate stays, the interval reaches as far as ``factor`` times its ends (one way).
+
+    For a systematic effect that holds for a whole run and so escapes the spread of its
+    rounds, but that the run measured (how much slower the machine ran the parallel
+    side's tasks): the interval then covers both the speedup this run saw and the one a
+    run whose machine did not slow them would see."""
+    speedup = estimate.speedup
+    interval = Interval(
+        speedup.estimate,
+        min(speedup.low, speedup.low * factor),
+        max(speedup.high, speedup.high * factor),
+        speedup.confidence,
+    )
+    return replace(estimate, speedup=interval)
 
 
 def format_speedup(speedup: Interval) -> str:

@@ -13,6 +13,7 @@ from pytest_parallel_lab.marked.delivery import (
     expected_cpus,
     foreign_cpus,
     round_fed,
+    task_slowdown,
     window_too_short,
 )
 from pytest_parallel_lab.marked.rounds import Measurement
@@ -231,3 +232,22 @@ def test_computing_rounds_too_short_for_the_machine_ticks_want_more() -> None:
     assert window_too_short(silent) is False  # no counters: more rounds would not tell
     long_enough = rounds(serial_ratio=1.0, delivered=2.0, foreign=0.0, rounds=5, serial_s=0.2)
     assert window_too_short(long_enough) is False
+
+
+@pytest.mark.parametrize(
+    ("in_processes", "serial_ratio", "expected"),
+    [
+        pytest.param(True, 1.0, 1.08, id="cpu-work-in-processes"),
+        pytest.param(False, 1.0, None, id="threads-not-judged"),
+        pytest.param(True, 0.1, None, id="waiting-work-not-judged"),
+    ],
+)
+def test_the_task_slowdown_is_the_workers_cpu_per_task_over_the_serial_sides(
+    in_processes: bool, serial_ratio: float, expected: float | None
+) -> None:
+    m = slowed(1.08)
+    m.serial_cpu_s = [wall * serial_ratio for wall in m.serial_s]
+    m.backend_cpu_s = [cpu * 1.08 for cpu in m.serial_cpu_s]
+    assert task_slowdown(m, 8, in_processes) == (
+        None if expected is None else pytest.approx(expected)
+    )

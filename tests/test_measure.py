@@ -214,6 +214,26 @@ def test_rounds_whose_worker_tasks_ran_slower_are_taken_again_and_noted() -> Non
     assert record.machine_busy is False
 
 
+def test_an_interval_covers_the_speedup_at_the_serial_cpu_speed_when_workers_ran_slower() -> None:
+    # Every round alike (2x), but the workers' tasks cost 1.1x their serial CPU time: a
+    # speed that holds for the whole run, which a run on faster CPUs would not have.
+    candidate = SlowCpuRunner(itertools.cycle([0.2]), cpu_shares=itertools.repeat(2.2))
+    measured, _, _ = run([0.4], [], candidate=candidate, uses_processes=True)
+    speedup = measured.record.speedup
+    assert speedup is not None
+    assert (speedup.estimate, speedup.low) == (pytest.approx(2.0), pytest.approx(2.0))
+    assert speedup.high == pytest.approx(2.2)
+    assert measured.record.retaken_rounds == 0
+
+
+def test_threads_keep_the_interval_of_their_rounds() -> None:
+    candidate = SlowCpuRunner(itertools.cycle([0.2]), cpu_shares=itertools.repeat(2.2))
+    measured, _, _ = run([0.4], [], candidate=candidate)
+    speedup = measured.record.speedup
+    assert speedup is not None
+    assert speedup.high == pytest.approx(2.0)
+
+
 def test_a_pool_used_a_second_time_is_noted_as_reused() -> None:
     cache = RunnerCache()
     first, _, candidate = run([0.4], [0.2], cache=cache)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -15,6 +16,7 @@ from pytest_parallel_lab.stats import (
     median,
     quantile,
     relative_spread,
+    stretched,
 )
 from pytest_parallel_lab.vocabulary import Verdict
 
@@ -226,3 +228,27 @@ def test_estimating_a_speedup_rejects_unpaired_or_impossible_rounds(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         estimate_speedup(baseline, candidate)
+
+
+@pytest.mark.parametrize(
+    ("factor", "low", "high"),
+    [
+        pytest.param(1.1, 1.5, 1.76, id="slower-tasks-reach-up"),
+        pytest.param(0.9, 1.35, 1.6, id="faster-tasks-reach-down"),
+        pytest.param(1.0, 1.5, 1.6, id="same-speed-unchanged"),
+    ],
+)
+def test_a_stretched_interval_also_covers_the_speedup_scaled_by_the_factor(
+    factor: float, low: float, high: float
+) -> None:
+    estimate = estimate_speedup([3.0, 3.1, 3.2], [2.0, 2.0, 2.0])
+    measured = estimate.speedup
+    stretched_estimate = stretched(
+        replace(estimate, speedup=Interval(measured.estimate, 1.5, 1.6)), factor
+    )
+    assert stretched_estimate.speedup.estimate == measured.estimate
+    assert (stretched_estimate.speedup.low, stretched_estimate.speedup.high) == (
+        pytest.approx(low),
+        pytest.approx(high),
+    )
+    assert stretched_estimate.rounds == estimate.rounds

@@ -60,6 +60,21 @@ def round_fed(serial_wall_s: float, serial_cpu_s: float, backend_cpu_s: float, t
     return 1 / SLOWDOWN_LIMIT <= slowdown <= SLOWDOWN_LIMIT
 
 
+def task_slowdown(m: Measurement, tasks: int, in_processes: bool) -> float | None:
+    """How much more CPU time the tasks of *m* cost in worker processes than serially
+    (median over the rounds): the speed of the CPUs the machine gave the workers against
+    the serial side's. None for work that is not CPU work in worker processes (threads'
+    CPU time per task also grows when they contend for the GIL) or tasks too short."""
+    if not in_processes or not m.serial_s:
+        return None
+    serial_cpu = stats.median(m.serial_cpu_s)
+    if delivered_cpus(m.serial_s, m.serial_cpu_s) < CPU_WORK:
+        return None
+    if serial_cpu / max(1, tasks) < MIN_TASK_CPU_S:
+        return None
+    return stats.median(m.backend_cpu_s) / serial_cpu
+
+
 def window_too_short(m: Measurement) -> bool:
     """The rounds of *m* are too short for the machine's counters to tell foreign load,
     while its serial side computes (a side that mostly waits cannot be starved)."""
@@ -121,11 +136,7 @@ def assess(
     expected = expected_cpus(backend, workers, tasks, machine_cpus)
     busy = delivered_cpus(m.backend_s, m.backend_cpu_s)
     foreign = foreign_cpus(m.machine, m.machine_wall_s)
-    slowdown = None
-    serial_cpu = stats.median(m.serial_cpu_s)
-    per_task = serial_cpu / max(1, tasks)
-    if in_processes and serial_ratio >= CPU_WORK and per_task >= MIN_TASK_CPU_S:
-        slowdown = stats.median(m.backend_cpu_s) / serial_cpu
+    slowdown = task_slowdown(m, tasks, in_processes)
     delivered = busy / max(1.0, slowdown or 1.0)
     # The parallel side needs as many CPUs as it can use, as far as its work computes.
     demand = expected * min(1.0, serial_ratio)

@@ -32,6 +32,7 @@ from pytest_parallel_lab.marked.delivery import (
     Delivery,
     assess,
     round_fed,
+    task_slowdown,
     window_too_short,
 )
 from pytest_parallel_lab.marked.diagnosis import classify_result
@@ -206,7 +207,7 @@ def _take_rounds(
     measurer.warm_up(warm_serial_s)
     measurer.calibrate_loops()
     delivery = _fed_rounds(measurer, settings, tasks, in_processes)
-    estimate = measurer.measurement.estimate()
+    estimate = _covering_cpu_speed(measurer.measurement, tasks, in_processes)
     verdict = None
     if spec.min_speedup is not None:
         verdict = gate_verdict(estimate.speedup, spec.min_speedup)
@@ -215,12 +216,22 @@ def _take_rounds(
         while not delivery.starved and (more := rounds_to_add(taken, spec.max_rounds, verdict)):
             measurer.add_rounds(more)
             taken += more
-            estimate = measurer.measurement.estimate()
+            estimate = _covering_cpu_speed(measurer.measurement, tasks, in_processes)
             verdict = gate_verdict(estimate.speedup, spec.min_speedup)
         if taken > spec.rounds:
             delivery = _assess(measurer, settings, tasks, in_processes)
     measurer.measure_dispatch()
     return estimate, verdict, delivery
+
+
+def _covering_cpu_speed(m: Measurement, tasks: int, in_processes: bool) -> stats.SpeedupEstimate:
+    """The speedup of *m*, its interval stretched by how much slower (or faster) the
+    machine ran the worker processes' tasks than the serial side's: a speed that holds
+    for a whole run (a host's load, the CPUs a hypervisor gives) is the same in all its
+    rounds, so only this covers the noise between runs (issue 10's interval overlap)."""
+    estimate = m.estimate()
+    slowdown = task_slowdown(m, tasks, in_processes)
+    return estimate if slowdown is None else stats.stretched(estimate, slowdown)
 
 
 def _assess(measurer: Measurer, settings: Settings, tasks: int, in_processes: bool) -> Delivery:
