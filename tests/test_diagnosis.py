@@ -702,17 +702,44 @@ def test_the_same_noisy_thread_row_on_two_cpus_keeps_the_verdict_open() -> None:
 
 
 @pytest.mark.parametrize(
-    ("expected_cpus", "serial_cpu", "most"),
-    [(1.0, 0.99, 1.0 / 0.99), (2.0, 1.0, 2.0), (1.0, 0.02, math.inf)],
+    ("expected_cpus", "delivered", "busy", "serial_cpu", "most"),
+    [
+        pytest.param(1.0, 0.99, False, 0.99, 1.0, id="one-usable-cpu"),
+        pytest.param(2.0, 0.99, False, 1.0, 0.99, id="threads-holding-the-gil"),
+        pytest.param(2.0, 1.9, False, 1.0, 1.9, id="threads-releasing-the-gil"),
+        pytest.param(2.0, 1.0, True, 1.0, 2.0, id="starved-judged-by-what-it-could-use"),
+        pytest.param(2.0, 0.05, False, 0.02, math.inf, id="waiting-work"),
+    ],
 )
-def test_most_shown_is_the_cpus_over_the_serial_cpu_share_for_cpu_work(
-    expected_cpus: float, serial_cpu: float, most: float
+def test_most_shown_is_the_busy_cpus_over_the_serial_cpu_share_for_cpu_work(
+    expected_cpus: float, delivered: float, busy: bool, serial_cpu: float, most: float
 ) -> None:
     record = dataclasses.replace(
         measured("thread", (1.0, 0.9, 1.1), serial_cpu=serial_cpu),
-        capacity=Capacity(expected_cpus, expected_cpus, 0.0),
+        capacity=Capacity(expected_cpus, delivered, 0.0),
+        machine_busy=busy,
     )
     assert most_shown(record) == pytest.approx(most)
+
+
+def gil_threads(delivered: float) -> list[ResultRecord]:
+    """A noisy thread row that kept *delivered* CPUs busy, beside a clear process row."""
+    thread = measured("thread", (1.0, 0.71, 1.53), backend_cpu=delivered, noisy=True)
+    process = measured("process", (1.74, 1.51, 2.12), backend_cpu=1.71, dispatch_s=3e-4)
+    return [
+        dataclasses.replace(thread, capacity=Capacity(2.0, delivered, 0.0)),
+        dataclasses.replace(process, capacity=Capacity(2.0, 1.71, 0.0), start_method="fork"),
+    ]
+
+
+def test_a_noisy_thread_row_that_kept_one_cpu_busy_does_not_block_a_clear_process_win() -> None:
+    recommendation = recommend(gil_threads(0.99), GIL)
+    assert (recommendation.classification, recommendation.backend) == (CPU_BOUND, "process")
+    assert recommendation.reason.startswith("process 1.7x vs thread 1.0x")
+
+
+def test_a_noisy_thread_row_that_kept_two_cpus_busy_keeps_the_verdict_open() -> None:
+    assert recommend(gil_threads(1.9), GIL).backend == UNDECIDED
 
 
 def test_waiting_work_under_a_one_cpu_quota_is_recommended_as_measured() -> None:

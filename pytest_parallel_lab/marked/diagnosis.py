@@ -394,13 +394,20 @@ def could_change(
 
 
 def most_shown(record: ResultRecord) -> float:
-    """The largest speedup *record*'s backend could show on this machine: the CPUs it
-    could use over the share of a CPU its serial side computes (CPU work under threads
-    on one usable CPU: about 1, whatever the noise says); infinite when not known."""
+    """The largest speedup *record*'s backend could show here for CPU work: the CPUs it
+    kept busy over the share of a CPU its serial side computes (the same tasks cost the
+    same CPU time on both sides). Its wall-time ratio may be noisy; this accounting is
+    not: CPU work under threads that hold the GIL, or on one usable CPU, keeps one CPU
+    busy and cannot show more than about 1x. A row the machine starved may show more on
+    an idle one: it is judged by the CPUs it could use. Infinite when not known or for
+    work that mostly waits."""
     ratio = evidence_of(record).serial_cpu_ratio
     if record.capacity is None or not ratio or ratio < CPU_BUSY_RATIO:
         return math.inf
-    return record.capacity.expected_cpus / min(ratio, 1.0)
+    cpus = record.capacity.expected_cpus
+    if not record.machine_busy:
+        cpus = min(cpus, record.capacity.delivered_cpus)
+    return cpus / min(ratio, 1.0)
 
 
 def _test_class(deciding: Mapping[str, Diagnosis], anyone_scales: bool) -> Classification:
