@@ -222,6 +222,20 @@ def test_a_round_is_fed_unless_one_side_paid_more_cpu_for_the_same_computing_tas
     assert round_fed(serial_wall, serial_cpu, backend_cpu, tasks=8) is fed
 
 
+@pytest.mark.parametrize(
+    ("backend_cpu", "threads_wall", "fed"),
+    [
+        pytest.param(0.127, 0.067, False, id="parallel-threads-on-slow-cpus"),
+        pytest.param(0.1, 0.053, True, id="parallel-threads-at-full-speed"),
+        pytest.param(0.13, 0.1, True, id="threads-handing-the-gil-over-not-judged"),
+    ],
+)
+def test_threads_are_judged_by_their_cpu_per_task_only_when_they_ran_in_parallel(
+    backend_cpu: float, threads_wall: float, fed: bool
+) -> None:
+    assert round_fed(0.1, 0.1, backend_cpu, tasks=8, threads_wall_s=threads_wall) is fed
+
+
 def test_computing_rounds_too_short_for_the_machine_ticks_want_more() -> None:
     short = rounds(serial_ratio=1.0, delivered=2.0, foreign=0.0, rounds=1, serial_s=0.05)
     assert short.machine_wall_s < MIN_WINDOW_S

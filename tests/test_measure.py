@@ -234,6 +234,23 @@ def test_threads_keep_the_interval_of_their_rounds() -> None:
     assert speedup.high == pytest.approx(2.0)
 
 
+def test_thread_rounds_run_in_parallel_on_slower_cpus_are_taken_again() -> None:
+    # Two threads busy (the GIL released), one round at 1.5x the serial CPU per task.
+    candidate = SlowCpuRunner(
+        itertools.cycle([0.2]), cpu_shares=itertools.chain([2.0, 2.0, 3.0], itertools.repeat(2.0))
+    )
+    measured, _, _ = run([0.4], [], candidate=candidate)
+    assert measured.record.retaken_rounds == 1
+
+
+def test_threads_that_kept_one_cpu_busy_are_not_judged_by_their_cpu_per_task() -> None:
+    candidate = SlowCpuRunner(
+        itertools.cycle([0.4]), cpu_shares=itertools.chain([1.0, 1.0, 1.3], itertools.repeat(1.0))
+    )
+    measured, _, _ = run([0.4], [], candidate=candidate)
+    assert measured.record.retaken_rounds == 0
+
+
 def test_a_pool_used_a_second_time_is_noted_as_reused() -> None:
     cache = RunnerCache()
     first, _, candidate = run([0.4], [0.2], cache=cache)

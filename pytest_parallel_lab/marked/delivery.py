@@ -44,17 +44,32 @@ MIN_TASK_CPU_S = 0.001
 SERIAL_FED_RATIO = 0.9
 #: Backends that run their tasks in one thread whatever the worker count.
 ONE_THREAD_BACKENDS = ("serial", "asyncio")
+#: CPUs that threads keep busy when they run in parallel (the GIL released): only then
+#: does their CPU time per task tell the machine's speed.
+PARALLEL_THREAD_CPUS = 1.5
 
 
-def round_fed(serial_wall_s: float, serial_cpu_s: float, backend_cpu_s: float, tasks: int) -> bool:
-    """Whether one round of CPU work in worker processes got the CPUs it ran on in full:
+def round_fed(
+    serial_wall_s: float,
+    serial_cpu_s: float,
+    backend_cpu_s: float,
+    tasks: int,
+    threads_wall_s: float | None = None,
+) -> bool:
+    """Whether one round of CPU work run in parallel got the CPUs it ran on in full:
     its tasks cost about the CPU time they cost serially in the same round. A round
     whose tasks cost more (or whose serial side's did) was run on CPUs the machine
     shared out (a busy host, SMT siblings): it says nothing about the workload, and the
-    measurement takes it again (:class:`~pytest_parallel_lab.marked.rounds.Measurer`)."""
+    measurement takes it again (:class:`~pytest_parallel_lab.marked.rounds.Measurer`).
+
+    Threads (*threads_wall_s*, their side's wall time) are judged only when they ran in
+    parallel, keeping ``PARALLEL_THREAD_CPUS`` busy (native code that releases the GIL):
+    threads that hand the GIL to each other pay CPU time for it whatever the machine."""
     if serial_wall_s <= 0 or serial_cpu_s / serial_wall_s < CPU_WORK:
         return True
     if serial_cpu_s / max(1, tasks) < MIN_TASK_CPU_S:
+        return True
+    if threads_wall_s is not None and backend_cpu_s < PARALLEL_THREAD_CPUS * threads_wall_s:
         return True
     slowdown = backend_cpu_s / serial_cpu_s
     return 1 / SLOWDOWN_LIMIT <= slowdown <= SLOWDOWN_LIMIT

@@ -28,6 +28,7 @@ from pytest_parallel_lab.backends import (
 from pytest_parallel_lab.backends.base import BatchResult, Work, call_test_body
 from pytest_parallel_lab.document.records import Environment, Gate, ResultRecord
 from pytest_parallel_lab.marked.delivery import (
+    ONE_THREAD_BACKENDS,
     STARVED_SHARE,
     Delivery,
     assess,
@@ -154,7 +155,7 @@ def measure(
             timeout=settings.spec.timeout_s,
             compare_results=settings.spec.compare_results,
             on_batch=on_batch,
-            fed=_round_fed(len(work.items)) if backend.uses_processes else None,
+            fed=_round_fed(len(work.items), backend.uses_processes, settings.backend),
             retakes=settings.spec.rounds,
         )
         # The serial runner that just measured this very workload (another backend's item
@@ -283,9 +284,17 @@ def _rounds_until_clear(measurer: Measurer, spec: ParallelSpec) -> None:
         measurer.add_rounds(1)
 
 
-def _round_fed(tasks: int) -> Callable[[BatchResult, BatchResult], bool]:
+def _round_fed(
+    tasks: int, in_processes: bool, backend: str
+) -> Callable[[BatchResult, BatchResult], bool] | None:
+    """The check of a round's CPU speed: for worker processes, and for threads (when
+    they ran in parallel); a backend with one thread has no parallel side to judge."""
+    if backend in ONE_THREAD_BACKENDS:
+        return None
+
     def fed(serial: BatchResult, candidate: BatchResult) -> bool:
-        return round_fed(serial.wall_s, serial.cpu_s, candidate.cpu_s, tasks)
+        threads_wall = None if in_processes else candidate.wall_s
+        return round_fed(serial.wall_s, serial.cpu_s, candidate.cpu_s, tasks, threads_wall)
 
     return fed
 
