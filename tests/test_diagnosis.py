@@ -693,6 +693,16 @@ def test_a_noisy_thread_row_of_cpu_work_under_a_one_cpu_quota_does_not_block_the
     assert (recommendation.backend, recommendation.shown) == ("process", False)
 
 
+def test_noisy_rows_of_cpu_work_on_one_cpu_are_cpu_bound_not_inconclusive() -> None:
+    records = [
+        limited(measured("thread", (0.99, 0.76, 1.04), backend_cpu=0.99, noisy=True)),
+        limited(measured("process", (0.96, 0.90, 1.12), backend_cpu=0.99, noisy=True)),
+    ]
+    recommendation = recommend(records, QUOTA)
+    assert recommendation.classification == CPU_BOUND
+    assert (recommendation.backend, recommendation.shown) == ("process", False)
+
+
 def test_the_same_noisy_thread_row_on_two_cpus_keeps_the_verdict_open() -> None:
     records = [
         measured("thread", (0.93, 0.70, 1.39), backend_cpu=0.99, noisy=True),

@@ -251,6 +251,38 @@ def test_threads_that_kept_one_cpu_busy_are_not_judged_by_their_cpu_per_task() -
     assert measured.record.retaken_rounds == 0
 
 
+def test_an_interval_that_straddles_the_verdict_takes_up_to_twice_the_rounds() -> None:
+    # Ratios 2x with one stray 0.8x among the first five: more rounds settle it. (The
+    # warm-up takes the first wall time; 1.45 CPUs busy: threads that could scale.)
+    walls = itertools.chain([0.2, 0.2, 0.5, 0.2, 0.2, 0.2], itertools.repeat(0.2))
+    candidate = ScriptedRunner(walls, cpu_share=1.45)
+    measured, _, _ = run([0.4], [], candidate=candidate)
+    record = measured.record
+    assert record.rounds is not None
+    assert 5 < record.rounds < 10
+    assert record.speedup is not None
+    assert record.speedup.low > 1.0
+
+
+def test_the_extra_rounds_of_a_straddling_interval_stay_within_the_round_budget() -> None:
+    candidate = ScriptedRunner(itertools.cycle([0.5, 0.3]), cpu_share=1.4)
+    spec = parse_marker(
+        (),
+        {"backend": "scripted", "tasks": 4, "rounds": 5},
+        defaults=Defaults(max_rounds=7),
+        registered=NAMES,
+        unavailable={},
+    )
+    measured, _, _ = run([0.4], [], replace(settings(), spec=spec), candidate=candidate)
+    assert measured.record.rounds == 7
+
+
+def test_gil_bound_threads_take_no_extra_rounds_for_a_noisy_interval() -> None:
+    # One CPU busy for CPU work: no number of rounds makes it scale.
+    measured, _, _ = run([0.4], [0.5, 0.3])
+    assert measured.record.rounds == 5
+
+
 def test_a_pool_used_a_second_time_is_noted_as_reused() -> None:
     cache = RunnerCache()
     first, _, candidate = run([0.4], [0.2], cache=cache)
@@ -299,8 +331,11 @@ def test_a_contradicted_expectation_fails_the_item_and_says_why() -> None:
 
 
 def test_an_expectation_the_measurement_cannot_check_is_a_note_not_a_failure() -> None:
-    # Ratios 0.8x and 1.33x: too noisy to tell whether it scales, so inconclusive.
-    measured, _, _ = run([0.4], [0.5, 0.3], settings(expect="cpu-bound"))
+    # Ratios 0.8x and 1.33x: too noisy to tell whether it scales, so inconclusive (with
+    # 1.4 CPUs busy it could: one busy CPU would show that it does not).
+    candidate = ScriptedRunner(itertools.cycle([0.5, 0.3]), cpu_share=1.4)
+    measured, _, _ = run([0.4], [], settings(expect="cpu-bound"), candidate=candidate)
+    assert measured.record.rounds == 10  # twice the spec's rounds: it stays undecided
     assert measured.failure is None
     assert measured.record.classification is Classification.INCONCLUSIVE
     assert "expected cpu-bound, but the measurements were inconclusive: not checked" in (

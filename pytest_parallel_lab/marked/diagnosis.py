@@ -43,7 +43,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pytest_parallel_lab.document.records import Environment, ResultRecord
-from pytest_parallel_lab.stats import format_speedup
+from pytest_parallel_lab.stats import Interval, format_speedup
 from pytest_parallel_lab.vocabulary import Classification
 
 #: Serial CPU/wall at or above which the task is computing: the rest (<20%) is
@@ -233,16 +233,21 @@ def _overhead(record: ResultRecord, evidence: Evidence) -> Diagnosis | None:
     )
 
 
+def straddles(speedup: Interval) -> bool:
+    """Whether an interval leaves open if the speedup scales: it reaches below 1.0 and
+    above it, or its estimate is under ``MIN_USEFUL_SPEEDUP`` while its top is not.
+    An interval wholly above 1 around a useful estimate scales however wide it is."""
+    low, estimate, high = speedup.low, speedup.estimate, speedup.high
+    return low <= 1.0 < high or (low < MIN_USEFUL_SPEEDUP <= high and estimate < MIN_USEFUL_SPEEDUP)
+
+
 def _too_noisy(record: ResultRecord, evidence: Evidence) -> Diagnosis | None:
-    """A noisy interval that straddles the line between "scales" and "does not"."""
+    """A noisy interval that straddles the line between "scales" and "does not", for a
+    row that could show a useful speedup here at all (:func:`most_shown`)."""
     assert record.speedup is not None
-    low, estimate, high = record.speedup.low, record.speedup.estimate, record.speedup.high
-    # Noise that leaves the verdict of scales() standing does not matter: an interval
-    # wholly above 1 around a useful estimate scales however wide it is.
-    straddles = low <= 1.0 < high or (
-        low < MIN_USEFUL_SPEEDUP <= high and estimate < MIN_USEFUL_SPEEDUP
-    )
-    if not record.noisy or not straddles:
+    if not record.noisy or not straddles(record.speedup):
+        return None
+    if most_shown(record) < MIN_USEFUL_SPEEDUP:
         return None
     return Diagnosis(
         Classification.INCONCLUSIVE,

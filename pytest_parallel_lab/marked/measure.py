@@ -32,11 +32,17 @@ from pytest_parallel_lab.marked.delivery import (
     STARVED_SHARE,
     Delivery,
     assess,
+    delivered_cpus,
     round_fed,
     task_slowdown,
     window_too_short,
 )
-from pytest_parallel_lab.marked.diagnosis import classify_result
+from pytest_parallel_lab.marked.diagnosis import (
+    CPU_BUSY_RATIO,
+    MIN_USEFUL_SPEEDUP,
+    classify_result,
+    straddles,
+)
 from pytest_parallel_lab.marked.gates import (
     expect_note,
     expect_verdict,
@@ -60,6 +66,8 @@ from pytest_parallel_lab.vocabulary import GateVerdict, Kind, Outcome, Verdict
 CPU_WORK_RATIO = 0.5
 #: How often the rounds of a starved measurement are taken again, and within how long.
 MAX_RETRIES = 2
+#: How many times the spec's rounds an item whose interval straddles the verdict may take.
+UNDECIDED_ROUNDS_FACTOR = 2
 RETRY_BUDGET_S = 10.0
 
 
@@ -275,13 +283,31 @@ def _fed_rounds(measurer: Measurer, settings: Settings, tasks: int, in_processes
 def _rounds_until_clear(measurer: Measurer, spec: ParallelSpec) -> None:
     """Sequential stopping: the fewest rounds that can show their noise, then one more at
     a time while the speedup is noisy, or while the rounds are too short for the
-    machine's counters to tell whether others took its CPUs, up to the spec's rounds.
-    A clean measurement (a narrow interval, steady sides) stops early; a noisy one
-    takes them all."""
+    machine's counters to tell whether others took its CPUs, up to the spec's rounds;
+    then, while the interval still leaves open whether the backend scales, up to
+    ``UNDECIDED_ROUNDS_FACTOR`` times as many, within the spec's ``max_rounds`` (one stray
+    round among few would make the verdict). A clean measurement (a narrow interval,
+    steady sides) stops early."""
     measurer.add_rounds(min(stats.FEWEST_ROUNDS, spec.rounds))
     m = measurer.measurement
     while len(m.serial_s) < spec.rounds and (m.estimate().noisy or window_too_short(m)):
         measurer.add_rounds(1)
+    cap = min(spec.max_rounds, UNDECIDED_ROUNDS_FACTOR * spec.rounds)
+    while len(m.serial_s) < cap and _undecided(m):
+        measurer.add_rounds(1)
+
+
+def _undecided(m: Measurement) -> bool:
+    """The rounds so far leave open whether the backend scales, and it could: CPU work
+    whose parallel side kept only the CPUs its serial side did busy (threads that hold
+    the GIL) cannot show a useful speedup, whatever more rounds say."""
+    estimate = m.estimate()
+    if not estimate.noisy or not straddles(estimate.speedup):
+        return False
+    serial = delivered_cpus(m.serial_s, m.serial_cpu_s)
+    if serial < CPU_BUSY_RATIO:
+        return True
+    return delivered_cpus(m.backend_s, m.backend_cpu_s) / min(serial, 1.0) >= MIN_USEFUL_SPEEDUP
 
 
 def _round_fed(
