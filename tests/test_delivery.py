@@ -65,14 +65,16 @@ def test_the_expected_cpus_are_the_least_of_workers_tasks_and_the_machine(
 
 def test_cpu_work_on_an_idle_machine_is_fed() -> None:
     delivery = assess(
-        rounds(serial_ratio=1.0, delivered=1.96, foreign=0.05, speedup=1.9),
+        rounds(serial_ratio=1.0, delivered=1.96, foreign=0.05, speedup=1.96),
         backend="process",
         workers=2,
         tasks=8,
         machine_cpus=2.0,
     )
     assert delivery.starved is False
-    assert delivery.capacity == Capacity(2.0, 1.96, pytest.approx(0.05))
+    assert delivery.capacity == Capacity(
+        2.0, pytest.approx(1.96), pytest.approx(0.05), task_slowdown=pytest.approx(1.0)
+    )
 
 
 def test_cpu_work_beside_a_hog_that_took_a_cpu_is_starved() -> None:
@@ -180,11 +182,18 @@ def test_a_small_slowdown_in_processes_is_no_starvation() -> None:
     assert delivery.starved is False
 
 
-def test_threads_are_not_judged_by_their_cpu_time_per_task() -> None:
-    # Threads that contend for the GIL spend more CPU per task whatever the machine does.
-    delivery = assess(slowed(1.6), backend="thread", workers=2, tasks=8, machine_cpus=2.0)
+def test_threads_holding_the_gil_are_not_judged_by_their_cpu_time_per_task() -> None:
+    # Threads that hand the GIL over spend more CPU per task whatever the machine does.
+    m = rounds(serial_ratio=1.0, delivered=1.0, foreign=0.02, speedup=1 / 1.6)
+    delivery = assess(m, backend="thread", workers=2, tasks=8, machine_cpus=2.0)
     assert delivery.starved is False
     assert delivery.capacity.task_slowdown is None
+
+
+def test_threads_that_ran_in_parallel_are_judged_by_their_cpu_time_per_task() -> None:
+    delivery = assess(slowed(1.6), backend="thread", workers=2, tasks=8, machine_cpus=2.0)
+    assert delivery.capacity.task_slowdown == pytest.approx(1.6)
+    assert delivery.starved is True
 
 
 def test_tasks_of_microseconds_are_not_judged_by_their_cpu_time() -> None:
@@ -252,7 +261,7 @@ def test_computing_rounds_too_short_for_the_machine_ticks_want_more() -> None:
     ("in_processes", "serial_ratio", "expected"),
     [
         pytest.param(True, 1.0, 1.08, id="cpu-work-in-processes"),
-        pytest.param(False, 1.0, None, id="threads-not-judged"),
+        pytest.param(False, 1.0, 1.08, id="threads-in-parallel"),
         pytest.param(True, 0.1, None, id="waiting-work-not-judged"),
     ],
 )

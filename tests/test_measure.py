@@ -226,8 +226,17 @@ def test_an_interval_covers_the_speedup_at_the_serial_cpu_speed_when_workers_ran
     assert measured.record.retaken_rounds == 0
 
 
-def test_threads_keep_the_interval_of_their_rounds() -> None:
+def test_threads_that_ran_in_parallel_on_slower_cpus_stretch_their_interval_too() -> None:
     candidate = SlowCpuRunner(itertools.cycle([0.2]), cpu_shares=itertools.repeat(2.2))
+    measured, _, _ = run([0.4], [], candidate=candidate)
+    speedup = measured.record.speedup
+    assert speedup is not None
+    assert speedup.high == pytest.approx(2.2)
+
+
+def test_threads_holding_the_gil_keep_the_interval_of_their_rounds() -> None:
+    # One CPU busy: their CPU time per task does not tell the machine's speed.
+    candidate = SlowCpuRunner(itertools.cycle([0.2]), cpu_shares=itertools.repeat(1.0))
     measured, _, _ = run([0.4], [], candidate=candidate)
     speedup = measured.record.speedup
     assert speedup is not None

@@ -79,8 +79,12 @@ def task_slowdown(m: Measurement, tasks: int, in_processes: bool) -> float | Non
     """How much more CPU time the tasks of *m* cost in worker processes than serially
     (median over the rounds): the speed of the CPUs the machine gave the workers against
     the serial side's. None for work that is not CPU work in worker processes (threads'
-    CPU time per task also grows when they contend for the GIL) or tasks too short."""
-    if not in_processes or not m.serial_s:
+    CPU time per task also grows when they hand the GIL to each other: they count only
+    when they ran in parallel, ``PARALLEL_THREAD_CPUS`` busy) or tasks too short."""
+    if not m.serial_s:
+        return None
+    parallel = delivered_cpus(m.backend_s, m.backend_cpu_s) >= PARALLEL_THREAD_CPUS
+    if not (in_processes or parallel):
         return None
     serial_cpu = stats.median(m.serial_cpu_s)
     if delivered_cpus(m.serial_s, m.serial_cpu_s) < CPU_WORK:
@@ -144,8 +148,9 @@ def assess(
     Two ways to starve the parallel side: other processes take the CPUs it needed, or
     the CPUs it gets run its tasks slower than the serial side's (SMT siblings, a busy
     host): the same pure-Python task in a worker process then costs more CPU time than
-    serially, which only the machine explains. Threads are left out of the second: their
-    CPU time per task also grows when they contend for the GIL.
+    serially, which only the machine explains. Threads count for the second only when
+    they ran in parallel (the GIL released): their CPU time per task also grows when they
+    hand the GIL to each other.
     """
     serial_ratio = delivered_cpus(m.serial_s, m.serial_cpu_s)
     expected = expected_cpus(backend, workers, tasks, machine_cpus)
