@@ -406,13 +406,21 @@ def most_shown(record: ResultRecord) -> float:
     busy and cannot show more than about 1x. A row the machine starved may show more on
     an idle one: it is judged by the CPUs it could use. Infinite when not known or for
     work that mostly waits."""
-    ratio = evidence_of(record).serial_cpu_ratio
-    if record.capacity is None or not ratio or ratio < CPU_BUSY_RATIO:
+    if record.capacity is None:
         return math.inf
     cpus = record.capacity.expected_cpus
     if not record.machine_busy:
         cpus = min(cpus, record.capacity.delivered_cpus)
-    return cpus / min(ratio, 1.0)
+    return cpu_ceiling(cpus, evidence_of(record).serial_cpu_ratio)
+
+
+def cpu_ceiling(busy_cpus: float, serial_cpu_ratio: float | None) -> float:
+    """The most a side that keeps *busy_cpus* busy can run faster than a serial side that
+    computes *serial_cpu_ratio* of its wall time, when the tasks are CPU work (the same
+    tasks cost the same CPU time); infinite for work that mostly waits or is not known."""
+    if not serial_cpu_ratio or serial_cpu_ratio < CPU_BUSY_RATIO:
+        return math.inf
+    return busy_cpus / min(serial_cpu_ratio, 1.0)
 
 
 def _test_class(deciding: Mapping[str, Diagnosis], anyone_scales: bool) -> Classification:

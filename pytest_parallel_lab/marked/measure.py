@@ -38,9 +38,9 @@ from pytest_parallel_lab.marked.delivery import (
     window_too_short,
 )
 from pytest_parallel_lab.marked.diagnosis import (
-    CPU_BUSY_RATIO,
     MIN_USEFUL_SPEEDUP,
     classify_result,
+    cpu_ceiling,
     straddles,
 )
 from pytest_parallel_lab.marked.gates import (
@@ -304,10 +304,8 @@ def _undecided(m: Measurement) -> bool:
     estimate = m.estimate()
     if not estimate.noisy or not straddles(estimate.speedup):
         return False
-    serial = delivered_cpus(m.serial_s, m.serial_cpu_s)
-    if serial < CPU_BUSY_RATIO:
-        return True
-    return delivered_cpus(m.backend_s, m.backend_cpu_s) / min(serial, 1.0) >= MIN_USEFUL_SPEEDUP
+    busy = delivered_cpus(m.backend_s, m.backend_cpu_s)
+    return cpu_ceiling(busy, delivered_cpus(m.serial_s, m.serial_cpu_s)) >= MIN_USEFUL_SPEEDUP
 
 
 def _round_fed(
