@@ -32,6 +32,10 @@ class Outcome(StrEnum):
     #: its setup failed (for a marked test: the marker did not parse)
     ERROR = "error"
     SKIPPED = "skipped"
+    #: stopped by Ctrl-C (or SIGINT) while it ran: what it measured is incomplete
+    INTERRUPTED = "interrupted"
+    #: its process died while it ran (an xdist worker that crashed or was killed)
+    CRASHED = "crashed"
 
 
 class Kind(StrEnum):

@@ -146,7 +146,12 @@ class ThreadRunner:
         # barrier keeps every worker busy so that all `workers` threads get started.
         barrier = threading.Barrier(workers + 1)
         warm = start_daemon(lambda: self._start_all(barrier), "thread-start")
-        barrier.wait(timeout=60)
+        try:
+            barrier.wait(timeout=60)
+        except BaseException:
+            barrier.abort()  # Ctrl-C while starting: the waiting workers are let go
+            self.abandon()
+            raise
         warm.join()
         self.startup_s = timing.perf_counter() - started
 

@@ -8,12 +8,15 @@ pool's processes, so nothing is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing
 import multiprocessing.pool
 import os
 import signal
+import threading
 import time
+from collections.abc import Callable
 
 # The executor from its own module (not the concurrent.futures package's lazy, cached
 # attribute): its pickled call items must be the classes of the module in sys.modules.
@@ -31,9 +34,12 @@ from pytest_parallel_lab.backends.base import (
     submit_and_wait,
 )
 from pytest_parallel_lab.backends.errors import BackendError, WorkerCrashed, WorkloadTimeout
+from pytest_parallel_lab.backends.lifetime import owner_for, tie_to_owner
 
 #: How often a multiprocessing.Pool run is checked for dead workers (seconds).
 _POOL_POLL_S = 0.05
+#: How long a terminated worker may take to end before it is killed (seconds).
+_TERMINATE_GRACE_S = 1.0
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -86,14 +92,23 @@ class ProcessRunner:
         self.workers = workers
         self.start_method = start_method or multiprocessing.get_start_method()
         started = timing.perf_counter()
-        self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=_context(start_method))
+        self.executor = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=_context(start_method),
+            initializer=tie_to_owner,
+            initargs=(owner_for(self.start_method),),
+        )
         self._processes: dict[int, BaseProcess] = {}
-        # One probe per worker: the executor starts processes as tasks arrive, so
-        # `workers` quick tasks make it start them all.
-        probes = [self.executor.submit(_ready_probe, i) for i in range(workers)]
-        self._remember_processes()
-        for probe in probes:
-            probe.result(timeout=120)
+        try:
+            # One probe per worker: the executor starts processes as tasks arrive, so
+            # `workers` quick tasks make it start them all.
+            probes = [self.executor.submit(_ready_probe, i) for i in range(workers)]
+            self._remember_processes()
+            for probe in probes:
+                probe.result(timeout=120)
+        except BaseException:
+            self.abandon()  # Ctrl-C while starting: no half-started pool stays behind
+            raise
         self.startup_s = timing.perf_counter() - started
 
     def _remember_processes(self) -> None:
@@ -163,8 +178,16 @@ class MultiprocessingPoolRunner:
         self.workers = workers
         self.start_method = start_method or multiprocessing.get_start_method()
         started = timing.perf_counter()
-        self.pool: multiprocessing.pool.Pool = _context(start_method).Pool(processes=workers)
-        self.pool.map(_ready_probe, range(workers), chunksize=1)
+        self.pool: multiprocessing.pool.Pool = _context(start_method).Pool(
+            processes=workers,
+            initializer=tie_to_owner,
+            initargs=(owner_for(self.start_method),),
+        )
+        try:
+            self.pool.map(_ready_probe, range(workers), chunksize=1)
+        except BaseException:
+            self.abandon()
+            raise
         self.startup_s = timing.perf_counter() - started
 
     def _workers(self) -> list[BaseProcess]:
@@ -209,5 +232,50 @@ class MultiprocessingPoolRunner:
         self.pool.join()
 
     def abandon(self) -> None:
-        self.pool.terminate()
-        self.pool.join()
+        # terminate() sends SIGTERM and joins; a worker whose workload handles SIGTERM
+        # would keep it waiting, so whatever is alive after a grace period is killed.
+        # (Killing first is no faster: a worker killed holding the pool's queue lock
+        # would hang terminate() for ever.)
+        ended = threading.Event()
+        inqueue = getattr(self.pool, "_inqueue", None)
+        outqueue = getattr(self.pool, "_outqueue", None)
+        locks = [getattr(inqueue, "_rlock", None), getattr(outqueue, "_wlock", None)]
+        killer = threading.Thread(
+            target=_kill_after_grace,
+            args=(self._workers, locks, ended),
+            name="pytest-parallel-lab-kill",
+        )
+        killer.daemon = True
+        killer.start()
+        try:
+            self.pool.terminate()
+            self.pool.join()
+        finally:
+            ended.set()
+
+
+def _kill_after_grace(
+    workers_now: Callable[[], list[BaseProcess]], locks: list[Any], ended: threading.Event
+) -> None:
+    """SIGKILL the pool's workers still alive when *ended* is not set within the grace period,
+    and free the pool's queue *locks* that they held.
+
+    ``Pool.terminate()`` first takes the task queue's read lock, which an idle worker
+    holds while it waits for a task (a worker that replaced a crashed one, for example):
+    that wait never ends. Killed, the worker cannot release it, so it is released here
+    (a multiprocessing Lock may be released by any process).
+    """
+    if ended.wait(_TERMINATE_GRACE_S):
+        return
+    workers = workers_now()  # the pool may have replaced a dead worker since
+    for process in workers:
+        if process.is_alive():
+            process.kill()
+    for process in workers:
+        process.join(timeout=1)
+    for lock in locks:
+        if lock is None:
+            continue
+        with contextlib.suppress(ValueError, OSError):
+            lock.acquire(False)
+            lock.release()

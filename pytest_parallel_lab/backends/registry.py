@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,11 +47,20 @@ class BackendRegistry:
         return iter(self._backends.values())
 
 
+#: The fewest spare workers of each kind (processes, threads) the cache may keep
+#: beyond the largest single request; :class:`RunnerCache` takes the usable CPUs when
+#: there are more.
+MIN_SPARE_WORKERS = 8
+
+
 @dataclass
 class StartedRunner:
     """A cached runner and whether it has served an item before."""
 
     runner: Runner
+    #: how many workers it has, and whether they are processes (else threads)
+    workers: int = 1
+    processes: bool = False
     uses: int = 0
     #: the workload this runner last measured (a test id) and its wall time per run: a
     #: serial runner that just ran the same test needs no warm-up for it
@@ -65,23 +74,58 @@ class RunnerCache:
 
     Start-up happens outside every timed region and is reported on its own. A runner
     that timed out or crashed is abandoned and dropped, so the next item gets a fresh one.
+
+    The footprint is bounded: the live workers of each kind (processes, threads) never
+    exceed the largest single request of that kind plus ``spare`` (the larger of
+    :data:`MIN_SPARE_WORKERS` and the usable CPUs). Before a runner starts, the least
+    recently used ones are closed until the new one fits; the runners of the
+    measurement in hand are kept.
     """
 
+    spare: int = MIN_SPARE_WORKERS
+    #: The runners by key, least recently used first.
     _runners: dict[tuple[Any, ...], StartedRunner] = field(default_factory=dict)
+    _largest: dict[bool, int] = field(default_factory=dict)
 
-    def get(self, backend: Backend, workers: int, start_method: str | None) -> StartedRunner:
+    def get(
+        self,
+        backend: Backend,
+        workers: int,
+        start_method: str | None,
+        keep: Sequence[StartedRunner] = (),
+    ) -> StartedRunner:
+        """The runner for this request, started unless one is cached; *keep* are the
+        runners the caller holds for the same measurement (never closed to make room)."""
         key = (backend.name, workers, start_method if backend.uses_processes else None)
-        started = self._runners.get(key)
+        started = self._runners.pop(key, None)
         if started is not None and getattr(started.runner, "broken", False):
             # A worker died since the last item (killed from outside, OOM): start afresh
             # rather than fail an innocent item.
-            self.discard(started)
+            started.runner.abandon()
             started = None
         if started is None:
-            started = StartedRunner(backend.start(workers, start_method))
-            self._runners[key] = started
+            processes = backend.uses_processes
+            self._make_room(workers, processes, keep)
+            started = StartedRunner(
+                backend.start(workers, start_method), workers=workers, processes=processes
+            )
+        self._runners[key] = started  # now the most recently used
         started.uses += 1
         return started
+
+    def live_workers(self, processes: bool) -> int:
+        """The workers of the cached runners that are processes (or threads)."""
+        return sum(s.workers for s in self._runners.values() if s.processes is processes)
+
+    def _make_room(self, workers: int, processes: bool, keep: Sequence[StartedRunner]) -> None:
+        largest = self._largest[processes] = max(self._largest.get(processes, 0), workers)
+        limit = largest + self.spare
+        for key, started in list(self._runners.items()):
+            if self.live_workers(processes) + workers <= limit:
+                return
+            if started.processes is processes and not any(started is k for k in keep):
+                del self._runners[key]
+                _close(started)
 
     def discard(self, started: StartedRunner) -> None:
         """Abandon a broken runner (after a timeout or crash) and forget it."""
@@ -90,11 +134,29 @@ class RunnerCache:
                 del self._runners[key]
         started.runner.abandon()
 
-    def close_all(self) -> None:
-        """Close every runner; one that fails to close is abandoned instead."""
+    def close_all(self, wait: bool = True) -> None:
+        """Close every runner (*wait*: let idle workers finish; else tear them down at
+        once, as after Ctrl-C); one that fails to close is abandoned instead."""
         runners, self._runners = list(self._runners.values()), {}
-        for started in runners:
-            try:
-                started.runner.close()
-            except Exception:
+        for index, started in enumerate(runners):
+            if not wait:
                 started.runner.abandon()
+                continue
+            try:
+                _close(started)
+            except BaseException:
+                # A second Ctrl-C while closing: the rest go down without waiting.
+                for rest in runners[index + 1 :]:
+                    rest.runner.abandon()
+                raise
+
+
+def _close(started: StartedRunner) -> None:
+    """Close a runner; abandon it when closing fails (Ctrl-C re-raised after)."""
+    try:
+        started.runner.close()
+    except Exception:
+        started.runner.abandon()
+    except BaseException:
+        started.runner.abandon()
+        raise

@@ -10,9 +10,13 @@ is imported with the first marked item: a run without marked tests pays for neit
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import os
+import signal
+import threading
 import warnings
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -95,10 +99,48 @@ def parallel_map(request: pytest.FixtureRequest) -> ParallelMap:
     return ParallelMap(marked_session(request.config), request.node)
 
 
-def pytest_collection_modifyitems(config: pytest.Config) -> None:
+#: pytest-run-parallel's plugin name: it runs test bodies in several threads at once.
+RUN_PARALLEL_PLUGIN = "run_parallel"
+#: What a measured item tells pytest-run-parallel (its marker): run it in one thread.
+ONE_THREAD_REASON = "measured by pytest-parallel-lab, which runs the body in its own pools"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     session = marked_session(config)
     if session.marked_collected:
         listen_for_results(session)
+        if session.options.xdist.role is Role.WORKER:
+            from pytest_parallel_lab.backends.lifetime import set_foreign_fds
+
+            set_foreign_fds(xdist_channel_fds(config))
+        if config.pluginmanager.has_plugin(RUN_PARALLEL_PLUGIN):
+            # Its threads would run the measured body (or parallel_map) several times at
+            # once: each measured item runs once, in pytest's thread.
+            for item in items:
+                if isinstance(item, pytest.Function) and BACKEND_ARG in getattr(
+                    getattr(item, "callspec", None), "params", {}
+                ):
+                    item.add_marker(pytest.mark.thread_unsafe(reason=ONE_THREAD_REASON))
+
+
+def xdist_channel_fds(config: pytest.Config) -> list[int]:
+    """The descriptors of this xdist worker's channel to its controller (execnet's pipes).
+
+    A forked pool worker that kept them open would hide this worker's crash from the
+    controller, which waits for the channel to close; the pool workers close them.
+    """
+    fds = []
+    for plugin in config.pluginmanager.get_plugins():
+        channel = (
+            getattr(plugin, "channel", None)
+            if type(plugin).__name__ == "WorkerInteractor"
+            else None
+        )
+        io = getattr(getattr(channel, "gateway", None), "_io", None)
+        for stream in (getattr(io, "infile", None), getattr(io, "outfile", None)):
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                fds.append(int(stream.fileno()))  # type: ignore[union-attr]
+    return fds
 
 
 def listen_for_results(session: MarkedSession) -> None:
@@ -108,15 +150,17 @@ def listen_for_results(session: MarkedSession) -> None:
         manager.register(ItemHooks(session), ITEM_HOOKS_NAME)
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    marked_session(session.config).runners.close_all()
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # After Ctrl-C the pools go down at once: no waiting for queued or running tasks.
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    marked_session(session.config).runners.close_all(wait=not interrupted)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(MARKED_KEY, None)
     if state is not None:
-        state.runners.close_all()  # also after an interrupted session
+        state.runners.close_all(wait=False)  # what a session that never finished left
 
 
 # --- running: the body, or each parallel_map call, as the workload ------------------------
@@ -170,16 +214,68 @@ def _measure(
     backend, serial = registry.get(settings.backend), registry.get("serial")
     assert backend is not None
     assert serial is not None
-    return measure(
-        settings,
-        backend,
-        serial,
-        session.runners,
-        work,
-        named_objects=named_objects,
-        environment=session.options.environment,
-        on_batch=_task_tracer(session, item),
-    )
+    with _measuring(item):
+        return measure(
+            settings,
+            backend,
+            serial,
+            session.runners,
+            work,
+            named_objects=named_objects,
+            environment=session.options.environment,
+            on_batch=_task_tracer(session, item),
+            on_stopped=lambda record: _keep_stopped(session, item, record),
+        )
+
+
+_MEASURING_KEY = pytest.StashKey[bool]()
+
+
+@contextlib.contextmanager
+def _measuring(item: pytest.Item) -> Iterator[None]:
+    """One measurement of an item at a time: a plugin that runs the test body in several
+    threads at once (pytest-run-parallel) would measure each pool against itself."""
+    if item.stash.get(_MEASURING_KEY, False):
+        pytest.fail(
+            f"{item.nodeid}: the test body is being run in several threads at once, by "
+            "another plugin (pytest-run-parallel's --parallel-threads or alike), and "
+            "pytest-parallel-lab measures a marked test once per item. Fix: run the marked "
+            "tests in one thread (pytest-run-parallel: mark them "
+            "@pytest.mark.thread_unsafe), or without that plugin's option",
+            pytrace=False,
+        )
+    item.stash[_MEASURING_KEY] = True
+    try:
+        yield
+    finally:
+        item.stash[_MEASURING_KEY] = False
+
+
+def exit_on_second_interrupt() -> None:
+    """After a Ctrl-C: a second one ends the process at once, without a traceback.
+
+    The pools are being torn down and the report written; a user who presses Ctrl-C
+    again wants out now. Pool workers die with this process (see backends.lifetime).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def exit_now(signum: int, frame: object) -> None:
+        os.write(2, b"\npytest-parallel-lab: interrupted again, exiting at once\n")
+        os._exit(128 + signal.SIGINT)
+
+    signal.signal(signal.SIGINT, exit_now)
+
+
+def _keep_stopped(session: MarkedSession, item: pytest.Item, record: ResultRecord) -> None:
+    """The row of a measurement stopped from outside: a failure (pytest-timeout) gets a
+    report, which adds the row; Ctrl-C gets none, so the row goes to the session now."""
+    if record.outcome is Outcome.INTERRUPTED:
+        exit_on_second_interrupt()
+        if session.options.xdist.role is not Role.WORKER:
+            session.results.append(record)
+        return
+    item.stash.setdefault(ITEM_RESULTS_KEY, []).append(record)
 
 
 def _settle(item: pytest.Item, plan: ItemPlan, measured: Measured) -> None:
@@ -254,6 +350,10 @@ class ItemHooks:
 
     def __init__(self, session: MarkedSession) -> None:
         self.session = session
+
+    def pytest_keyboard_interrupt(self) -> None:
+        """Ctrl-C in a run with marked tests: a second one exits at once."""
+        exit_on_second_interrupt()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:

@@ -136,15 +136,20 @@ def measure(
     named_objects: Sequence[tuple[str, Any]] = (),
     on_batch: Callable[[str, BatchResult], None] | None = None,
     environment: Environment | None = None,
+    on_stopped: Callable[[ResultRecord], None] | None = None,
 ) -> Measured:
     """Measure *work* serially and under *backend*; never raises for workload problems.
 
     With a ``min_speedup``, rounds are added while the gate is inconclusive (up to the
     spec's ``max_rounds``); the record carries the gate and the classification, and a
     failed gate or a contradicted ``expect`` is the outcome's failure.
+
+    Ctrl-C, or a plugin that stops the test (pytest-timeout), is re-raised after the
+    pools are torn down and *on_stopped* got the row of what was measured so far.
     """
     identity = _identity(settings, work)
     started: list[StartedRunner] = []
+    measurer: Measurer | None = None
     try:
         pickled = _check_transport(settings, backend, work, named_objects)
         # The A/A check runs the serial baseline against itself: the very same runner.
@@ -153,7 +158,7 @@ def measure(
             (backend, 1 if a_a else settings.workers, None if a_a else settings.spec.start_method),
             (serial_backend, 1, None),
         ):
-            started.append(cache.get(which, workers, method))
+            started.append(cache.get(which, workers, method, keep=started))
         candidate, serial = started
         measurer = Measurer(
             serial=serial.runner,
@@ -176,6 +181,14 @@ def measure(
         )
     except Exception as exc:
         return _failed(settings, identity, exc, cache, started)
+    except BaseException as exc:
+        # Ctrl-C, or a plugin stopping the test (pytest-timeout's failure): the pools are
+        # mid-run, so they are torn down at once rather than reused or waited for.
+        if on_stopped is not None:
+            on_stopped(stopped_record(identity, measurer, exc))
+        for runner in started:
+            cache.discard(runner)
+        raise
     m = measurer.measurement
     serial.warm_for, serial.warm_wall_s = warm_key, estimate.baseline_median_s
     record = _record(identity, settings, backend, candidate, m, estimate, pickled, delivery)
@@ -348,6 +361,25 @@ def _failed(
             cache.discard(runner)
     failure = _failure_of(settings, exc)
     return Measured(replace(identity, outcome=Outcome.FAILED, error=str(failure)), failure=failure)
+
+
+def stopped_record(
+    identity: ResultRecord, measurer: Measurer | None, exc: BaseException
+) -> ResultRecord:
+    """The row of a measurement stopped from outside by *exc*, with the rounds it took."""
+    m = measurer.measurement if measurer is not None else None
+    rounds = min(len(m.serial_s), len(m.backend_s)) if m is not None else 0
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    cause = "interrupted (Ctrl-C)" if interrupted else f"stopped ({type(exc).__name__}: {exc})"
+    return replace(
+        identity,
+        outcome=Outcome.INTERRUPTED if interrupted else Outcome.FAILED,
+        error=f"{cause} after {rounds} complete round{'s' if rounds != 1 else ''}; "
+        "nothing was concluded",
+        rounds=rounds,
+        serial_rounds_s=tuple(m.serial_s[:rounds]) if m is not None else (),
+        backend_rounds_s=tuple(m.backend_s[:rounds]) if m is not None else (),
+    )
 
 
 def _runner_suspect(exc: Exception) -> bool:

@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_parallel_lab.backends.registry import BackendRegistry, RunnerCache
+from pytest_parallel_lab.backends.registry import (
+    MIN_SPARE_WORKERS,
+    BackendRegistry,
+    RunnerCache,
+)
 from pytest_parallel_lab.marked.marker import (
     MarkerError,
     ParallelSpec,
@@ -64,6 +68,11 @@ class MarkedSession:
     marked_collected: bool = False
     #: parsed markers by ``id(mark)``, the mark kept alive beside its spec or error
     _specs: dict[int, tuple[pytest.Mark, ParallelSpec | MarkerError]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The bounded footprint: spare workers beyond the largest request, at least the
+        # usable CPUs (every backend of an "all" marker at workers="auto" stays warm).
+        self.runners.spare = max(MIN_SPARE_WORKERS, self.options.cpus)
 
     def contribute(self, document: RunDocument) -> RunDocument:
         """The results, and the recommendations and sweeps made from them."""
