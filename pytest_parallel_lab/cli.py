@@ -2,22 +2,24 @@
 
 Thin glue around the pure modules: it parses arguments, loads documents with
 :func:`~pytest_parallel_lab.document.run.load_document` (JSON only; nothing is ever
-unpickled or evaluated) and turns every bad input into one line on stderr and exit
-code 2, never a traceback.
+unpickled or evaluated; regular files of a bounded size only, never waiting on a FIFO)
+and turns every bad input into one line on stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_parallel_lab import __version__
 from pytest_parallel_lab.document.codec import DocumentError
-from pytest_parallel_lab.document.files import output_path_problem
-from pytest_parallel_lab.document.run import RunDocument, load_document
+from pytest_parallel_lab.document.files import describe_size, output_path_problem
+from pytest_parallel_lab.document.run import MAX_DOCUMENT_BYTES, RunDocument, load_document
 from pytest_parallel_lab.output.compare import (
     CompareError,
     Run,
@@ -31,16 +33,26 @@ from pytest_parallel_lab.output.compare import (
     unique_names,
 )
 
+if TYPE_CHECKING:
+    from pytest_parallel_lab.suite.simulate import SavedPrediction
+
 PROG = "pytest-parallel-lab"
 EXIT_OK = 0
 EXIT_REGRESSION = 1
 EXIT_USAGE = 2
+#: The most workers ``predict -n`` simulates: its time and memory grow with the count
+#: (a simulated worker per count, each test scheduled among them), and no machine
+#: runs pytest-xdist with more.
+MAX_PREDICTED_WORKERS = 1024
 
-EXIT_CODES = """\
+_LARGEST = describe_size(MAX_DOCUMENT_BYTES)
+EXIT_CODES = f"""\
 exit codes:
   0  success (for compare: no regression beyond --fail-on-regression)
   1  compare --fail-on-regression found a significant drop larger than the threshold
-  2  bad input or usage: a file is missing, not JSON, truncated or not a run; unknown option
+  2  bad input or usage: a file is missing, not a regular file, larger than {_LARGEST}, not
+     JSON, truncated, not a run or holds NaN/Infinity; predict -n above {MAX_PREDICTED_WORKERS};
+     unknown option
 """
 
 
@@ -73,14 +85,24 @@ def load_runs(arguments: Sequence[str]) -> list[Run]:
 
 
 def parse_workers(values: Sequence[str]) -> list[int]:
-    """``-n 2 -n 4,8`` -> ``[2, 4, 8]``; each count must be a positive integer."""
+    """``-n 2 -n 4,8`` -> ``[2, 4, 8]``; each count a positive integer up to
+    :data:`MAX_PREDICTED_WORKERS`."""
     workers: list[int] = []
     for value in values:
         for part in value.split(","):
             text = part.strip()
-            if not text.isdigit() or int(text) < 1:
+            # isascii: isdigit() alone takes '²', which int() refuses.
+            digits = text.lstrip("0") if text.isascii() and text.isdigit() else ""
+            if not digits:
                 raise UsageProblem(f"-n: {part!r} is not a positive worker count")
-            workers.append(int(text))
+            # Compared as text first: int() of thousands of digits is refused, or slow.
+            if len(digits) > len(str(MAX_PREDICTED_WORKERS)) or int(digits) > MAX_PREDICTED_WORKERS:
+                shown = text if len(text) <= 12 else f"{text[:6]}…({len(text)} digits)"
+                raise UsageProblem(
+                    f"-n: {shown} workers is more than the prediction simulates "
+                    f"(at most {MAX_PREDICTED_WORKERS})"
+                )
+            workers.append(int(digits))
     return workers
 
 
@@ -143,8 +165,30 @@ def command_predict(args: argparse.Namespace) -> int:
         raise DocumentError(
             message if message.startswith(args.file) else f"{args.file}: {message}"
         ) from None
+    except (ArithmeticError, KeyError) as exc:
+        # A section that loads but does not add up (a test using a fixture that is not
+        # shared, times that sum to zero or beyond a float): issue 14, never a traceback.
+        raise DocumentError(
+            f"{args.file}: the suite section cannot be simulated "
+            f"({type(exc).__name__}: {exc}); is it a run saved by pytest-parallel-lab?"
+        ) from None
+    if not prediction_is_finite(saved):
+        raise DocumentError(
+            f"{args.file}: the suite section's times are too large or too small to simulate "
+            "(a predicted time or its ratio to the serial time is not a finite number)"
+        )
     print(render_prediction(saved.predictions, saved.advice, saved.serial_wall_s))
     return EXIT_OK
+
+
+def prediction_is_finite(saved: SavedPrediction) -> bool:
+    """Whether every predicted time, and its ratio to the serial time that the report and
+    the advice print, is a finite number (times near 1e308 or 1e-308 overflow)."""
+    numbers = [n for p in saved.predictions for n in (p.wall_s, p.lower_bound_s)]
+    serial = saved.serial_wall_s
+    if serial:
+        numbers += [serial / p.wall_s for p in saved.predictions if p.wall_s]
+    return all(math.isfinite(n) for n in numbers)
 
 
 def command_html(args: argparse.Namespace) -> int:

@@ -26,6 +26,8 @@ from pytest_parallel_lab.document import (
     save_document,
     write_atomically,
 )
+from pytest_parallel_lab.document.files import describe_size, read_regular_file
+from pytest_parallel_lab.document.strict_json import format_place, parse_strict_json
 from pytest_parallel_lab.document.suite import (
     ActualRun,
     Calibration,
@@ -348,7 +350,7 @@ def sweep_json(**changes: Any) -> dict[str, Any]:
         pytest.param(
             minimal(results=[row(outcome="weird")]),
             "results[0].outcome: expected one of 'passed', 'failed', 'error', 'skipped', "
-            "got 'weird'",
+            "'interrupted', 'crashed', got 'weird'",
             id="outcome-unknown",
         ),
         pytest.param(
@@ -430,9 +432,9 @@ def sweep_json(**changes: Any) -> dict[str, Any]:
             id="suite-test-time-a-string",
         ),
         pytest.param(
-            minimal(suite={"tests": [{**TIMING, "outcome": "crashed"}]}),
+            minimal(suite={"tests": [{**TIMING, "outcome": "exploded"}]}),
             "suite.tests[0].outcome: expected one of 'passed', 'failed', 'error', 'skipped', "
-            "got 'crashed'",
+            "'interrupted', 'crashed', got 'exploded'",
             id="suite-test-outcome-unknown",
         ),
         pytest.param(
@@ -592,3 +594,85 @@ def test_a_file_with_a_non_finite_number_is_rejected_naming_the_key(
         DocumentError, match=r"run\.json: results\[0\]\.serial_s: expected a finite"
     ):
         load_document(path)
+
+
+def test_reading_stops_one_byte_past_the_cap_when_the_file_says_it_is_smaller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 14: a file that grows after its size was read (or a /proc file, size 0) must
+    # not be read whole: memory stays bounded by the cap.
+    path = tmp_path / "growing.json"
+    path.write_bytes(b" " * 10_000)
+    real_fstat, real_read = os.fstat, os.read
+    read: list[int] = []
+
+    def size_zero(fd: int) -> os.stat_result:
+        info = real_fstat(fd)
+        return os.stat_result((*info[:6], 0, *info[7:]))
+
+    def counted(fd: int, n: int) -> bytes:
+        chunk = real_read(fd, n)
+        read.append(len(chunk))
+        return chunk
+
+    monkeypatch.setattr(os, "fstat", size_zero)
+    monkeypatch.setattr(os, "read", counted)
+    with pytest.raises(DocumentError) as excinfo:
+        read_regular_file(path, 100)
+    assert str(excinfo.value) == (
+        f"{path}: grew beyond the 100 bytes a run document may have while it was read"
+    )
+    assert sum(read) == 101
+
+
+def test_a_file_within_the_cap_is_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    path.write_bytes(b"x" * 100)
+    assert read_regular_file(path, 100) == b"x" * 100
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [(100, "100 bytes"), (1536, "1.5 KiB"), (256 << 20, "256 MiB"), (1 << 30, "1 GiB")],
+)
+def test_sizes_are_described_in_the_largest_unit_that_keeps_them_at_least_1(
+    size: int, text: str
+) -> None:
+    assert describe_size(size) == text
+
+
+@pytest.mark.parametrize(
+    ("place", "text"),
+    [
+        (("results", 3, "speedup", "estimate"), "results[3].speedup.estimate"),
+        (("energy", "joules per run", 0), 'energy["joules per run"][0]'),
+        (("x\n\u001b[31m",), '["x\\n\\u001b[31m"]'),
+        ((0,), "[0]"),
+        ((), "(top level)"),
+    ],
+)
+def test_a_place_in_a_document_is_written_as_its_path_with_odd_keys_quoted(
+    place: tuple[str | int, ...], text: str
+) -> None:
+    assert format_place(place) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("NaN", "(top level): expected a finite number, got NaN"),
+        ('{"a": [1, {"b": -Infinity}]}', "a[1].b: expected a finite number, got -Infinity"),
+        ('{"a": 1e400}', "a: expected a finite number, got 1e400"),
+        ('{"a\\udc00": 1}', '["a\\udc00"]: not text (holds a lone UTF-16 surrogate)'),
+        ("[" * 100_000, "JSON nested too deeply"),
+    ],
+)
+def test_strict_json_names_the_place_of_what_no_run_holds(text: str, message: str) -> None:
+    with pytest.raises(DocumentError) as excinfo:
+        parse_strict_json(text, "run.json")
+    assert str(excinfo.value) == f"run.json: {message}"
+
+
+def test_strict_json_reads_a_surrogate_pair_and_finite_numbers_as_json_does() -> None:
+    text = '{"t": "\\ud83d\\ude00", "n": [1, 2.5, -0.0, 1e300]}'
+    assert parse_strict_json(text, "run.json") == json.loads(text)

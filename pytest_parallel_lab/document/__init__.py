@@ -1,8 +1,9 @@
 """The run document: what one pytest run measured, as typed records and their JSON.
 
 ``records`` (marked tests' results and their analyses), ``suite`` (the suite section),
-``run`` (the document, saved and loaded), ``codec`` (JSON for every record type) and
-``files`` (atomic writes). The names most callers need are importable from here.
+``run`` (the document, saved and loaded), ``codec`` (JSON for every record type),
+``strict_json`` (the JSON text a run can hold) and ``files`` (atomic writes, bounded
+reads of regular files only). The names most callers need are importable from here.
 """
 
 from __future__ import annotations

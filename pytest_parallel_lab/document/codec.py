@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
+#: The largest integer a document holds: every JSON reader (JavaScript's too) keeps it exact.
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 class DocumentError(ValueError):
@@ -133,14 +135,24 @@ def _decode_type(cls: type[Any], value: Any, where: str) -> Any:
     if cls is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise DocumentError(f"{where}: expected an integer, got {_json_name(value)}")
+        if abs(value) > MAX_SAFE_INTEGER:
+            # No count is that large; beyond it a count turned float (the HTML page's
+            # charts, any sum with a time) is no longer exact, and past 1e308 overflows.
+            raise DocumentError(
+                f"{where}: expected an integer within ±{MAX_SAFE_INTEGER}, got {_brief(value)}"
+            )
         return value
     if cls is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise DocumentError(f"{where}: expected a number, got {_json_name(value)}")
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the range of a float
+            number = math.inf
+        if not math.isfinite(number):
             # json reads NaN and Infinity; a saved run never holds them (saving refuses).
-            raise DocumentError(f"{where}: expected a finite number, got {value}")
-        return float(value)
+            raise DocumentError(f"{where}: expected a finite number, got {_brief(value)}")
+        return number
     if cls is str:
         if not isinstance(value, str):
             raise DocumentError(f"{where}: expected a string, got {_json_name(value)}")
@@ -148,6 +160,12 @@ def _decode_type(cls: type[Any], value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(cls):
         return from_json(cls, value, where)
     raise TypeError(f"unsupported field type {cls!r}")  # pragma: no cover
+
+
+def _brief(value: int | float) -> str:
+    """*value* for a message: an integer of a thousand digits is not written out."""
+    text = str(value)
+    return text if len(text) <= 24 else f"an integer of {len(text.lstrip('-'))} digits"
 
 
 def _child(where: str, key: str) -> str:

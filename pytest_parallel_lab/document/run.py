@@ -14,23 +14,26 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pytest_parallel_lab.document.codec import DocumentError, from_json, to_json
-from pytest_parallel_lab.document.files import write_atomically
+from pytest_parallel_lab.document.files import read_regular_file, write_atomically
 from pytest_parallel_lab.document.records import (
     Environment,
     Recommendation,
     ResultRecord,
     Sweep,
 )
+from pytest_parallel_lab.document.strict_json import parse_strict_json
 from pytest_parallel_lab.document.suite import SuiteSection
 
 #: Version of the JSON layout; bumped on incompatible changes only.
 SCHEMA_VERSION = 1
 #: Oldest layout this version can still read.
 OLDEST_READABLE_SCHEMA = 1
+#: The largest file read as a run document (issue 14): a suite of 100 000 tests saves
+#: about 25 MB, so this is about a million tests, which take some 1.6 GB and 20 s to load.
+MAX_DOCUMENT_BYTES = 256 << 20
 #: The name every saved run carries under ``plugin``.
 PLUGIN_NAME = "pytest-parallel-lab"
 
@@ -151,25 +154,21 @@ def save_document(document: RunDocument, path: str | os.PathLike[str]) -> None:
 
 
 def load_document(path: str | os.PathLike[str]) -> RunDocument:
-    """Load a saved run; every failure is one :class:`DocumentError` naming the file."""
+    """Load a saved run; every failure is one :class:`DocumentError` naming the file.
+
+    The one loader of every command and of ``--parallel-predict-from``: only a regular
+    file of at most :data:`MAX_DOCUMENT_BYTES` is read (a FIFO or a device is refused
+    without waiting on it), and only JSON a run can hold is accepted
+    (:func:`~pytest_parallel_lab.document.strict_json.parse_strict_json`).
+    """
     source = os.fspath(path)
+    data = read_regular_file(path, MAX_DOCUMENT_BYTES)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DocumentError(f"{source}: no such file") from None
-    except IsADirectoryError:
-        raise DocumentError(f"{source}: is a directory, not a JSON file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DocumentError(f"{source}: cannot be read ({exc})") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(
+            f"{source}: cannot be read (not UTF-8 text: {exc.reason} at byte {exc.start})"
+        ) from None
     if not text.strip():
         raise DocumentError(f"{source}: empty file")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DocumentError(
-            f"{source}: not valid JSON (truncated or corrupt?) at line {exc.lineno} "
-            f"column {exc.colno}: {exc.msg}"
-        ) from None
-    except RecursionError:
-        raise DocumentError(f"{source}: JSON nested too deeply") from None
-    return document_from_json(data, source)
+    return document_from_json(parse_strict_json(text, source), source)

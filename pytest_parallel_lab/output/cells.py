@@ -34,10 +34,22 @@ def seconds_cell(value: float | None) -> str:
     if value is None:
         return MISSING
     if value < 1e-3:
-        return f"{value * 1e6:.0f} µs"
+        return _scaled_cell(value, 1e6, ".0f", " µs")
     if value < 1:
-        return f"{value * 1e3:.1f} ms"
-    return f"{value:.2f} s"
+        return _scaled_cell(value, 1e3, ".1f", " ms")
+    return _scaled_cell(value, 1.0, ".2f", " s")
+
+
+def percent_cell(value: float | None) -> str:
+    """A fraction in percent: '87%'."""
+    return MISSING if value is None else _scaled_cell(value, 100.0, ".0f", "%")
+
+
+def ratio_cell(numerator: float | None, denominator: float | None) -> str:
+    """*numerator* / *denominator* as a factor: '1.85x'; missing when it has no value."""
+    if numerator is None or not denominator:
+        return MISSING
+    return _scaled_cell(numerator / denominator, 1.0, ".2f", "x")
 
 
 def number_cell(value: float | None, spec: str = ".3f") -> str:
@@ -45,6 +57,12 @@ def number_cell(value: float | None, spec: str = ".3f") -> str:
     if value is None or not math.isfinite(value):
         return MISSING
     return format(value, spec)
+
+
+def _scaled_cell(value: float, scale: float, spec: str, unit: str) -> str:
+    # Scaling a finite number can overflow (-1e308 s in µs): never print 'inf' (issue 14).
+    scaled = value * scale
+    return MISSING if not math.isfinite(scaled) else format(scaled, spec) + unit
 
 
 def workload_label(test: str, map_call: int | None = None) -> str:

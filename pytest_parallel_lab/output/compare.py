@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,7 +153,8 @@ def compare_cell(candidate: Interval | None, baseline: Interval | None) -> Cell:
         direction = 1
     elif candidate.high < baseline.low:
         direction = -1
-    return Cell(candidate, change, direction)
+    # A baseline near 1e-308 overflows the division: the change has no percent (issue 14).
+    return Cell(candidate, change if math.isfinite(change) else None, direction)
 
 
 def build_matrix(runs: Sequence[Run], baseline: int = 0) -> Matrix:
@@ -194,9 +196,10 @@ def find_regressions(matrix: Matrix, threshold_pct: float) -> list[Regression]:
 def format_cell(cell: Cell) -> str:
     """A cell's text: the speedup, and the marker and change when significant."""
     text = speedup_cell(cell.speedup)
-    if cell.direction and cell.change_pct is not None:
-        mark = FASTER_MARK if cell.direction > 0 else SLOWER_MARK
-        text += f" {mark}{cell.change_pct:+.0f}%"
+    if cell.direction:
+        text += f" {FASTER_MARK if cell.direction > 0 else SLOWER_MARK}"
+        if cell.change_pct is not None:
+            text += f"{cell.change_pct:+.0f}%"
     return text
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import importlib
 import json
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -91,7 +92,7 @@ class _Page:
         for chart_id, spec in self.charts:
             # Escape <, > and & so no document text can close the script element.
             payload = (
-                json.dumps(spec, allow_nan=False)
+                json.dumps(finite_or_null(spec), allow_nan=False)
                 .replace("<", "\\u003c")
                 .replace(">", "\\u003e")
                 .replace("&", "\\u0026")
@@ -101,6 +102,18 @@ class _Page:
                 f"{{responsive: true, displaylogo: false}});}})({payload});"
             )
         return "\n".join(calls)
+
+
+def finite_or_null(value: Any) -> Any:
+    """A chart specification with every infinite number (a sum of times near 1e308, an
+    error bar between -1e308 and 1e308) as null, a gap plotly leaves out (issue 14)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [finite_or_null(item) for item in value]
+    return value
 
 
 def _environment_section(page: _Page, runs: Sequence[Run]) -> None:

@@ -22,6 +22,7 @@ from pytest_parallel_lab.output.cells import (
     SPEEDUP_LEGEND,
     map_call,
     number_cell,
+    percent_cell,
     seconds_cell,
     speedup_cell,
     workload_label,
@@ -93,7 +94,7 @@ def result_rows(results: Sequence[ResultRecord]) -> list[list[Any]]:
             seconds_cell(r.serial_s),
             seconds_cell(r.backend_s),
             speedup_cell(r.speedup),
-            f"{r.efficiency:.0%}" if r.efficiency is not None else MISSING,
+            percent_cell(r.efficiency),
             seconds_cell(r.startup_s),
             _notes(r),
         ]
