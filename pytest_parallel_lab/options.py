@@ -35,6 +35,7 @@ from pytest_parallel_lab.marked.marker import (
 
 if TYPE_CHECKING:
     from pytest_parallel_lab.document.records import Environment
+    from pytest_parallel_lab.suite.simulate import SavedPrediction
 
 T = TypeVar("T")
 
@@ -272,22 +273,25 @@ def lab_options(config: pytest.Config) -> LabOptions:
 def read_options(config: pytest.Config) -> LabOptions:
     """Every option from the command line, else the ini file, else its default.
 
-    A bad ini value is a usage error here, before any test runs.
+    A bad ini value is a usage error here, before any test runs, in every run: also
+    when the command line gives the option (issue 14: a bad value in a file is a
+    mistake whether or not this run reads it).
     """
 
     def pick(option: str, ini: str, convert: Callable[[str], T]) -> T | None:
-        value: T | None = config.getoption(option)
-        if value is not None:
-            return value
         text = str(config.getini(ini)).strip()
-        if not text:
-            return None
-        try:
-            return convert(text)
-        except argparse.ArgumentTypeError as exc:
-            raise pytest.UsageError(
-                f"ini option {ini} = {text!r}: {str(exc).split(': ', 1)[1]}"
-            ) from None
+        from_ini = None
+        if text:
+            try:
+                from_ini = convert(text)
+            except argparse.ArgumentTypeError as exc:
+                where = _ini_source(config, ini)
+                raise pytest.UsageError(
+                    f"ini option {ini} = {text!r} ({where}): {str(exc).split(': ', 1)[1]}. "
+                    f"Fix: correct or remove {ini} in {where}"
+                ) from None
+        value: T | None = config.getoption(option)
+        return from_ini if value is None else value
 
     def required(value: T | None) -> T:
         assert value is not None  # the ini option has a default
@@ -337,6 +341,14 @@ def read_options(config: pytest.Config) -> LabOptions:
     )
 
 
+def _ini_source(config: pytest.Config, ini: str) -> str:
+    """Where an ini value came from: ``-o`` on the command line, or the ini file."""
+    overrides = getattr(config.option, "override_ini", None) or ()
+    if any(str(given).partition("=")[0].strip() == ini for given in overrides):
+        return "-o on the command line"
+    return str(config.inipath) if config.inipath is not None else "the ini file"
+
+
 def flag(option: str) -> str:
     """``parallel_report_json`` as the user typed it: ``--parallel-report-json``."""
     return "--" + option.replace("_", "-")
@@ -361,6 +373,32 @@ def check_output_options(options: LabOptions) -> None:
                     f"{flag(option)}={path}: {problem}. "
                     "Fix: give a file path in a writable directory"
                 )
+
+
+def predict_from_saved_run(options: LabOptions) -> SavedPrediction | None:
+    """``--parallel-predict-from``'s saved run, loaded and predicted once, at configure
+    time: a file that is missing, unreadable, not a run or without suite timing is a
+    usage error before any test runs (issue 14: it was a line in the summary after
+    every test had run, and the exit status 0)."""
+    given = options.predict_from
+    if not given:
+        return None
+    from pytest_parallel_lab.document.codec import DocumentError
+    from pytest_parallel_lab.document.run import load_document
+    from pytest_parallel_lab.suite.simulate import predict_saved_run
+
+    option = flag("parallel_predict_from")
+    try:
+        document = load_document(options.path(given))
+    except DocumentError as exc:
+        raise pytest.UsageError(
+            f"{option}={given}: {exc}. Fix: give the path of a run saved with "
+            "pytest --parallel-report-json=PATH"
+        ) from None
+    try:
+        return predict_saved_run(document, options.predict)
+    except DocumentError as exc:
+        raise pytest.UsageError(f"{option}={given}: {exc}") from None
 
 
 def write_output(

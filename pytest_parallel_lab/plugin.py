@@ -22,6 +22,7 @@ from pytest_parallel_lab.options import (
     LabOptions,
     add_options,
     check_output_options,
+    predict_from_saved_run,
     read_options,
 )
 from pytest_parallel_lab.vocabulary import Role
@@ -53,8 +54,10 @@ def pytest_parallel_lab_register_backends(registry: BackendRegistry) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     options = read_options(config)
     registry = _registry(config, options)
+    saved = None
     if options.xdist.role is not Role.WORKER:
         check_output_options(options)
+        saved = predict_from_saved_run(options)
     config.stash[OPTIONS_KEY] = options
     from pytest_parallel_lab.marked import hooks as marked_hooks
     from pytest_parallel_lab.marked.session import MARKED_KEY, MarkedSession
@@ -69,7 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if options.times_suite:
         from pytest_parallel_lab.suite.hooks import SuiteTimingPlugin, XdistSuiteHooks
 
-        suite = SuiteTimingPlugin(config, options)
+        suite = SuiteTimingPlugin(config, options, saved)
         config.pluginmanager.register(suite, SUITE_PLUGIN_NAME)
         if config.pluginmanager.hasplugin("xdist") and options.xdist.role is Role.CONTROLLER:
             config.pluginmanager.register(XdistSuiteHooks(suite), SUITE_XDIST_PLUGIN_NAME)

@@ -237,9 +237,54 @@ def test_a_saved_run_is_predicted_without_a_new_serial_run(pytester: pytest.Pyte
     pytester.runpytest("-p", "no:asyncio", "--parallel-report-json=run.json")
     result = pytester.runpytest("-p", "no:asyncio", "--parallel-predict-from=run.json", "--co")
     result.stdout.fnmatch_lines(["*prediction from a saved run*", "*xdist prediction*"])
-    Path(pytester.path, "empty.json").write_text(json.dumps({"schema_version": 1, "results": []}))
-    result = pytester.runpytest("-p", "no:asyncio", "--parallel-predict-from=empty.json", "--co")
-    result.stdout.fnmatch_lines(["*no 'suite' section*"])
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        pytest.param(None, "no such file", id="missing"),
+        pytest.param('{"schema_version": 1, "resu', "not valid JSON", id="truncated"),
+        pytest.param(
+            json.dumps({"schema_version": 1, "results": []}), "no 'suite' section", id="no-suite"
+        ),
+    ],
+)
+def test_a_saved_run_that_cannot_be_used_stops_the_run_before_any_test(
+    lab: pytest.Pytester, content: str | None, problem: str
+) -> None:
+    # Issue 14: every test ran, the exit status was 0 and the error was a summary line.
+    if content is not None:
+        Path(lab.path, "saved.json").write_text(content)
+    lab.makepyfile(
+        """
+        import pathlib
+
+        def test_a():
+            pathlib.Path("ran").write_text("yes")
+        """
+    )
+    result = lab.runpytest("--parallel-predict-from=saved.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--parallel-predict-from=saved.json: *{problem}*"])
+    assert "--parallel-report-json=PATH" in result.stderr.str()  # the fix
+    assert not (lab.path / "ran").exists()
+
+
+def test_a_run_in_which_no_test_ran_predicts_nothing(lab: pytest.Pytester) -> None:
+    # Issue 14: --co printed a prediction and a recommendation for 0 tests.
+    lab.makepyfile(test_suite=SUITE)
+    result = lab.runpytest("--co", "--parallel-report", "--parallel-report-json=run.json")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*suite analysis: no test ran*"])
+    assert "xdist prediction" not in result.stdout.str()
+    assert "recommendation" not in result.stdout.str()
+    section = suite_of(lab)
+    assert section["tests"] == []
+    assert (section["prediction"], section["recommended"], section["calibration"]) == (
+        [],
+        None,
+        None,
+    )
 
 
 def test_xdist_workers_report_their_own_fixture_instances(pytester: pytest.Pytester) -> None:

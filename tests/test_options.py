@@ -111,3 +111,42 @@ def test_the_environment_is_described_with_the_options_it_depends_on(
     assert (environment.label, environment.start_method) == ("nightly", "spawn")
     assert environment.usable_cpus == lab_options(config).cpus
     assert environment is lab_options(config).environment  # worked out once
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param((), id="no-option"),
+        pytest.param(("--parallel-predict=3",), id="command-line-given-too"),
+        pytest.param(("--parallel-report",), id="with-a-report"),
+    ],
+)
+def test_a_bad_ini_value_stops_every_run_naming_the_key_the_value_the_file_and_the_fix(
+    lab: pytest.Pytester, lab_ini: Callable[[str], None], args: tuple[str, ...]
+) -> None:
+    # Issue 14: it was ignored silently when the command line gave the option.
+    lab_ini("parallel_predict = 2,x\n")
+    lab.makepyfile(
+        """
+        import pathlib
+
+        def test_a():
+            pathlib.Path("ran").write_text("yes")
+        """
+    )
+    result = lab.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*ini option parallel_predict = '2,x' (*tox.ini): expected worker counts like 2,4,8*"
+            "Fix: correct or remove parallel_predict in *tox.ini"
+        ]
+    )
+    assert not (lab.path / "ran").exists()
+
+
+def test_a_bad_ini_value_given_with_dash_o_names_the_command_line(lab: pytest.Pytester) -> None:
+    lab.makepyfile("def test_a(): pass")
+    result = lab.runpytest("-o", "parallel_rounds=0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*parallel_rounds = '0' (-o on the command line): *>= 1*"])

@@ -104,3 +104,9 @@ def test_a_prediction_without_advice_has_no_recommendation_line() -> None:
     text = render_prediction([Prediction(2, "load", 1.0, 0.5)], None, None)
     assert text.splitlines()[0] == "xdist prediction"
     assert "recommendation" not in text
+
+
+def test_a_section_in_which_no_test_ran_says_so_and_predicts_nothing() -> None:
+    # Issue 14: `pytest --co --parallel-report` printed a prediction for 0 tests.
+    text = render_suite_section(SuiteSection(wall_s=0.25, serial_wall_s=0.25))
+    assert text == "suite analysis: no test ran (session 0.250 s)\n"

@@ -122,6 +122,65 @@ def test_a_test_outcome_follows_its_phases(whens: list[tuple[str, str]], outcome
     assert row.outcome is outcome
 
 
+@pytest.mark.parametrize(
+    ("whens", "outcome", "phases"),
+    [
+        pytest.param([("setup", "passed")], Outcome.CRASHED, (1.0, 8.0, 0.0), id="in-call"),
+        # Nothing reported: it started when the worker's test before it ended (at 1.0).
+        pytest.param([], Outcome.INTERRUPTED, (9.0, 0.0, 0.0), id="in-setup"),
+        pytest.param(
+            [("setup", "passed"), ("call", "failed")],
+            Outcome.INTERRUPTED,
+            (1.0, 1.0, 7.0),
+            id="in-teardown",
+        ),
+        # pytest runs no call after a failed or skipped setup: it was in its teardown.
+        pytest.param([("setup", "failed")], Outcome.CRASHED, (1.0, 0.0, 8.0), id="failed-setup"),
+        pytest.param([("setup", "skipped")], Outcome.CRASHED, (1.0, 0.0, 8.0), id="skipped"),
+    ],
+)
+def test_a_test_ended_without_reports_lasts_until_then_in_the_phase_it_was_in(
+    whens: list[tuple[str, str]], outcome: Outcome, phases: tuple[float, float, float]
+) -> None:
+    recorder = SuiteRecorder(origin=0.0)
+    recorder.ingest(payload("gw0", phases=[phase("t.py::before", "teardown", 0.5, 0.5)]))
+    for i, (when, result) in enumerate(whens):
+        recorder.ingest(payload("gw0", phases=[phase("t.py::a", when, 1.0 + i, 1.0, result)]))
+    recorder.end_test("gw0", "t.py::a", 10.0, outcome)
+    # Nothing reported afterwards changes how it ended.
+    recorder.ingest(payload("gw0", phases=[phase("t.py::a", "teardown", 10.0, 0.0)]))
+    row = next(r for r in recorder.test_timings() if r.nodeid == "t.py::a")
+    assert row.outcome is outcome
+    assert (row.setup_s, row.call_s, row.teardown_s) == phases
+    assert row.start_s == 1.0
+    (worker,) = recorder.worker_timings()
+    assert (worker.tests, worker.finish_s, worker.busy_s) == (2, 10.0, 9.5)
+
+
+def test_tests_that_were_not_torn_down_end_interrupted_and_finished_ones_keep_theirs() -> None:
+    recorder = SuiteRecorder(origin=0.0)
+    recorder.add_phases(
+        "main",
+        [
+            phase("t.py::done", "setup", 0.0, 0.1),
+            phase("t.py::done", "call", 0.1, 0.1, "failed"),
+            phase("t.py::done", "teardown", 0.2, 0.1),
+            phase("t.py::stopped", "setup", 0.3, 0.1),
+        ],
+    )
+    recorder.end_test("main", "t.py::crashed", 0.5, Outcome.CRASHED)
+    ended = recorder.end_unfinished(2.0, Outcome.INTERRUPTED, [("main", "t.py::unreported")])
+    assert sorted(ended) == ["t.py::stopped", "t.py::unreported"]
+    outcomes = {r.nodeid: r.outcome for r in recorder.test_timings()}
+    assert outcomes == {
+        "t.py::done": Outcome.FAILED,
+        "t.py::stopped": Outcome.INTERRUPTED,
+        "t.py::crashed": Outcome.CRASHED,
+        "t.py::unreported": Outcome.INTERRUPTED,
+    }
+    assert recorder.end_unfinished(3.0, Outcome.INTERRUPTED) == []  # once
+
+
 def test_phases_are_summed_per_test_and_shared_fixture_time_is_attributed() -> None:
     recorder = SuiteRecorder(origin=10.0)
     recorder.ingest(

@@ -14,7 +14,7 @@ from pytest_parallel_lab.document.suite import (
     SuiteSection,
     XdistAdvice,
 )
-from pytest_parallel_lab.output.cells import MISSING, number_cell
+from pytest_parallel_lab.output.cells import number_cell, ratio_cell
 from pytest_parallel_lab.output.fit import DEFAULT_WIDTH, fit_table, shorten, wrap
 
 #: How many of the slowest tests and fixtures are listed.
@@ -23,6 +23,9 @@ TOP = 10
 
 def render_suite_section(section: SuiteSection, width: int = DEFAULT_WIDTH) -> str:
     """The suite analysis as plain text, no wider than *width* where it can be."""
+    if not section.tests:
+        # --co, or every test deselected: nothing to time, nothing to predict from.
+        return f"suite analysis: no test ran (session {number_cell(section.wall_s)} s)\n"
     parts = [
         f"suite analysis: {len(section.tests)} tests, session {number_cell(section.wall_s)} s",
         _slowest_tests(section, width),
@@ -164,7 +167,7 @@ def render_prediction(
             number_cell(p.lower_bound_s),
         ]
         if serial_wall_s:
-            line.append(f"{serial_wall_s / p.wall_s:.2f}x" if p.wall_s else MISSING)
+            line.append(ratio_cell(serial_wall_s, p.wall_s))
         if actual:
             same = p.workers == actual.workers and p.dist == actual.dist
             line.append(number_cell(actual.wall_s) if same else "")

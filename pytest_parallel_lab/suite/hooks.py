@@ -19,10 +19,15 @@ from typing import Any
 import pytest
 
 from pytest_parallel_lab import timing
-from pytest_parallel_lab.document.codec import DocumentError
 from pytest_parallel_lab.document.files import write_atomically
-from pytest_parallel_lab.document.run import RunDocument, load_document
-from pytest_parallel_lab.document.suite import DIST_MODES, ActualRun, PredictedFrom, SuiteSection
+from pytest_parallel_lab.document.run import RunDocument
+from pytest_parallel_lab.document.suite import (
+    DIST_MODES,
+    ActualRun,
+    PredictedFrom,
+    Prediction,
+    SuiteSection,
+)
 from pytest_parallel_lab.options import LabOptions, write_output
 from pytest_parallel_lab.output.trace import TraceLog, events_from_recording, trace_text
 from pytest_parallel_lab.suite.model import calibrate, model_from_section
@@ -33,12 +38,12 @@ from pytest_parallel_lab.suite.recorder import (
     fixture_id,
 )
 from pytest_parallel_lab.suite.simulate import (
+    SavedPrediction,
     advise,
     default_worker_counts,
     predict_all,
-    predict_saved_run,
 )
-from pytest_parallel_lab.vocabulary import Role
+from pytest_parallel_lab.vocabulary import Outcome, Role
 
 #: The attribute of a test report that carries an xdist worker's suite timing.
 REPORT_ATTRIBUTE = "parallel_lab_suite"
@@ -73,9 +78,16 @@ class SuiteTimingPlugin:
     in an xdist worker, whose payload must travel with each report.
     """
 
-    def __init__(self, config: pytest.Config, options: LabOptions) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        options: LabOptions,
+        saved: SavedPrediction | None = None,
+    ) -> None:
         self.config = config
         self.options = options
+        #: ``--parallel-predict-from``'s saved run, predicted at configure time
+        self.saved = saved
         self.is_worker = options.xdist.role is Role.WORKER
         # xdist's controller runs no tests: it merges what the workers send.
         self.is_controller = options.xdist.role is Role.CONTROLLER
@@ -91,6 +103,8 @@ class SuiteTimingPlugin:
         self.meta_sent = False
         self.items: dict[str, tuple[int, pytest.Item]] = {}
         self.current = ""
+        #: the test between its logstart and logfinish (None between tests)
+        self.running: str | None = None
         self.setup_stack: list[float] = []
         #: (nodeid, when, clock at the report, duration, outcome, (item, its fixture
         #: definitions) at teardown or None) per test phase
@@ -103,6 +117,8 @@ class SuiteTimingPlugin:
         #: fixture ids by (definition, param)
         self.fixture_ids: dict[tuple[int, str | None], str] = {}
         self.crashed_workers: list[str] = []
+        #: when Ctrl-C (or pytest.exit) stopped the session, if it did
+        self.interrupted_at: float | None = None
         self.wall_s: float | None = None
 
     # --- session -----------------------------------------------------------------
@@ -117,7 +133,10 @@ class SuiteTimingPlugin:
         self.items = {item.nodeid: (i, item) for i, item in enumerate(session.items)}
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
-        self.current = nodeid
+        self.current = self.running = nodeid
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self.running = None
 
     # --- fixtures ----------------------------------------------------------------
     # These run for every fixture setup and teardown: they only read the clock and
@@ -281,13 +300,32 @@ class SuiteTimingPlugin:
         return used
 
     # --- end of session ----------------------------------------------------------
+    # tryfirst: before the terminal reporter formats the traceback (a tenth of a second
+    # that belongs to no test).
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        self.interrupted_at = timing.perf_counter()
+
     # trylast: inside pytest's own wrappers, so that a warning raised here is captured
     # and shown in the summary like any other.
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
-        self.wall_s = timing.perf_counter() - self.origin
-        if not self.is_worker and (self.report_log or self.fixture_log):
-            self._record_plain_run()
+        end = timing.perf_counter()
+        self.wall_s = end - self.origin
+        if self.is_worker and self.interrupted_at is not None:
+            # The controller ends the interrupted test when it hears the worker is down.
+            output = getattr(self.config, "workeroutput", None)
+            if isinstance(output, dict):
+                output[REPORT_ATTRIBUTE] = {"interrupted_at": self.interrupted_at}
+        if not self.is_worker:
+            if self.report_log or self.fixture_log:
+                self._record_plain_run()
+            # Issue 14: a test stopped inside (Ctrl-C, pytest.exit) has no teardown
+            # report; what it reported so far must not make it "passed".
+            running = self.running
+            started = [] if running is None or self.is_controller else [(self.worker_id, running)]
+            stopped = end if self.interrupted_at is None else self.interrupted_at
+            self.recorder.end_unfinished(stopped, Outcome.INTERRUPTED, started)
         path = self.options.trace
         if path and not self.is_worker:
             # Before the other sessionfinish hooks: every test is over, and a warning
@@ -323,19 +361,28 @@ class SuiteTimingPlugin:
         return replace(document, suite=self.suite_section())
 
     def suite_section(self) -> SuiteSection:
-        """What was recorded, calibrated, with the prediction for every -n N and mode."""
+        """What was recorded, calibrated, with the prediction for every -n N and mode.
+
+        A run in which no test ran (``--co``, everything deselected) has nothing to
+        predict from: no calibration, prediction or recommendation (issue 14).
+        """
         wall = self.wall_s if self.wall_s is not None else timing.perf_counter() - self.origin
         xdist = self.options.xdist
         xdist_n = xdist.workers if self.is_controller else 0
         section = build_section(self.recorder, wall, self.crashed_workers)
-        calibration = calibrate(
-            section, xdist_workers=xdist_n, process_age_s=self.process_age, cpus=self.options.cpus
-        )
-        section = replace(section, calibration=calibration)
-        model = model_from_section(section)
-        extra = [*self.options.predict, *([xdist_n] if xdist_n else [])]
-        counts = default_worker_counts(calibration.cpus, extra)
-        predictions = tuple(predict_all(model, counts, DIST_MODES))
+        predictions: tuple[Prediction, ...] = ()
+        if section.tests:
+            calibration = calibrate(
+                section,
+                xdist_workers=xdist_n,
+                process_age_s=self.process_age,
+                cpus=self.options.cpus,
+            )
+            section = replace(section, calibration=calibration)
+            model = model_from_section(section)
+            extra = [*self.options.predict, *([xdist_n] if xdist_n else [])]
+            counts = default_worker_counts(calibration.cpus, extra)
+            predictions = tuple(predict_all(model, counts, DIST_MODES))
         if xdist_n:
             section = replace(
                 section,
@@ -348,10 +395,10 @@ class SuiteTimingPlugin:
                 section,
                 prediction=predictions,
                 serial_wall_s=wall,
-                recommended=advise(predictions, wall),
+                recommended=advise(predictions, wall) if predictions else None,
             )
         source = self.options.predict_from
-        if source:
+        if source and self.saved is not None:
             section = replace(section, predicted_from=PredictedFrom(source, self.predict_from_text))
         return section
 
@@ -361,17 +408,13 @@ class SuiteTimingPlugin:
         once: the section and the terminal summary both show it)."""
         from pytest_parallel_lab.output.suite_text import render_prediction
 
-        source = self.options.predict_from
-        assert source is not None
-        try:
-            document = load_document(self.options.path(source))
-            saved = predict_saved_run(document, self.options.predict)
-            return render_prediction(saved.predictions, saved.advice, saved.serial_wall_s)
-        except DocumentError as exc:
-            return f"--parallel-predict-from: {exc}"
+        saved = self.saved
+        if saved is None:
+            return ""
+        return render_prediction(saved.predictions, saved.advice, saved.serial_wall_s)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or not self.options.predict_from:
+        if self.is_worker or self.saved is None:
             return
         terminalreporter.write_sep("=", "pytest-parallel-lab: prediction from a saved run")
         for line in self.predict_from_text.splitlines():
@@ -393,3 +436,23 @@ class XdistSuiteHooks:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         if error:
             self.plugin.crashed_workers.append(str(node.gateway.id))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
+        """The test a worker was running when it went down: xdist's report of it
+        carries no timing of ours, and what the worker sent before (its setup) must not
+        make it "passed". A worker that finished with pytest's "interrupted" exit status
+        was stopped by Ctrl-C; any other went down while it ran (issue 14)."""
+        node = getattr(report, "node", None)
+        gateway = getattr(node, "gateway", None)
+        worker = str(getattr(gateway, "id", "main"))
+        output = getattr(node, "workeroutput", None)  # set when the worker finished
+        if not isinstance(output, dict):
+            output = {}
+        interrupted = output.get("exitstatus") == pytest.ExitCode.INTERRUPTED
+        outcome = Outcome.INTERRUPTED if interrupted else Outcome.CRASHED
+        at = timing.perf_counter()
+        sent = output.get(REPORT_ATTRIBUTE)
+        if interrupted and isinstance(sent, dict) and isinstance(sent.get("interrupted_at"), float):
+            at = min(at, sent["interrupted_at"])
+        self.plugin.recorder.end_test(worker, crashitem, at, outcome)

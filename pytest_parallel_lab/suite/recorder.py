@@ -96,6 +96,9 @@ class _WorkerBuilder:
         self.last_end = 0.0
 
 
+#: Outcomes of a test that never finished: nothing pytest reports after them changes them.
+_ENDED_OUTCOMES = (Outcome.CRASHED, Outcome.INTERRUPTED)
+
 #: ``SuiteRecorder.add_fixture_events`` rows: name, scope, baseid, param, nodeid, when,
 #: start, own_s, total_s.
 FixtureEventFields = tuple[str, str, str, "str | None", str, str, float, float, float]
@@ -202,7 +205,11 @@ class SuiteRecorder:
                 count += 1
             if end > test.end:
                 test.end = end
-            if outcome == "failed":
+            if outcome in _ENDED_OUTCOMES:
+                test.outcome = Outcome(outcome)
+            elif test.outcome in _ENDED_OUTCOMES:
+                pass  # a crash or an interrupt is what the test ended with
+            elif outcome == "failed":
                 test.outcome = Outcome.FAILED if when == "call" else Outcome.ERROR
             elif outcome == "skipped" and test.outcome is Outcome.PASSED:
                 test.outcome = Outcome.SKIPPED
@@ -214,6 +221,42 @@ class SuiteRecorder:
             if end > last_end:
                 last_end = end
         state.busy_s, state.last_end, state.tests = busy, last_end, count
+
+    def end_test(self, worker: str, nodeid: str, at: float, outcome: Outcome) -> None:
+        """A test that ended without pytest's reports of its remaining phases: its
+        worker crashed or the run was interrupted. The phase it was in (the one after
+        its last reported phase) lasts until *at*, and the test ends with *outcome*."""
+        test = self.tests.get((nodeid, worker))
+        if test is not None and test.start is not None:
+            start = test.end
+            # After its setup it was in its call, unless the setup failed or skipped it.
+            past_call = "call" in test.phases or test.outcome is not Outcome.PASSED
+            when = "teardown" if past_call else "call"
+        else:
+            # Nothing reported yet: it started when its worker finished the test before.
+            state = self.workers[worker]
+            start = max(state.last_end, state.collected or 0.0) or at
+            when = "setup"
+        start = min(start, at)
+        self.add_phases(worker, [(nodeid, when, start, at - start, outcome, None, -1)])
+
+    def end_unfinished(
+        self, at: float, outcome: Outcome, running: Iterable[tuple[str, str]] = ()
+    ) -> list[str]:
+        """End every test that started but was not torn down (pytest reports every
+        started test's teardown, unless the run stopped inside it); *running* adds
+        ``(worker, nodeid)`` of tests known to have started without any report.
+        Returns the node ids it ended."""
+        for worker, nodeid in running:
+            self.tests.setdefault((nodeid, worker), _TestBuilder(worker))
+        unfinished = [
+            (nodeid, worker)
+            for (nodeid, worker), test in self.tests.items()
+            if "teardown" not in test.phases and test.outcome not in _ENDED_OUTCOMES
+        ]
+        for nodeid, worker in unfinished:
+            self.end_test(worker, nodeid, at, outcome)
+        return [nodeid for nodeid, _ in unfinished]
 
     def test_timings(self) -> list[TestTiming]:
         """Tests in the order they started (each worker's order is preserved)."""
