@@ -355,7 +355,7 @@ def test_marked_items_are_marked_thread_unsafe_for_pytest_run_parallel(
 
         def pytest_configure(config):
             config.addinivalue_line("markers", "thread_unsafe: run in one thread")
-            config.pluginmanager.register(RunParallel(), "run_parallel")
+            config.pluginmanager.register(RunParallel(), "_run-parallel")
 
         @pytest.hookimpl(trylast=True)
         def pytest_collection_finish(session):

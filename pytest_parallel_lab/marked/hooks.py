@@ -99,8 +99,9 @@ def parallel_map(request: pytest.FixtureRequest) -> ParallelMap:
     return ParallelMap(marked_session(request.config), request.node)
 
 
-#: pytest-run-parallel's plugin name: it runs test bodies in several threads at once.
-RUN_PARALLEL_PLUGIN = "run_parallel"
+#: pytest-run-parallel's names (its entry point, its plugin object): it runs test bodies
+#: in several threads at once.
+RUN_PARALLEL_PLUGINS = ("run-parallel", "_run-parallel")
 #: What a measured item tells pytest-run-parallel (its marker): run it in one thread.
 ONE_THREAD_REASON = "measured by pytest-parallel-lab, which runs the body in its own pools"
 
@@ -113,7 +114,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             from pytest_parallel_lab.backends.lifetime import set_foreign_fds
 
             set_foreign_fds(xdist_channel_fds(config))
-        if config.pluginmanager.has_plugin(RUN_PARALLEL_PLUGIN):
+        if any(config.pluginmanager.has_plugin(name) for name in RUN_PARALLEL_PLUGINS):
             # Its threads would run the measured body (or parallel_map) several times at
             # once: each measured item runs once, in pytest's thread.
             for item in items:
