@@ -124,9 +124,3 @@ def _watch(pid: int) -> None:
         os._exit(1)
     threading.Thread(target=wait_for_owner, name="pytest-parallel-lab-owner", daemon=True).start()
 
-
-def kill_all(pids: Sequence[int]) -> None:
-    """SIGKILL every process of *pids* that still exists (a pool torn down at once)."""
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
