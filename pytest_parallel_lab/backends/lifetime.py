@@ -123,4 +123,3 @@ def _watch(pid: int) -> None:
     if pidfd is None and not owner_alive(pid):
         os._exit(1)
     threading.Thread(target=wait_for_owner, name="pytest-parallel-lab-owner", daemon=True).start()
-
