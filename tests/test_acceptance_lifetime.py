@@ -426,3 +426,23 @@ def test_a_marked_test_stopped_by_a_timeout_plugin_keeps_its_row(lab: pytest.Pyt
     assert by_test["test_slow[process]"]["outcome"] == "failed"
     assert "Timeout (>1.0s)" in by_test["test_slow[process]"]["error"]
     assert by_test["test_next[process]"]["outcome"] == "passed"
+
+
+def test_the_exit_at_once_handler_of_a_second_ctrl_c_goes_away_with_the_session(
+    lab: pytest.Pytester,
+) -> None:
+    lab.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parallel(backend="serial", tasks=1, rounds=2)
+        def test_interrupted():
+            raise KeyboardInterrupt
+        """
+    )
+    before = signal.getsignal(signal.SIGINT)
+    result = lab.runpytest_inprocess("--parallel-report-json=out.json", no_reraise_ctrlc=True)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert signal.getsignal(signal.SIGINT) is before
+    rows = json.loads((lab.path / "out.json").read_text())["results"]
+    assert [r["outcome"] for r in rows] == ["interrupted"]

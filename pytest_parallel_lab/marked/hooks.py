@@ -162,6 +162,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(MARKED_KEY, None)
     if state is not None:
         state.runners.close_all(wait=False)  # what a session that never finished left
+        if state.sigint_before is not None:
+            signal.signal(signal.SIGINT, state.sigint_before[0])
+            state.sigint_before = None
 
 
 # --- running: the body, or each parallel_map call, as the workload ------------------------
@@ -252,12 +255,15 @@ def _measuring(item: pytest.Item) -> Iterator[None]:
         item.stash[_MEASURING_KEY] = False
 
 
-def exit_on_second_interrupt() -> None:
+def exit_on_second_interrupt(session: MarkedSession) -> None:
     """After a Ctrl-C: a second one ends the process at once, without a traceback.
 
     The pools are being torn down and the report written; a user who presses Ctrl-C
     again wants out now. Pool workers die with this process (see backends.lifetime).
+    The previous handler comes back at unconfigure (an in-process pytester run).
     """
+    if session.sigint_before is not None:
+        return
     if threading.current_thread() is not threading.main_thread():
         return
 
@@ -265,14 +271,14 @@ def exit_on_second_interrupt() -> None:
         os.write(2, b"\npytest-parallel-lab: interrupted again, exiting at once\n")
         os._exit(128 + signal.SIGINT)
 
-    signal.signal(signal.SIGINT, exit_now)
+    session.sigint_before = (signal.signal(signal.SIGINT, exit_now),)
 
 
 def _keep_stopped(session: MarkedSession, item: pytest.Item, record: ResultRecord) -> None:
     """The row of a measurement stopped from outside: a failure (pytest-timeout) gets a
     report, which adds the row; Ctrl-C gets none, so the row goes to the session now."""
     if record.outcome is Outcome.INTERRUPTED:
-        exit_on_second_interrupt()
+        exit_on_second_interrupt(session)
         if session.options.xdist.role is not Role.WORKER:
             session.results.append(record)
         return
@@ -354,7 +360,7 @@ class ItemHooks:
 
     def pytest_keyboard_interrupt(self) -> None:
         """Ctrl-C in a run with marked tests: a second one exits at once."""
-        exit_on_second_interrupt()
+        exit_on_second_interrupt(self.session)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:

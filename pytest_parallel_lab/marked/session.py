@@ -66,6 +66,8 @@ class MarkedSession:
     results: list[ResultRecord] = field(default_factory=list)
     #: Whether collection met a marked test (only then are the per-test hooks added).
     marked_collected: bool = False
+    #: After a Ctrl-C: the SIGINT handler that a second Ctrl-C's "exit at once" replaced
+    sigint_before: tuple[Any] | None = None
     #: parsed markers by ``id(mark)``, the mark kept alive beside its spec or error
     _specs: dict[int, tuple[pytest.Mark, ParallelSpec | MarkerError]] = field(default_factory=dict)
 
