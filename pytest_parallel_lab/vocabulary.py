@@ -32,6 +32,9 @@ class Outcome(StrEnum):
     #: its setup failed (for a marked test: the marker did not parse)
     ERROR = "error"
     SKIPPED = "skipped"
+    #: marked ``xfail`` and failed as expected, or passed although expected to fail
+    XFAILED = "xfailed"
+    XPASSED = "xpassed"
     #: stopped by Ctrl-C (or SIGINT) while it ran: what it measured is incomplete
     INTERRUPTED = "interrupted"
     #: its process died while it ran (an xdist worker that crashed or was killed)

@@ -155,6 +155,43 @@ def test_failures_are_recorded_with_their_outcome(pytester: pytest.Pytester) -> 
     assert outcomes == {"test_fails": "failed", "test_errors": "error", "test_skips": "skipped"}
 
 
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["plain", "xdist"])
+def test_xfail_and_xpass_are_recorded_as_such_not_as_skipped_or_passed(
+    pytester: pytest.Pytester, xdist: list[str]
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.xfail(reason="known")
+        def test_xfails():
+            assert 0
+        @pytest.mark.xfail(reason="fixed?")
+        def test_xpasses():
+            pass
+        def test_xfail_inside():
+            pytest.xfail("not here")
+        def test_skips():
+            pytest.skip("no")
+        @pytest.mark.xfail(reason="known")
+        @pytest.mark.parallel(backend="thread", tasks=2, rounds=2)
+        def test_marked_xfails():
+            assert 0
+        """
+    )
+    pytester.runpytest("-p", "no:asyncio", *xdist, "--parallel-report-json=run.json")
+    outcomes = {t["nodeid"].split("::")[1]: t["outcome"] for t in suite_of(pytester)["tests"]}
+    rows = json.loads(Path(pytester.path, "run.json").read_text())["results"]
+    results = {r["nodeid"].split("::")[1]: r["outcome"] for r in rows}
+    assert results == {"test_marked_xfails[thread]": "xfailed"}
+    del outcomes["test_marked_xfails[thread]"]
+    assert outcomes == {
+        "test_xfails": "xfailed",
+        "test_xpasses": "xpassed",
+        "test_xfail_inside": "xfailed",
+        "test_skips": "skipped",
+    }
+
+
 def test_the_plugin_is_not_registered_without_report_options(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """

@@ -404,8 +404,11 @@ class ItemHooks:
         records = item.stash.get(ITEM_RESULTS_KEY, [])
         if call.when == "call" and records:
             outcome = Outcome(report.outcome)
+            xfail = hasattr(report, "wasxfail")  # pytest: skipped for an xfail, passed for xpass
+            if xfail:
+                outcome = Outcome.XFAILED if report.skipped else Outcome.XPASSED
             records = [
-                r if r.outcome is not Outcome.PASSED else replace(r, outcome=outcome)
+                replace(r, outcome=outcome) if xfail or r.outcome is Outcome.PASSED else r
                 for r in records
             ]
         elif call.when == "setup" and report.failed and self._marked(item):

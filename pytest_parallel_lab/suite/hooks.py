@@ -228,8 +228,11 @@ class SuiteTimingPlugin:
             if entry is not None:
                 item = entry[1]
                 used = (item, getattr(getattr(item, "_request", None), "_fixture_defs", None))
+        outcome: str = report.outcome
+        if hasattr(report, "wasxfail"):  # pytest reports an xfail as skipped, an xpass as passed
+            outcome = "xfailed" if report.skipped else "xpassed" if report.passed else outcome
         self.report_log.append(
-            (nodeid, when, timing.perf_counter(), report.duration, report.outcome, used)
+            (nodeid, when, timing.perf_counter(), report.duration, outcome, used)
         )
         if self.is_worker:
             setattr(report, REPORT_ATTRIBUTE, self._payload())

@@ -98,6 +98,8 @@ class _WorkerBuilder:
 
 #: Outcomes of a test that never finished: nothing pytest reports after them changes them.
 _ENDED_OUTCOMES = (Outcome.CRASHED, Outcome.INTERRUPTED)
+#: What a phase's report can say besides passed and failed (xfail: see SuiteTimingPlugin).
+_QUIET_OUTCOMES = (Outcome.SKIPPED, Outcome.XFAILED, Outcome.XPASSED)
 
 #: ``SuiteRecorder.add_fixture_events`` rows: name, scope, baseid, param, nodeid, when,
 #: start, own_s, total_s.
@@ -211,8 +213,8 @@ class SuiteRecorder:
                 pass  # a crash or an interrupt is what the test ended with
             elif outcome == "failed":
                 test.outcome = Outcome.FAILED if when == "call" else Outcome.ERROR
-            elif outcome == "skipped" and test.outcome is Outcome.PASSED:
-                test.outcome = Outcome.SKIPPED
+            elif outcome in _QUIET_OUTCOMES and test.outcome is Outcome.PASSED:
+                test.outcome = Outcome(outcome)
             if uses:
                 test.uses = tuple(uses)
             if index >= 0:
