@@ -192,6 +192,26 @@ def test_xfail_and_xpass_are_recorded_as_such_not_as_skipped_or_passed(
     }
 
 
+@pytest.mark.parametrize("xdist", [[], ["-n", "1"]], ids=["plain", "xdist"])
+def test_a_test_with_subtests_counts_their_time_once(
+    pytester: pytest.Pytester, xdist: list[str]
+) -> None:
+    pytester.makepyfile(
+        """
+        import time
+        def test_x(subtests):
+            for i in range(3):
+                with subtests.test(i=i):
+                    time.sleep(0.2)
+        """
+    )
+    pytester.runpytest("-p", "no:asyncio", *xdist, "--parallel-report-json=run.json")
+    suite = suite_of(pytester)
+    (test,) = suite["tests"]
+    # Counted twice, the call alone (>= 1.2 s) would be longer than the whole session.
+    assert 0.6 <= test["call_s"] <= suite["wall_s"]
+
+
 def test_the_plugin_is_not_registered_without_report_options(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """

@@ -69,6 +69,10 @@ def _is_direct_parametrization(fixturedef: Any) -> bool:
 _NO_PARAM = object()
 
 
+#: The report classes of subtests (pytest >= 9; the pytest-subtests plugin).
+_SUBTEST_REPORTS = frozenset({"SubtestReport", "SubTestReport"})
+
+
 class SuiteTimingPlugin:
     """Times tests and fixtures in this process; on the controller, also merges what
     xdist workers sent and contributes the ``suite`` section.
@@ -231,9 +235,11 @@ class SuiteTimingPlugin:
         outcome: str = report.outcome
         if hasattr(report, "wasxfail"):  # pytest reports an xfail as skipped, an xpass as passed
             outcome = "xfailed" if report.skipped else "xpassed" if report.passed else outcome
-        self.report_log.append(
-            (nodeid, when, timing.perf_counter(), report.duration, outcome, used)
-        )
+        # A subtest's report (pytest 9's subtests, the pytest-subtests plugin) comes inside
+        # its test's call, whose own report's duration already has its time: its outcome
+        # counts, its duration would count twice.
+        duration = 0.0 if type(report).__name__ in _SUBTEST_REPORTS else report.duration
+        self.report_log.append((nodeid, when, timing.perf_counter(), duration, outcome, used))
         if self.is_worker:
             setattr(report, REPORT_ATTRIBUTE, self._payload())
 
