@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ def _run(
     directory: Path,
     args: list[str],
     env: dict[str, str],
-    signals: list[tuple[float, signal.Signals, bool]] = (),  # type: ignore[assignment]
+    signals: Sequence[tuple[float, signal.Signals, bool]] = (),
 ) -> tuple[int, str, list[str]]:
     """Run pytest in *directory* in a new session; send (at, signal, to_group) signals.
 
@@ -247,7 +248,6 @@ class _FakeBackend:
 
     def __init__(self, name: str, processes: bool, log: list[str]) -> None:
         self.name, self.uses_processes, self.log = name, processes, log
-        self.live: set[str] = set()
 
     def unavailable_reason(self) -> None:
         return None
