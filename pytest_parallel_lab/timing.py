@@ -11,13 +11,34 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime, timezone
+from typing import Any
+
+_getrusage: Any
+try:
+    from resource import RUSAGE_CHILDREN as _RUSAGE_CHILDREN
+    from resource import getrusage as _getrusage
+except ImportError:  # pragma: no cover - Windows: no resource module
+    _getrusage = None
 
 #: Monotonic wall clock for intervals (seconds, arbitrary origin; on Linux it is
 #: CLOCK_MONOTONIC, so values taken in different processes are comparable).
 perf_counter = time.perf_counter
 
+#: CPU time of this process, all threads (seconds).
+process_time = time.process_time
+
 #: CPU time of the calling thread only (seconds).
 thread_time = time.thread_time
+
+
+def cpu_time() -> float:
+    """CPU seconds of this process (all threads) and of the children it has waited for
+    (a test's ``subprocess.run``): what a test phase takes from the machine's CPUs.
+    About 2 microseconds a reading."""
+    if _getrusage is None:  # pragma: no cover - Windows
+        return time.process_time()
+    children = _getrusage(_RUSAGE_CHILDREN)
+    return time.process_time() + float(children.ru_utime + children.ru_stime)
 
 
 def machine_cpu_seconds() -> tuple[float, float] | None:

@@ -343,7 +343,7 @@ def test_predict_refuses_times_whose_prediction_overflows(
     )
 
 
-def test_predict_refuses_a_suite_of_zero_times_that_the_advice_would_divide_by(
+def test_predict_of_a_suite_of_zero_times_never_divides_by_zero(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     data = suite_run()
@@ -360,11 +360,9 @@ def test_predict_refuses_a_suite_of_zero_times_that_the_advice_would_divide_by(
         test.update(setup_s=0.0, call_s=0.0, teardown_s=0.0)
     path = write(tmp_path / "run.json", data)
     code, out, err = run_cli(capsys, "predict", path, "-n", "2")
-    assert (code, out) == (2, "")
-    assert "Traceback" not in err
-    assert err.startswith(f"pytest-parallel-lab: error: {path}: the suite section cannot be ")
-    assert "ZeroDivisionError" in err
-    assert err.count("\n") == 1
+    assert (code, err) == (0, "")
+    assert "recommendation: " in out
+    assert "Traceback" not in out
 
 
 def test_predict_refuses_a_test_that_uses_a_fixture_of_no_shared_scope(

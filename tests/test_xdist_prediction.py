@@ -10,9 +10,10 @@ import pytest
 from pytest_parallel_lab.document.codec import DocumentError
 from pytest_parallel_lab.document.run import RunDocument, document_from_json
 from pytest_parallel_lab.document.suite import (
-    CONTROLLER_LOAD,
+    CONTROLLER_REPORT_RATIO,
+    DEFAULT_REPORT_ROUNDTRIP_S,
     DIST_MODES,
-    XDIST_PER_TEST_S,
+    WORKER_REPORT_RATIO,
     XDIST_SHUTDOWN_S,
     ActualRun,
     Calibration,
@@ -33,7 +34,7 @@ from pytest_parallel_lab.suite.model import (
     model_from_section,
     scope_units,
 )
-from pytest_parallel_lab.suite.schedulers import SimWorker, run_cost
+from pytest_parallel_lab.suite.schedulers import SchedulerOptions, SimConfig, SimNode, run_cost
 from pytest_parallel_lab.suite.simulate import (
     advise,
     contention,
@@ -43,6 +44,7 @@ from pytest_parallel_lab.suite.simulate import (
     predict_saved_run,
     predict_xdist_wall_time,
 )
+from pytest_parallel_lab.suite.xdist_schedulers import xdist_scheduler_factory
 from pytest_parallel_lab.vocabulary import Outcome
 
 #: No start-up, no overhead, two CPUs: only tests and fixtures cost time.
@@ -51,9 +53,9 @@ FREE = Calibration(
     collection_s=0.0,
     per_test_overhead_s=0.0,
     cpus=2,
-    xdist_per_test_s=0.0,
-    controller_load=0.0,
     shutdown_s=0.0,
+    controller_report_s=0.0,
+    worker_report_s=0.0,
 )
 SESSION = SimFixture("::sess@session", "::sess@session", "session", 1.0, 0.0)
 
@@ -114,16 +116,51 @@ def test_a_parametrized_module_fixture_is_torn_down_when_its_param_changes() -> 
     assert predict_xdist_wall_time(model, 1, "load").wall_s == pytest.approx(3.0)
 
 
+def test_the_controller_handles_every_report_before_the_scheduler_sends_more() -> None:
+    cal = dataclasses.replace(FREE, controller_report_s=0.1)
+    tiny = suite([0, 0, 0, 0], calibration=cal)
+    # One worker: load sends tests 0 and 1; the worker runs 0 (it holds 1), the
+    # controller takes 0.3 s over its three reports, then sends test 2, and so on: the
+    # worker waits on the controller, 12 reports of 0.1 s.
+    assert predict_xdist_wall_time(tiny, 1, "load").wall_s == pytest.approx(1.2)
+    # Two workers get all four tests at once, but there is one controller: -n 2 is no
+    # faster on tests this small, however many CPUs.
+    assert predict_xdist_wall_time(tiny, 2, "load").wall_s == pytest.approx(1.2)
+    assert predict_xdist_wall_time(tiny, 2, "load").lower_bound_s == pytest.approx(1.2)
+
+
 def test_the_controller_share_of_a_cpu_slows_workers_that_fill_the_cpus() -> None:
-    cal = dataclasses.replace(FREE, controller_load=0.5)
-    # (2 workers + half a CPU) on 2 CPUs: 1.25x on two 1 s tests each
-    assert predict_xdist_wall_time(suite([1] * 4, calibration=cal), 2, "load").wall_s == (
-        pytest.approx(2.5)
+    cal = dataclasses.replace(FREE, controller_report_s=0.05)
+    # One worker, four 1 s tests: load keeps it one test ahead, so after each test it
+    # waits 0.15 s for the controller to handle three reports and send the next:
+    # 4 s of tests and 4 waits. It leaves a CPU to the controller.
+    one = predict_xdist_wall_time(suite([1] * 4, calibration=cal), 1, "load").wall_s
+    assert one == pytest.approx(4.6)
+    # Two workers get two tests each at once: no waits, but the controller's CPU
+    # (0.6 s over a first-pass 2.3 s session) takes from the two CPUs the workers
+    # fill, and the last reports are handled after the last test.
+    slow = (2 + 0.6 / 2.3) / 2
+    two = predict_xdist_wall_time(suite([1] * 4, calibration=cal), 2, "load").wall_s
+    assert two == pytest.approx(2 * slow + 0.3)
+
+
+def test_a_waiting_suite_scales_past_the_cpus_and_a_cpu_bound_one_does_not() -> None:
+    waiting = SuiteModel(tuple(SimTest(f"t.py::t{i}", 1.0, cpu_share=0.0) for i in range(8)))
+    waiting = dataclasses.replace(waiting, calibration=FREE)
+    busy = dataclasses.replace(
+        waiting, tests=tuple(dataclasses.replace(t, cpu_share=1.0) for t in waiting.tests)
     )
-    # one worker leaves a CPU free for the controller
-    assert predict_xdist_wall_time(suite([1] * 4, calibration=cal), 1, "load").wall_s == (
-        pytest.approx(4.0)
+    half = dataclasses.replace(
+        waiting, tests=tuple(dataclasses.replace(t, cpu_share=0.75) for t in waiting.tests)
     )
+    # 8 one-second tests on 4 workers and 2 CPUs: sleeping ones overlap fully, CPU
+    # ones run at half speed, and at 75% CPU the demand is 3 CPUs: 0.25 + 0.75 * 1.5
+    assert predict_xdist_wall_time(waiting, 4, "load").wall_s == pytest.approx(2.0)
+    assert predict_xdist_wall_time(busy, 4, "load").wall_s == pytest.approx(4.0)
+    assert predict_xdist_wall_time(half, 4, "load").wall_s == pytest.approx(2.75)
+    # the bound knows it too: the CPU part of the work spread over 2 CPUs
+    assert predict_xdist_wall_time(busy, 4, "load").lower_bound_s == pytest.approx(4.0)
+    assert predict_xdist_wall_time(waiting, 4, "load").lower_bound_s == pytest.approx(2.0)
 
 
 def test_start_up_and_collection_are_paid_once_per_worker_in_parallel() -> None:
@@ -131,16 +168,16 @@ def test_start_up_and_collection_are_paid_once_per_worker_in_parallel() -> None:
         startup_s=0.5,
         collection_s=0.25,
         cpus=2,
-        xdist_per_test_s=0.0,
-        controller_load=0.0,
         shutdown_s=0.0,
+        controller_report_s=0.0,
+        worker_report_s=0.0,
     )
     prediction = predict_xdist_wall_time(suite([1, 1, 1, 1], calibration=cal), 2, "load")
     assert prediction.wall_s == pytest.approx(2.75)
     assert prediction.lower_bound_s == pytest.approx(2.75)
 
 
-LOADED = dataclasses.replace(FREE, controller_load=0.4, startup_s=0.5, collection_s=0.1)
+LOADED = dataclasses.replace(FREE, controller_report_s=0.01, startup_s=0.5, collection_s=0.1)
 
 
 def two_unequal_modules() -> SuiteModel:
@@ -151,7 +188,7 @@ def two_unequal_modules() -> SuiteModel:
     return SuiteModel(big.tests + small.tests, {}, LOADED)
 
 
-@pytest.mark.parametrize("dist", ["load", "loadscope", "loadfile", "worksteal"])
+@pytest.mark.parametrize("dist", ["load", "loadscope", "loadfile", "loadgroup", "worksteal"])
 @pytest.mark.parametrize(
     "model",
     [
@@ -342,15 +379,21 @@ def test_a_section_without_calibration_takes_the_documented_defaults() -> None:
     assert (
         model.calibration.startup_s,
         model.calibration.cpus,
-        model.calibration.xdist_per_test_s,
-        model.calibration.controller_load,
         model.calibration.shutdown_s,
-    ) == (0.5, 1, XDIST_PER_TEST_S, CONTROLLER_LOAD, XDIST_SHUTDOWN_S)
-    assert (XDIST_PER_TEST_S, CONTROLLER_LOAD, XDIST_SHUTDOWN_S) == (0.0004, 0.4, 0.15)
+        model.calibration.controller_report_s,
+        model.calibration.worker_report_s,
+    ) == (
+        0.5,
+        1,
+        XDIST_SHUTDOWN_S,
+        DEFAULT_REPORT_ROUNDTRIP_S * CONTROLLER_REPORT_RATIO,
+        DEFAULT_REPORT_ROUNDTRIP_S * WORKER_REPORT_RATIO,
+    )
+    assert (XDIST_SHUTDOWN_S, DEFAULT_REPORT_ROUNDTRIP_S) == (0.15, 0.00015)
 
 
-def test_the_dist_modes_are_the_four_xdist_load_modes_in_report_order() -> None:
-    assert DIST_MODES == ("load", "loadscope", "loadfile", "worksteal")
+def test_the_dist_modes_are_the_five_xdist_load_modes_in_report_order() -> None:
+    assert DIST_MODES == ("load", "loadscope", "loadfile", "loadgroup", "worksteal")
 
 
 def test_a_serial_run_is_calibrated_from_its_one_process() -> None:
@@ -358,18 +401,22 @@ def test_a_serial_run_is_calibrated_from_its_one_process() -> None:
         workers=(WorkerTiming("main", 0.0, 0.5, 3.0, 0.5, 4, 4.0),),
         wall_s=4.0,
     )
-    calibration = calibrate(section, xdist_workers=0, process_age_s=0.5, cpus=2)
+    calibration = calibrate(
+        section, xdist_workers=0, process_age_s=0.5, cpus=2, report_roundtrip_s=0.001
+    )
     # start-up: 0.75 of the 0.5 s the serial process took to start;
-    # per test: (4.0 wall - 0.5 collection - 3.0 busy) / 4 tests
+    # per test: (4.0 wall - 0.5 collection - 3.0 busy) / 4 tests; per report: the
+    # timed round trip scaled by the fitted ratios
     assert STARTUP_RATIO == 0.75
     assert calibration == Calibration(
         startup_s=0.375,
         collection_s=0.5,
         per_test_overhead_s=0.125,
         cpus=2,
-        xdist_per_test_s=XDIST_PER_TEST_S,
-        controller_load=CONTROLLER_LOAD,
         shutdown_s=XDIST_SHUTDOWN_S,
+        report_roundtrip_s=0.001,
+        controller_report_s=pytest.approx(0.001 * CONTROLLER_REPORT_RATIO),
+        worker_report_s=pytest.approx(0.001 * WORKER_REPORT_RATIO),
     )
 
 
@@ -398,18 +445,20 @@ def test_an_xdist_run_is_calibrated_from_its_workers_means() -> None:
         ),
         wall_s=5.5,
     )
-    calibration = calibrate(section, xdist_workers=2, process_age_s=9.0, cpus=4)
+    calibration = calibrate(
+        section, xdist_workers=2, process_age_s=9.0, cpus=4, controller_cpu_s=0.6
+    )
     # start-up and collection: means over the workers (the process age is not used);
-    # per test: (0.25 + 0.75) idle / 4 tests. Contention and per-report costs were
-    # measured, so nothing is added for them.
+    # per test: (0.25 + 0.75) idle / 4 tests. The workers' cost of sending reports is
+    # in their idle time; the controller's is its CPU time over the reports it got
+    # (none are listed here, so the fitted default stands).
     assert calibration == Calibration(
         startup_s=1.25,
         collection_s=0.375,
         per_test_overhead_s=0.25,
         cpus=4,
-        xdist_per_test_s=0.0,
-        controller_load=0.0,
         shutdown_s=XDIST_SHUTDOWN_S,
+        worker_report_s=0.0,
     )
 
 
@@ -431,7 +480,9 @@ def test_the_prediction_from_a_saved_run_covers_the_requested_workers() -> None:
 def test_the_prediction_from_a_saved_run_defaults_to_every_mode_up_to_its_cpus() -> None:
     saved = predict_saved_run(RunDocument(suite=SECTION))
     # no usable CPU count in the environment: the calibration's 2 CPUs
-    assert [(p.workers, p.dist) for p in saved.predictions] == [(2, d) for d in DIST_MODES]
+    # (loadgroup only for a suite with xdist_group marks)
+    modes = [d for d in DIST_MODES if d != "loadgroup"]
+    assert [(p.workers, p.dist) for p in saved.predictions] == [(2, d) for d in modes]
 
 
 def test_a_saved_run_read_back_from_json_predicts_the_same() -> None:
@@ -454,20 +505,13 @@ def test_the_prediction_from_a_saved_run_refuses_an_unknown_dist_mode() -> None:
 
 
 @pytest.mark.parametrize(
-    ("workers", "cpus", "controller_load", "slowdown"),
-    [
-        (2, 2, 0.0, 1.0),
-        (1, 2, 0.0, 1.0),
-        (4, 2, 0.0, 2.0),
-        (2, 2, 0.5, 1.25),
-        (1, 2, 0.5, 1.0),
-        (3, 0, 0.0, 3.0),
-    ],
+    ("demand", "cpus", "slowdown"),
+    [(2, 2, 1.0), (1, 2, 1.0), (4, 2, 2.0), (2.5, 2, 1.25), (1.5, 2, 1.0), (3, 0, 3.0)],
 )
-def test_contention_slows_workers_only_when_they_outnumber_the_cpus(
-    workers: int, cpus: int, controller_load: float, slowdown: float
+def test_contention_slows_cpu_work_only_when_the_demand_outnumbers_the_cpus(
+    demand: float, cpus: int, slowdown: float
 ) -> None:
-    assert contention(workers, cpus, controller_load) == pytest.approx(slowdown)
+    assert contention(demand, cpus) == pytest.approx(slowdown)
 
 
 def test_the_lower_bound_is_the_even_share_of_the_work_counting_each_instance_once() -> None:
@@ -483,10 +527,10 @@ def test_the_lower_bound_is_the_even_share_of_the_work_counting_each_instance_on
 
 def test_a_worker_pays_a_fixture_setup_once_while_its_scope_lasts() -> None:
     model = suite([1, 1], (SESSION.id,), fixtures=(SESSION,))
-    worker = SimWorker()
+    worker = SimNode(0, 2, lambda node, indices: None)
     assert run_cost(model, worker, 0) == pytest.approx(2.0)
     assert run_cost(model, worker, 1) == pytest.approx(1.0)
-    assert run_cost(model, SimWorker(), 1) == pytest.approx(2.0)
+    assert run_cost(model, SimNode(1, 2, lambda node, indices: None), 1) == pytest.approx(2.0)
 
 
 def test_predict_all_goes_through_every_count_then_every_mode() -> None:
@@ -505,3 +549,123 @@ def test_predict_all_goes_through_every_count_then_every_mode() -> None:
     for scope, file in ((predictions[1], predictions[2]), (predictions[4], predictions[5])):
         assert (file.wall_s, file.lower_bound_s) == (scope.wall_s, scope.lower_bound_s)
     assert predictions == [predict_xdist_wall_time(model, p.workers, p.dist) for p in predictions]
+
+
+def test_loadgroup_keeps_a_group_on_one_worker_and_spreads_the_rest() -> None:
+    tests = (
+        SimTest("t.py::t0", 1.0, group="a"),
+        SimTest("t.py::t1", 1.0, group="a"),
+        SimTest("t.py::t2", 1.0),
+        SimTest("t.py::t3", 1.0),
+    )
+    model = SuiteModel(tests, {}, FREE)
+    # Units: the group (2 tests), t2, t3. The group goes to gw0, t2 to gw1; gw0 has
+    # only 2 pending, so xdist hands it t3 too: 3 s, where load takes 2 s.
+    assert predict_xdist_wall_time(model, 2, "loadgroup").wall_s == pytest.approx(3.0)
+    assert predict_xdist_wall_time(model, 2, "load").wall_s == pytest.approx(2.0)
+    assert model.collection("loadgroup")[:3] == ["t.py::t0@a", "t.py::t1@a", "t.py::t2"]
+    assert [p.dist for p in predict_all(model, [2])] == list(DIST_MODES)
+
+
+def test_no_loadscope_reorder_hands_out_scopes_in_collection_order() -> None:
+    tests = tuple(
+        SimTest(f"{module}::t{i}", 1.0)
+        for module, count in (("a.py", 1), ("b.py", 1), ("c.py", 3))
+        for i in range(count)
+    )
+    model = SuiteModel(tests, {}, FREE)
+    # Largest scope first: c (3 tests) to gw0, a then b to gw1: 3 s. In collection
+    # order: a to gw0, b to gw1, and gw0 (1 pending) takes c: 4 s.
+    assert predict_xdist_wall_time(model, 2, "loadscope").wall_s == pytest.approx(3.0)
+    unordered = SchedulerOptions(loadscope_reorder=False)
+    assert predict_xdist_wall_time(model, 2, "loadscope", options=unordered).wall_s == (
+        pytest.approx(4.0)
+    )
+
+
+class AllOnTheFirstNode:
+    """A third-party scheduler: every test to the first worker that collected."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.numnodes = config.getvalue("numprocesses")
+        self.nodes: list[SimNode] = []
+        self.pending = 0
+        self.collection: list[str] = []
+
+    @property
+    def collection_is_completed(self) -> bool:
+        return len(self.nodes) == self.numnodes and bool(self.collection)
+
+    @property
+    def tests_finished(self) -> bool:
+        return self.pending == 0
+
+    def add_node(self, node: SimNode) -> None:
+        self.nodes.append(node)
+
+    def add_node_collection(self, node: SimNode, collection: list[str]) -> None:
+        self.collection = list(collection)
+
+    def schedule(self) -> None:
+        self.pending = len(self.collection)
+        self.nodes[0].send_runtest_some(range(len(self.collection)))
+        for node in self.nodes:
+            node.shutdown()
+
+    def mark_test_complete(self, node: SimNode, item_index: int, duration: float = 0) -> None:
+        self.pending -= 1
+
+    def remove_pending_tests_from_node(self, node: SimNode, indices: list[int]) -> None:
+        raise AssertionError("never steals")
+
+    def remove_node(self, node: SimNode) -> str | None:
+        return None
+
+
+def test_the_prediction_follows_whatever_scheduler_the_factory_makes() -> None:
+    model = suite([1, 1, 1, 1])
+
+    def factory(dist: str, config: SimConfig) -> AllOnTheFirstNode:
+        return AllOnTheFirstNode(config)
+
+    assert predict_xdist_wall_time(model, 2, "load", factory).wall_s == pytest.approx(4.0)
+    assert predict_xdist_wall_time(model, 2, "load").wall_s == pytest.approx(2.0)
+
+
+def test_the_xdist_factory_asks_the_make_scheduler_hook_first() -> None:
+    asked: list[str] = []
+
+    class Hook:
+        def pytest_xdist_make_scheduler(self, config: SimConfig, log: object) -> object:
+            asked.append(config.getvalue("dist"))
+            return AllOnTheFirstNode(config) if config.getvalue("dist") == "load" else None
+
+    class Config:
+        hook = Hook()
+
+    factory = xdist_scheduler_factory(Config())
+    model = suite([1, 1, 1, 1])
+    assert predict_xdist_wall_time(model, 2, "load", factory).wall_s == pytest.approx(4.0)
+    # None from the hook: xdist's own class for the mode
+    assert predict_xdist_wall_time(model, 2, "worksteal", factory).wall_s == pytest.approx(2.0)
+    assert asked == ["load", "worksteal"]
+    # Without xdist's hook (-p no:xdist), xdist's classes are used directly.
+    assert predict_xdist_wall_time(model, 2, "load", xdist_scheduler_factory(object())).wall_s == (
+        pytest.approx(2.0)
+    )
+
+
+def test_a_refused_steal_is_answered_when_the_worker_next_ends_a_test() -> None:
+    # worksteal on uneven tests asks for tests a worker may already hold; the
+    # simulation must still end, with every test run once.
+    model = suite([5, 0.1, 0.1, 0.1, 3, 0.1, 0.1, 2, 0.1, 0.1, 0.1, 0.1])
+    for workers in (2, 3, 4):
+        prediction = predict_xdist_wall_time(model, workers, "worksteal")
+        assert prediction.wall_s >= prediction.lower_bound_s
+        assert prediction.wall_s < sum(t.base_s for t in model.tests)
+
+
+def test_the_advice_on_a_suite_of_zero_times_names_no_ratio() -> None:
+    advice = advise([Prediction(2, "load", 0.0, 0.0)], serial_wall_s=1.0)
+    assert (advice.workers, advice.dist) == (0, None)
+    assert "0 s" in advice.message

@@ -12,17 +12,21 @@ from dataclasses import dataclass
 from pytest_parallel_lab.vocabulary import Outcome
 
 #: The -n N modes the prediction simulates, in the order reports list them.
-DIST_MODES = ("load", "loadscope", "loadfile", "worksteal")
+DIST_MODES = ("load", "loadscope", "loadfile", "loadgroup", "worksteal")
 
-#: A CPU share the controller takes while it receives reports and starts workers;
-#: measured on a 2-core Linux machine (workers' busy time grows by about 1.2x at -n 2).
-CONTROLLER_LOAD = 0.4
 #: Shutting the workers down after the last test (their sessionfinish, gateway exit):
 #: pytest's reported time exceeds the controller's session end by 0.13-0.15 s here.
 XDIST_SHUTDOWN_S = 0.15
-#: Extra cost per test under xdist (report serialisation on the worker, and the
-#: controller's handling of it on a CPU the workers also need).
-XDIST_PER_TEST_S = 0.0004
+#: A report's trip from a worker to the controller (serialise, execnet dumps and
+#: loads, unserialise) when this run could not time its own reports.
+DEFAULT_REPORT_ROUNDTRIP_S = 0.00015
+#: The controller's CPU per report (receiving thread, unserialising, every plugin's
+#: ``pytest_runtest_logreport``, the scheduler) over the timed round trip; and the
+#: worker's extra cost of sending one, over the same. Fitted with
+#: ``benchmarks/bench_controller_cost.py`` on a 2-core Linux machine (-n 1 against
+#: serial, CPU time, suites of 2,000 and 6,000 tests: 1.8 and 1.15).
+CONTROLLER_REPORT_RATIO = 1.8
+WORKER_REPORT_RATIO = 1.15
 #: A worker's start-up when nothing was measured (the serial process's age unknown).
 DEFAULT_STARTUP_S = 0.5
 
@@ -45,6 +49,13 @@ class TestTiming:
     uses: tuple[str, ...] = ()
     #: Position in the worker's collection (the order a scheduler sees), -1 if unknown.
     index: int = -1
+    #: CPU time of its phases (this process and the children it waited for); None
+    #: when unknown (a document of an older version)
+    cpu_s: float | None = None
+    #: the reports it sent (its phases and its subtests)
+    reports: int = 3
+    #: its ``xdist_group`` (the groups' names joined as xdist joins them), or ""
+    group: str = ""
 
     @property
     def total_s(self) -> float:
@@ -126,9 +137,12 @@ class Calibration:
     collection_s: float = 0.0
     per_test_overhead_s: float = 0.0
     cpus: int = 1
-    xdist_per_test_s: float = XDIST_PER_TEST_S
-    controller_load: float = CONTROLLER_LOAD
     shutdown_s: float = XDIST_SHUTDOWN_S
+    #: the timed trip of one of this run's reports from a worker to the controller
+    report_roundtrip_s: float = DEFAULT_REPORT_ROUNDTRIP_S
+    #: what the controller spends per report, and a worker per report it sends
+    controller_report_s: float = DEFAULT_REPORT_ROUNDTRIP_S * CONTROLLER_REPORT_RATIO
+    worker_report_s: float = DEFAULT_REPORT_ROUNDTRIP_S * WORKER_REPORT_RATIO
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from pytest_parallel_lab import timing
 from pytest_parallel_lab.document.files import write_atomically
 from pytest_parallel_lab.document.run import RunDocument
 from pytest_parallel_lab.document.suite import (
-    DIST_MODES,
     ActualRun,
     PredictedFrom,
     Prediction,
@@ -43,6 +42,7 @@ from pytest_parallel_lab.suite.simulate import (
     default_worker_counts,
     predict_all,
 )
+from pytest_parallel_lab.suite.xdist_schedulers import xdist_scheduler_factory
 from pytest_parallel_lab.vocabulary import Outcome, Role
 
 #: The attribute of a test report that carries an xdist worker's suite timing.
@@ -71,6 +71,38 @@ _NO_PARAM = object()
 
 #: The report classes of subtests (pytest >= 9; the pytest-subtests plugin).
 _SUBTEST_REPORTS = frozenset({"SubtestReport", "SubTestReport"})
+#: How many of the run's reports are kept to time their trip to an xdist controller.
+REPORT_SAMPLE = 32
+
+
+def report_roundtrip_s(config: pytest.Config, reports: list[pytest.TestReport]) -> float | None:
+    """The mean time one of *reports* takes to travel as xdist sends it: serialised
+    by ``pytest_report_to_serializable``, through execnet's dumps and loads, and
+    rebuilt by ``pytest_report_from_serializable`` (None without execnet or reports).
+    It scales with the machine's speed and the reports' size (captured output,
+    tracebacks), which is what the controller's cost per report follows."""
+    try:
+        import execnet
+    except ImportError:  # pragma: no cover - execnet comes with pytest-xdist
+        return None
+    if not reports:
+        return None
+    hook = config.hook
+    start = timing.perf_counter()
+    for report in reports:
+        data = hook.pytest_report_to_serializable(config=config, report=report)
+        hook.pytest_report_from_serializable(config=config, data=execnet.loads(execnet.dumps(data)))
+    return (timing.perf_counter() - start) / len(reports)
+
+
+def xdist_group(item: pytest.Item) -> str:
+    """The item's ``xdist_group`` as xdist's worker appends it to the node id under
+    ``--dist loadgroup`` (several groups sorted and joined by "_"), or ""."""
+    names = {
+        str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+        for mark in item.iter_markers("xdist_group")
+    }
+    return "_".join(sorted(names))
 
 
 class SuiteTimingPlugin:
@@ -111,8 +143,10 @@ class SuiteTimingPlugin:
         self.running: str | None = None
         self.setup_stack: list[float] = []
         #: (nodeid, when, clock at the report, duration, outcome, (item, its fixture
-        #: definitions) at teardown or None) per test phase
-        self.report_log: list[tuple[str, str, float, float, str, tuple[Any, Any] | None]] = []
+        #: definitions) at teardown or None, CPU seconds) per test phase
+        self.report_log: list[
+            tuple[str, str, float, float, str, tuple[Any, Any] | None, float]
+        ] = []
         #: (fixturedef, param, nodeid, when, start, own, total) per fixture setup/teardown
         self.fixture_log: list[tuple[Any, Any, str, str, float, float, float]] = []
         self.teardown_starts: dict[int, float] = {}
@@ -121,14 +155,22 @@ class SuiteTimingPlugin:
         #: fixture ids by (definition, param)
         self.fixture_ids: dict[tuple[int, str | None], str] = {}
         self.crashed_workers: list[str] = []
+        #: the CPU clock at the end of the last test phase (or the test's logstart)
+        self.cpu_mark = 0.0
+        #: a few of this run's reports, to time their trip to an xdist controller
+        self.report_sample: list[pytest.TestReport] = []
+        #: the controller's CPU clock at the session start
+        self.controller_cpu_start = 0.0
         #: when Ctrl-C (or pytest.exit) stopped the session, if it did
         self.interrupted_at: float | None = None
         self.wall_s: float | None = None
+        self.controller_cpu_s = 0.0
 
     # --- session -----------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.origin = self.recorder.origin = timing.perf_counter()
+        self.controller_cpu_start = timing.process_time()
         if self.trace is not None:
             self.trace.origin = self.origin
 
@@ -138,6 +180,7 @@ class SuiteTimingPlugin:
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self.current = self.running = nodeid
+        self.cpu_mark = timing.cpu_time()
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         self.running = None
@@ -203,12 +246,12 @@ class SuiteTimingPlugin:
     def _phase_fields(self) -> Iterator[tuple[Any, ...]]:
         """The report log as ``SuiteRecorder.add_phases`` rows."""
         items = self.items
-        for nodeid, when, end, duration, outcome, used in self.report_log:
+        for nodeid, when, end, duration, outcome, used, cpu in self.report_log:
             index = items.get(nodeid, (-1,))[0] if when == "setup" else -1
             uses = None
             if when == "teardown":
                 uses = self._shared_fixtures_used(*used) if used is not None else []
-            yield (nodeid, when, end - duration, duration, outcome, uses, index)
+            yield (nodeid, when, end - duration, duration, outcome, uses, index, cpu)
 
     # --- tests -------------------------------------------------------------------
     # Plain hooks, not a makereport wrapper: this runs for every phase of every test
@@ -238,8 +281,16 @@ class SuiteTimingPlugin:
         # A subtest's report (pytest 9's subtests, the pytest-subtests plugin) comes inside
         # its test's call, whose own report's duration already has its time: its outcome
         # counts, its duration would count twice.
-        duration = 0.0 if type(report).__name__ in _SUBTEST_REPORTS else report.duration
-        self.report_log.append((nodeid, when, timing.perf_counter(), duration, outcome, used))
+        if type(report).__name__ in _SUBTEST_REPORTS:
+            duration, cpu = 0.0, 0.0
+        else:
+            duration = report.duration
+            # The CPU the phase took: since the previous phase's report (or logstart).
+            now = timing.cpu_time()
+            cpu, self.cpu_mark = now - self.cpu_mark, now
+            if len(self.report_sample) < REPORT_SAMPLE and not self.is_worker:
+                self.report_sample.append(report)
+        self.report_log.append((nodeid, when, timing.perf_counter(), duration, outcome, used, cpu))
         if self.is_worker:
             setattr(report, REPORT_ATTRIBUTE, self._payload())
 
@@ -321,6 +372,7 @@ class SuiteTimingPlugin:
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
         end = timing.perf_counter()
         self.wall_s = end - self.origin
+        self.controller_cpu_s = timing.process_time() - self.controller_cpu_start
         if self.is_worker and self.interrupted_at is not None:
             # The controller ends the interrupted test when it hears the worker is down.
             output = getattr(self.config, "workeroutput", None)
@@ -348,7 +400,7 @@ class SuiteTimingPlugin:
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """Drop what was measured: the section is written and printed by now."""
         self.items, self.report_log, self.fixture_log = {}, [], []
-        self.shared_defs, self.fixture_ids = {}, {}
+        self.shared_defs, self.fixture_ids, self.report_sample = {}, {}, []
         self.recorder = SuiteRecorder(self.origin, keep_events=False)
         if self.trace is not None:
             self.trace.events = []
@@ -378,6 +430,11 @@ class SuiteTimingPlugin:
         wall = self.wall_s if self.wall_s is not None else timing.perf_counter() - self.origin
         xdist = self.options.xdist
         xdist_n = xdist.workers if self.is_controller else 0
+        if not self.is_controller:
+            groups = {
+                n: g for n, (_, item) in self.items.items() for g in (xdist_group(item),) if g
+            }
+            self.recorder.set_groups(groups)
         section = build_section(self.recorder, wall, self.crashed_workers)
         predictions: tuple[Prediction, ...] = ()
         if section.tests:
@@ -386,12 +443,16 @@ class SuiteTimingPlugin:
                 xdist_workers=xdist_n,
                 process_age_s=self.process_age,
                 cpus=self.options.cpus,
+                report_roundtrip_s=report_roundtrip_s(self.config, self.report_sample),
+                controller_cpu_s=self.controller_cpu_s if xdist_n else None,
             )
             section = replace(section, calibration=calibration)
             model = model_from_section(section)
             extra = [*self.options.predict, *([xdist_n] if xdist_n else [])]
             counts = default_worker_counts(calibration.cpus, extra)
-            predictions = tuple(predict_all(model, counts, DIST_MODES))
+            predictions = tuple(
+                predict_all(model, counts, factory=xdist_scheduler_factory(self.config))
+            )
         if xdist_n:
             section = replace(
                 section,

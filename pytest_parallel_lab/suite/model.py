@@ -14,7 +14,13 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pytest_parallel_lab.document.suite import Calibration, SuiteSection
+from pytest_parallel_lab.document.suite import (
+    CONTROLLER_REPORT_RATIO,
+    DEFAULT_REPORT_ROUNDTRIP_S,
+    WORKER_REPORT_RATIO,
+    Calibration,
+    SuiteSection,
+)
 from pytest_parallel_lab.suite.recorder import SHARED_SCOPES, fixture_key, scope_node
 
 #: A worker's start-up (from the controller's session start to the worker's) as a
@@ -33,6 +39,12 @@ class SimTest:
     base_s: float
     uses: tuple[str, ...] = ()
     serial_fixture_s: float = 0.0
+    #: the share of its time that was CPU (1.0 when unknown: it contends fully)
+    cpu_share: float = 1.0
+    #: the reports a worker sends for it (3 phases, plus one per subtest)
+    reports: int = 3
+    #: its xdist_group, or ""
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,10 +59,16 @@ class SimFixture:
 
 
 def scope_units(nodeids: Sequence[str], dist: str) -> list[list[int]]:
-    """Indivisible units of ``loadscope`` (module or class) or ``loadfile`` (file)."""
+    """Indivisible units of ``loadscope`` (module or class), ``loadfile`` (file) or
+    ``loadgroup`` (an ``@group`` suffix, else the test alone), as xdist splits them."""
     units: dict[str, list[int]] = {}
     for index, nodeid in enumerate(nodeids):
-        key = nodeid.split("::")[0] if dist == "loadfile" else nodeid.rsplit("::", 1)[0]
+        if dist == "loadgroup":
+            key = nodeid.rsplit("@", 1)[-1] if "@" in nodeid else nodeid
+        elif dist == "loadfile":
+            key = nodeid.split("::")[0]
+        else:
+            key = nodeid.rsplit("::", 1)[0]
         units.setdefault(key, []).append(index)
     return list(units.values())
 
@@ -92,9 +110,39 @@ class SuiteModel:
 
     @functools.cached_property
     def test_costs(self) -> list[float]:
-        """Per test, its own cost plus the per-test overheads of a worker."""
-        per_test = self.calibration.per_test_overhead_s + self.calibration.xdist_per_test_s
-        return [t.base_s + per_test for t in self.tests]
+        """Per test, its own cost plus the per-test overheads of a worker (pytest's own,
+        and sending its reports to the controller)."""
+        cal = self.calibration
+        return [
+            t.base_s + cal.per_test_overhead_s + cal.worker_report_s * t.reports for t in self.tests
+        ]
+
+    @functools.cached_property
+    def cpu_shares(self) -> list[float]:
+        """Per test, the share of its cost that contends for a CPU."""
+        return [t.cpu_share for t in self.tests]
+
+    @functools.cached_property
+    def report_counts(self) -> list[int]:
+        """Per test, the reports the controller handles."""
+        return [t.reports for t in self.tests]
+
+    @functools.cached_property
+    def total_cpu_s(self) -> float:
+        """The CPU part of every test's own cost (shared fixtures left out)."""
+        return sum(c * t.cpu_share for c, t in zip(self.test_costs, self.tests, strict=True))
+
+    @functools.cached_property
+    def has_groups(self) -> bool:
+        """Whether any test has an ``xdist_group`` (else ``loadgroup`` is not predicted)."""
+        return any(t.group for t in self.tests)
+
+    def collection(self, dist: str) -> list[str]:
+        """The node ids a worker reports as its collection: with ``@group`` suffixes
+        under ``loadgroup``, as xdist's worker adds them."""
+        if dist == "loadgroup":
+            return [f"{t.nodeid}@{t.group}" if t.group else t.nodeid for t in self.tests]
+        return [t.nodeid for t in self.tests]
 
     @functools.cached_property
     def test_instances(self) -> list[tuple[tuple[SimFixture, str], ...]]:
@@ -141,7 +189,7 @@ class SuiteModel:
     def units(self, dist: str) -> list[list[int]]:
         """The indivisible units of a scope mode (cached per mode)."""
         if dist not in self._units:
-            self._units[dist] = scope_units([t.nodeid for t in self.tests], dist)
+            self._units[dist] = scope_units(self.collection(dist), dist)
         return self._units[dist]
 
 
@@ -169,10 +217,28 @@ def model_from_section(section: SuiteSection) -> SuiteModel:
 
     rows = sorted(section.tests, key=lambda r: (r.index, r.start_s))
     tests = tuple(
-        SimTest(r.nodeid, max(0.0, r.total_s - r.fixture_s), uses(r.uses), r.fixture_s)
+        SimTest(
+            r.nodeid,
+            max(0.0, r.total_s - r.fixture_s),
+            uses(r.uses),
+            r.fixture_s,
+            cpu_share(r.cpu_s, r.total_s),
+            max(1, r.reports),
+            r.group,
+        )
         for r in rows
     )
     return SuiteModel(tests, fixtures, section.calibration or Calibration(), serial_wall_s(section))
+
+
+def cpu_share(cpu_s: float | None, total_s: float) -> float:
+    """The CPU share of a test's time: 1.0 when unknown, 0..1 otherwise (a clock's
+    granularity can put a short test's CPU time above its wall time)."""
+    if cpu_s is None:
+        return 1.0
+    if total_s <= 0.0:
+        return 1.0 if cpu_s > 0.0 else 0.0
+    return min(1.0, max(0.0, cpu_s / total_s))
 
 
 def serial_wall_s(section: SuiteSection) -> float | None:
@@ -184,25 +250,40 @@ def serial_wall_s(section: SuiteSection) -> float | None:
 
 
 def calibrate(
-    section: SuiteSection, *, xdist_workers: int, process_age_s: float | None, cpus: int
+    section: SuiteSection,
+    *,
+    xdist_workers: int,
+    process_age_s: float | None,
+    cpus: int,
+    report_roundtrip_s: float | None = None,
+    controller_cpu_s: float | None = None,
 ) -> Calibration:
     """What a worker costs besides its tests, from this run's section.
 
     Under xdist the workers' own start-up, collection and idle time were measured,
-    contention and per-report costs included. A serial run shows one process: a
-    worker starts much like it did (interpreter, imports, plugins), and its idle time
-    between tests is the per-test overhead.
+    contention and the cost of sending reports included, and the controller's CPU
+    time over the reports it received is its cost per report. A serial run shows one
+    process: a worker starts much like it did (interpreter, imports, plugins), its
+    idle time between tests is the per-test overhead, and the timed round trip of a
+    sample of its own reports (*report_roundtrip_s*) scales to what the controller
+    and a worker spend per report.
     """
     workers = section.workers
     tests = max(1, sum(w.tests for w in workers))
+    reports = sum(t.reports for t in section.tests)
+    roundtrip = DEFAULT_REPORT_ROUNDTRIP_S if report_roundtrip_s is None else report_roundtrip_s
     if xdist_workers and workers:
+        per_report = roundtrip * CONTROLLER_REPORT_RATIO
+        if controller_cpu_s is not None and reports:
+            per_report = controller_cpu_s / reports
         return Calibration(
             startup_s=sum(w.startup_s for w in workers) / len(workers),
             collection_s=sum(w.collection_s for w in workers) / len(workers),
             per_test_overhead_s=sum(w.idle_s for w in workers) / tests,
-            xdist_per_test_s=0.0,
-            controller_load=0.0,
             cpus=cpus,
+            report_roundtrip_s=roundtrip,
+            controller_report_s=per_report,
+            worker_report_s=0.0,  # in the workers' measured idle time already
         )
     collection = workers[0].collection_s if workers else 0.0
     busy = workers[0].busy_s if workers else 0.0
@@ -212,4 +293,7 @@ def calibrate(
         collection_s=collection,
         per_test_overhead_s=max(0.0, section.wall_s - collection - busy) / tests,
         cpus=cpus,
+        report_roundtrip_s=roundtrip,
+        controller_report_s=roundtrip * CONTROLLER_REPORT_RATIO,
+        worker_report_s=roundtrip * WORKER_REPORT_RATIO,
     )

@@ -62,7 +62,19 @@ def scope_node(nodeid: str, scope: str) -> str:
 
 
 class _TestBuilder:
-    __slots__ = ("end", "fixture_s", "index", "outcome", "phases", "start", "uses", "worker")
+    __slots__ = (
+        "cpu",
+        "end",
+        "fixture_s",
+        "group",
+        "index",
+        "outcome",
+        "phases",
+        "reports",
+        "start",
+        "uses",
+        "worker",
+    )
 
     def __init__(self, worker: str) -> None:
         self.worker = worker
@@ -73,6 +85,9 @@ class _TestBuilder:
         self.fixture_s = 0.0
         self.uses: tuple[str, ...] = ()
         self.index = -1
+        self.cpu: float | None = None
+        self.reports = 0
+        self.group = ""
 
 
 class _FixtureBuilder:
@@ -104,8 +119,9 @@ _QUIET_OUTCOMES = (Outcome.SKIPPED, Outcome.XFAILED, Outcome.XPASSED)
 #: ``SuiteRecorder.add_fixture_events`` rows: name, scope, baseid, param, nodeid, when,
 #: start, own_s, total_s.
 FixtureEventFields = tuple[str, str, str, "str | None", str, str, float, float, float]
-#: ``SuiteRecorder.add_phases`` rows: nodeid, when, start, duration, outcome, uses, index.
-PhaseFields = tuple[str, str, float, float, str, "Sequence[str] | None", int]
+#: ``SuiteRecorder.add_phases`` rows: nodeid, when, start, duration, outcome, uses, index,
+#: and optionally the phase's CPU time (None or left out: unknown).
+PhaseFields = tuple[str, str, float, float, str, "Sequence[str] | None", int, "float | None"]
 
 
 class SuiteRecorder:
@@ -175,15 +191,18 @@ class SuiteRecorder:
                     test = tests[(nodeid, worker)] = _TestBuilder(worker)
                 test.fixture_s += own_s
 
-    def add_phases(self, worker: str, phases: Iterable[PhaseFields]) -> None:
+    def add_phases(self, worker: str, phases: Iterable[Sequence[Any]]) -> None:
         """Test phases as pytest reported them, each ``(nodeid, when, start, duration,
-        outcome, uses, index)``; ``uses`` may be None and ``index`` -1 when unknown."""
+        outcome, uses, index[, cpu])``; ``uses`` may be None, ``index`` -1 and ``cpu``
+        None (or left out) when unknown. Each row is one report (a subtest's too)."""
         tests, keep = self.tests, self.keep_events
         state = self.workers[worker]
         busy, last_end, count = state.busy_s, state.last_end, state.tests
         last_nodeid: str | None = None
         test = _TestBuilder(worker)  # replaced at the first phase
-        for nodeid, when, start, duration, outcome, uses, index in phases:
+        for row in phases:
+            nodeid, when, start, duration, outcome, uses, index = row[:7]
+            cpu = row[7] if len(row) > 7 else None
             if keep:
                 self.phase_events.append(
                     {
@@ -201,6 +220,9 @@ class SuiteRecorder:
                     found = tests[(nodeid, worker)] = _TestBuilder(worker)
                 test, last_nodeid = found, nodeid
             test.phases[when] = test.phases.get(when, 0.0) + duration
+            test.reports += 1
+            if cpu is not None:
+                test.cpu = cpu if test.cpu is None else test.cpu + cpu
             end = start + duration
             if test.start is None:
                 test.start = start
@@ -224,6 +246,13 @@ class SuiteRecorder:
                 last_end = end
         state.busy_s, state.last_end, state.tests = busy, last_end, count
 
+    def set_groups(self, groups: Mapping[str, str]) -> None:
+        """The ``xdist_group`` of tests that have one, by node id."""
+        for (nodeid, _), test in self.tests.items():
+            group = groups.get(nodeid)
+            if group:
+                test.group = group
+
     def end_test(self, worker: str, nodeid: str, at: float, outcome: Outcome) -> None:
         """A test that ended without pytest's reports of its remaining phases: its
         worker crashed or the run was interrupted. The phase it was in (the one after
@@ -240,7 +269,7 @@ class SuiteRecorder:
             start = max(state.last_end, state.collected or 0.0) or at
             when = "setup"
         start = min(start, at)
-        self.add_phases(worker, [(nodeid, when, start, at - start, outcome, None, -1)])
+        self.add_phases(worker, [(nodeid, when, start, at - start, outcome, None, -1, None)])
 
     def end_unfinished(
         self, at: float, outcome: Outcome, running: Iterable[tuple[str, str]] = ()
@@ -275,6 +304,9 @@ class SuiteRecorder:
                 b.fixture_s,
                 b.uses,
                 b.index,
+                b.cpu,
+                max(1, b.reports),
+                b.group,
             )
             for (nodeid, _), b in self.tests.items()
         ]

@@ -1,31 +1,183 @@
-"""Copies of pytest-xdist's scheduling rules, run on simulated workers.
+"""What pytest-xdist's schedulers see of a session, simulated: worker nodes and a config.
 
-Pure. Each scheduler hands test indices to :class:`SimWorker` queues as xdist's does
-(``load``, ``worksteal``, ``loadscope``/``loadfile``); :func:`test_cost` charges a
-worker its own instance of every shared fixture, set up on first use and torn down
-when it leaves the fixture's scope, as pytest's SetupState does.
+Pure. The prediction drives xdist's own scheduler classes (``LoadScheduling``,
+``WorkStealingScheduling``, ``LoadScopeScheduling``, ``LoadFileScheduling``,
+``LoadGroupScheduling`` or whatever ``pytest_xdist_make_scheduler`` returns) through
+their ``Scheduling`` protocol, as xdist's own tests do with a mock node: a
+:class:`SimNode` stands for a ``WorkerController`` and turns the scheduler's
+commands into events of the simulation, a :class:`SimConfig` answers the few options
+a scheduler reads. The classes come from a :data:`SchedulerFactory`
+(``suite/xdist_schedulers.py`` builds one from the installed xdist), so the
+predictions follow the installed xdist version and options.
+
+:func:`run_cost` charges a worker its own instance of every shared fixture, set up
+on first use and torn down when it leaves the fixture's scope, as pytest's SetupState
+does.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Protocol
 
 from pytest_parallel_lab.suite.model import SimFixture, SuiteModel
 
 
-class SimWorker:
-    """A simulated xdist worker: its queue, its active fixture instances, its clock."""
+class Scheduling(Protocol):
+    """The part of pytest-xdist's ``Scheduling`` protocol the simulation calls."""
 
-    def __init__(self) -> None:
-        self.queue: deque[int] = deque()
+    @property
+    def collection_is_completed(self) -> bool: ...
+
+    @property
+    def tests_finished(self) -> bool: ...
+
+    def add_node(self, node: Any) -> None: ...
+
+    def add_node_collection(self, node: Any, collection: Sequence[str]) -> None: ...
+
+    def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None: ...
+
+    def remove_pending_tests_from_node(self, node: Any, indices: Sequence[int]) -> None: ...
+
+    def remove_node(self, node: Any) -> str | None: ...
+
+    def schedule(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SchedulerOptions:
+    """The xdist options that change how a scheduler hands out tests."""
+
+    #: ``--maxschedchunk`` (None: xdist's default, no cap)
+    maxschedchunk: int | None = None
+    #: ``--loadscope-reorder`` (the default) or ``--no-loadscope-reorder``
+    loadscope_reorder: bool = True
+
+
+class _NoHooks:
+    """A scheduler reports a collection mismatch through ``config.hook``; the simulated
+    workers always collect the same tests."""
+
+    def pytest_collectreport(self, **kwargs: Any) -> None:
+        return None
+
+
+class SimConfig:
+    """The part of ``pytest.Config`` xdist's schedulers read: ``--tx`` (how many nodes),
+    ``--dist``, ``--maxschedchunk`` and ``--loadscope-reorder``. Anything else is asked
+    of *base* (the real config, for a third-party scheduler) when there is one."""
+
+    def __init__(
+        self, workers: int, dist: str, options: SchedulerOptions, base: Any = None
+    ) -> None:
+        self.option = SimpleNamespace(
+            dist=dist,
+            tx=[f"{workers}*popen"],
+            numprocesses=workers,
+            maxschedchunk=options.maxschedchunk,
+            loadscopereorder=options.loadscope_reorder,
+            loadgroup=dist == "loadgroup",
+        )
+        self.base = base
+        self.hook: Any = _NoHooks() if base is None else base.hook
+
+    def getvalue(self, name: str) -> Any:
+        if hasattr(self.option, name) or self.base is None:
+            return getattr(self.option, name)
+        return self.base.getvalue(name)
+
+    def getoption(self, name: str, default: Any = None, skip: bool = False) -> Any:
+        if hasattr(self.option, name) or self.base is None:
+            return getattr(self.option, name, default)
+        return self.base.getoption(name, default, skip)
+
+
+#: Makes the scheduler of one simulated session: ``(dist, config) -> Scheduling``.
+SchedulerFactory = Callable[[str, SimConfig], Scheduling]
+
+#: What a worker is told after its last test: no more tests will come.
+SHUTDOWN = -1
+
+
+class Gateway:
+    """``node.gateway``: the worker's id (gw0, gw1, ...) and its spec."""
+
+    def __init__(self, index: int) -> None:
+        self.id = f"gw{index}"
+        self.spec = "popen"
+
+
+class SimNode:
+    """A simulated xdist worker, as its ``WorkerController`` appears to a scheduler,
+    with the worker's own state: its queue of test indices (``torun``), the next test
+    it holds, the shared fixtures it has set up, and its clock."""
+
+    def __init__(
+        self, index: int, count: int, deliver: Callable[[SimNode, Sequence[int]], None]
+    ) -> None:
+        self.index = index
+        self.count = count
+        self.gateway = Gateway(index)
+        self._deliver = deliver
+        self._shutdown_sent = False
+        #: what the worker was sent and has not taken yet (SHUTDOWN at its end)
+        self.torun: deque[int] = deque()
+        #: the test taken from ``torun`` and waiting for the one after it (xdist's
+        #: worker runs a test only once it knows its ``nextitem``)
+        self.held: int | None = None
+        self.running = False
+        #: the test it runs came with its shutdown: it is the worker's last
+        self.last_was_final = False
+        self.finished = False
+        self.ran = 0
         self.active: dict[str, tuple[SimFixture, str]] = {}  # key -> (fixture, scope node)
         self.context: object = None  # SuiteModel.contexts of the last test run
-        self.running = False
         self.started = 0.0
         self.finish = 0.0
+        #: the CPU share of the test it runs (for the contention of the others)
+        self.cpu_share = 0.0
+        #: answers to steal requests, handed to the scheduler as xdist's "unscheduled"
+        self.stolen: list[list[int]] = []
+        self.refused_steal = False
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutdown_sent
+
+    def send_runtest_some(self, indices: Sequence[int]) -> None:
+        self._deliver(self, list(indices))
+
+    def send_runtest_all(self) -> None:
+        self._deliver(self, range(self.count))
+
+    def shutdown(self) -> None:
+        if not self._shutdown_sent:
+            self._shutdown_sent = True
+            self._deliver(self, [SHUTDOWN])
+
+    def send_steal(self, indices: Sequence[int]) -> None:
+        # xdist's worker gives back all the requested tests it has not taken, or none.
+        wanted = set(indices)
+        queued = [i for i in self.torun if i in wanted]
+        if len(queued) == len(wanted):
+            self.torun = deque(i for i in self.torun if i not in wanted)
+            self.stolen.append(queued)
+        else:
+            # It took some already (the scheduler counts a test as pending until its
+            # reports are handled). The scheduler asks again on the refusal; on a
+            # clock where nothing else happens meanwhile it would ask forever, so the
+            # refusal arrives when this worker's state next changes (its next test end).
+            self.refused_steal = True
+
+    def __repr__(self) -> str:
+        return f"<SimNode {self.gateway.id}>"
 
 
-def run_cost(model: SuiteModel, worker: SimWorker, index: int) -> float:
+def run_cost(model: SuiteModel, worker: SimNode, index: int) -> float:
     """Test *index* run next on *worker*: its cost, with the fixture setups and teardowns
     that moving there takes (pytest's SetupState rules)."""
     cost = model.test_costs[index]
@@ -49,104 +201,3 @@ def run_cost(model: SuiteModel, worker: SimWorker, index: int) -> float:
         cost += fixture.setup_s
         active[fixture.key] = (fixture, node)
     return cost
-
-
-class Scheduler:
-    """What an xdist scheduler does for the simulation: hand out tests to workers."""
-
-    def __init__(self, workers: list[SimWorker], count: int) -> None:
-        self.workers = workers
-        self.pending: deque[int] = deque(range(count))
-
-    def send(self, worker: SimWorker, num: int) -> None:
-        for _ in range(min(num, len(self.pending))):
-            worker.queue.append(self.pending.popleft())
-
-    def start(self) -> None:
-        raise NotImplementedError
-
-    def completed(self, worker: SimWorker, duration: float) -> None:
-        raise NotImplementedError
-
-
-class LoadScheduler(Scheduler):
-    """``--dist load``: initial chunks of a quarter of each node's share, refills between
-    a quarter and a half of the remaining share, no refill after a test of 0.1 s or
-    more while two are still queued (pytest-xdist's ``LoadScheduling``)."""
-
-    def start(self) -> None:
-        n = len(self.workers)
-        if len(self.pending) < 2 * n:
-            i = 0
-            while self.pending:
-                self.send(self.workers[i % n], 1)
-                i += 1
-            return
-        chunk = max(len(self.pending) // n // 4, 2)
-        for worker in self.workers:
-            self.send(worker, chunk)
-
-    def completed(self, worker: SimWorker, duration: float) -> None:
-        if not self.pending:
-            return
-        n = len(self.workers)
-        low = max(2, len(self.pending) // n // 4)
-        high = max(2, len(self.pending) // n // 2)
-        queued = len(worker.queue)
-        if queued < low:
-            if duration >= 0.1 and queued >= 2:
-                return
-            self.send(worker, high - queued)
-
-
-class WorkStealScheduler(Scheduler):
-    """``--dist worksteal``: an even contiguous split, then halves stolen from the busiest
-    node (pytest-xdist's ``WorkStealingScheduling``)."""
-
-    def start(self) -> None:
-        self.balance()
-
-    def completed(self, worker: SimWorker, duration: float) -> None:
-        self.balance()
-
-    def balance(self) -> None:
-        idle = [w for w in self.workers if len(w.queue) < 2]
-        if not idle:
-            return
-        if self.pending:
-            for i, worker in enumerate(idle):
-                self.send(worker, len(self.pending) // (len(idle) - i))
-            if not [w for w in self.workers if len(w.queue) < 2]:
-                return
-        victim = max(self.workers, key=lambda w: len(w.queue))
-        steal = min(len(victim.queue) // 2, max(0, len(victim.queue) - 2))
-        if steal == 0:
-            return
-        stolen = [victim.queue.pop() for _ in range(steal)][::-1]
-        self.pending.extend(stolen)
-        idle = [w for w in self.workers if len(w.queue) < 2]
-        for i, worker in enumerate(idle):
-            self.send(worker, len(self.pending) // (len(idle) - i))
-
-
-class LoadScopeScheduler(Scheduler):
-    """``--dist loadscope``/``loadfile``: whole scopes, largest first, a new scope when two
-    or fewer tests remain (pytest-xdist's ``LoadScopeScheduling``)."""
-
-    def __init__(self, workers: list[SimWorker], units: list[list[int]]) -> None:
-        super().__init__(workers, 0)
-        self.units = deque(sorted(units, key=lambda u: -len(u)))  # --loadscope-reorder
-        del self.workers[len(self.units) :]  # extra nodes are shut down
-
-    def assign(self, worker: SimWorker) -> None:
-        worker.queue.extend(self.units.popleft())
-
-    def start(self) -> None:
-        for worker in self.workers:
-            self.assign(worker)
-        for worker in self.workers:
-            self.completed(worker, 0.0)
-
-    def completed(self, worker: SimWorker, duration: float) -> None:
-        if self.units and len(worker.queue) <= 2:
-            self.assign(worker)

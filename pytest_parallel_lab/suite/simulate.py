@@ -1,10 +1,17 @@
 """Predict the wall time of ``pytest -n N`` from a measured run, by simulation.
 
 Pure. A :class:`~pytest_parallel_lab.suite.model.SuiteModel` is replayed on N
-simulated workers with the scheduling rules of pytest-xdist
-(:mod:`pytest_parallel_lab.suite.schedulers`) on an event clock, slowed by CPU
-contention when workers (and the controller's share of a CPU) outnumber the CPUs.
-:func:`advise` turns the predictions into a recommendation, or advice to stay serial.
+simulated workers on an event clock, with pytest-xdist's own scheduler classes
+handing out the tests (:mod:`pytest_parallel_lab.suite.schedulers`; the factory that
+makes them is given, ``suite/xdist_schedulers.py`` builds it from the installed
+xdist). The rules the scheduler does not own are the simulation's: every worker
+starts and collects before the first test is scheduled (the collection barrier), a
+worker runs a test only once it holds the next one or its shutdown (xdist's worker
+needs ``nextitem``), each worker sets up its own instance of every shared fixture,
+the controller handles every report on one CPU in arrival order before the scheduler
+hears a test is done, and only the CPU part of a test slows down when the busy
+workers' CPU demand (and the controller's) outnumbers the CPUs. :func:`advise` turns
+the predictions into a recommendation, or advice to stay serial.
 """
 
 from __future__ import annotations
@@ -18,100 +25,209 @@ from pytest_parallel_lab.document.run import RunDocument
 from pytest_parallel_lab.document.suite import DIST_MODES, Prediction, XdistAdvice
 from pytest_parallel_lab.suite.model import SuiteModel, model_from_section
 from pytest_parallel_lab.suite.schedulers import (
-    LoadScheduler,
-    LoadScopeScheduler,
-    Scheduler,
-    SimWorker,
-    WorkStealScheduler,
+    SHUTDOWN,
+    SchedulerFactory,
+    SchedulerOptions,
+    SimConfig,
+    SimNode,
     run_cost,
 )
 
 #: Below this predicted gain a run with -n is not recommended.
 MIN_USEFUL_GAIN = 0.95
+#: The controller's CPU share below which a second pass (with its load) is not worth it.
+MIN_CONTROLLER_LOAD = 0.02
 
 
-def contention(workers: int, cpus: int, controller_load: float = 0.0) -> float:
-    """How much slower each worker runs when workers (and the controller's share of a
-    CPU) outnumber CPUs."""
-    return max(1.0, (workers + controller_load) / max(1, cpus))
+def contention(demand: float, cpus: int) -> float:
+    """How much slower CPU work runs when the CPU demand (busy workers' CPU shares and
+    the controller's) outnumbers the CPUs."""
+    return max(1.0, demand / max(1, cpus))
 
 
-def _scheduler(model: SuiteModel, workers: int, dist: str) -> Scheduler:
+@dataclasses.dataclass
+class _Run:
+    """One simulated session's outcome."""
+
+    finishes: tuple[float, ...]
+    wall_s: float
+    controller_busy_s: float
+
+
+def predict_xdist_wall_time(
+    model: SuiteModel,
+    workers: int,
+    dist: str,
+    factory: SchedulerFactory | None = None,
+    options: SchedulerOptions | None = None,
+) -> Prediction:
+    """Simulate ``pytest -n workers --dist dist`` on the model with the schedulers
+    *factory* makes (the installed xdist's classes when None)."""
     if dist not in DIST_MODES:
         raise ValueError(f"unknown dist mode {dist!r}; expected one of {', '.join(DIST_MODES)}")
-    pool = [SimWorker() for _ in range(workers)]
-    if dist in ("loadscope", "loadfile"):
-        return LoadScopeScheduler(pool, model.units(dist))
-    if dist == "worksteal":
-        return WorkStealScheduler(pool, len(model.tests))
-    return LoadScheduler(pool, len(model.tests))
+    if factory is None:
+        from pytest_parallel_lab.suite.xdist_schedulers import xdist_scheduler_factory
+
+        factory = xdist_scheduler_factory()
+    options = options or SchedulerOptions()
+    run = _simulate(model, workers, dist, factory, options, controller_load=0.0)
+    # The controller's CPU takes from the workers' when they fill the CPUs: a second
+    # pass with its measured share, when it is worth one.
+    load = run.controller_busy_s / run.wall_s if run.wall_s > 0 else 0.0
+    if load >= MIN_CONTROLLER_LOAD and workers + 1 > model.calibration.cpus:
+        run = _simulate(model, workers, dist, factory, options, controller_load=min(1.0, load))
+    return Prediction(workers, dist, run.wall_s, lower_bound(model, workers, dist), run.finishes)
 
 
-def predict_xdist_wall_time(model: SuiteModel, workers: int, dist: str) -> Prediction:
-    """Simulate ``pytest -n workers --dist dist`` on the model."""
+def _simulate(
+    model: SuiteModel,
+    workers: int,
+    dist: str,
+    factory: SchedulerFactory,
+    options: SchedulerOptions,
+    controller_load: float,
+) -> _Run:
     cal = model.calibration
-    scheduler = _scheduler(model, workers, dist)
-    # Every worker starts and collects at once, all of them contending for the CPUs.
-    begin = (cal.startup_s + cal.collection_s) * contention(workers, cal.cpus, cal.controller_load)
-    scheduler.start()
-    _run_until_drained(model, scheduler, begin)
-    slow = contention(len(scheduler.workers), cal.cpus, cal.controller_load)
-    finishes = tuple(
-        worker.finish + slow * sum(fixture.teardown_s for fixture, _ in worker.active.values())
-        for worker in scheduler.workers
-    )
-    wall = (max(finishes) if finishes else begin) + cal.shutdown_s
-    return Prediction(workers, dist, wall, lower_bound(model, workers, dist), finishes)
+    cpus = cal.cpus
+    shares, reports = model.cpu_shares, model.report_counts
+    events: list[tuple[float, int, int, SimNode, int, float]] = []
+    sequence = 0
+    now = 0.0
+    woken: set[int] = set()  # workers that got something: they may start a test
+    done_kind, handled_kind = 0, 1
 
+    def deliver(node: SimNode, indices: Sequence[int]) -> None:
+        node.torun.extend(indices)
+        woken.add(node.index)
 
-def _run_until_drained(model: SuiteModel, scheduler: Scheduler, begin: float) -> None:
-    """Run the scheduled tests on an event clock until no worker has any left."""
-    cal = model.calibration
-    pool = scheduler.workers
-    # Contention counts the workers busy when a test starts: a worker left alone at
-    # the end of the run has a CPU to itself.
-    slowdown = [contention(busy, cal.cpus, cal.controller_load) for busy in range(len(pool) + 2)]
-    events: list[tuple[float, int]] = []
-    idle: set[int] = set()  # workers with no test running
-    for i, worker in enumerate(pool):
-        worker.finish = begin
-        if worker.queue:  # all start together
-            worker.running = True
-            worker.started = begin
-        else:
-            idle.add(i)
-    running = len(pool) - len(idle)
-    for i, worker in enumerate(pool):
-        if worker.running:
-            cost = run_cost(model, worker, worker.queue[0]) * slowdown[running]
-            heapq.heappush(events, (begin + cost, i))
+    def take(node: SimNode) -> int | None:
+        """The test the worker starts now, if it can: it needs the one after it too."""
+        if node.running or node.finished:
+            return None
+        torun = node.torun
+        if node.held is None:
+            if not torun:
+                return None
+            first = torun.popleft()
+            if first == SHUTDOWN:
+                finish(node)
+                return None
+            node.held = first
+        if not torun:
+            return None  # waits for its next test or its shutdown
+        index, following = node.held, torun.popleft()
+        node.held = None if following == SHUTDOWN else following
+        node.last_was_final = following == SHUTDOWN
+        return index
+
+    def start_woken() -> None:
+        # Workers that start together contend with each other from the start.
+        nonlocal sequence
+        starting = [
+            (node, index)
+            for node in pool
+            if node.index in woken
+            for index in (take(node),)
+            if index is not None
+        ]
+        woken.clear()
+        if not starting:
+            return
+        demand = sum(n.cpu_share for n in pool if n.running)
+        demand += sum(shares[index] for _, index in starting) + controller_load
+        slow = contention(demand, cpus)
+        for node, index in starting:
+            share = shares[index]
+            cost = run_cost(model, node, index)
+            duration = cost * (1.0 - share) + cost * share * slow
+            node.running, node.cpu_share, node.started = True, share, now
+            node.ran += 1
+            sequence += 1
+            heapq.heappush(events, (now + duration, sequence, done_kind, node, index, duration))
+
+    def finish(node: SimNode) -> None:
+        # The worker's session ends: what it still has set up is torn down.
+        demand = sum(n.cpu_share for n in pool if n.running) + 1.0 + controller_load
+        node.finished = True
+        node.finish = now + contention(demand, cpus) * sum(
+            f.teardown_s for f, _ in node.active.values()
+        )
+
+    pool = [SimNode(i, len(model.tests), deliver) for i in range(workers)]
+    scheduler = factory(dist, SimConfig(workers, dist, options))
+    # Every worker starts and collects at once, all of them contending for the CPUs;
+    # the scheduler hands out tests once every worker has collected.
+    begin = (cal.startup_s + cal.collection_s) * contention(workers, cpus)
+    now = begin
+    collection = model.collection(dist)
+    for node in pool:
+        node.finish = begin
+        scheduler.add_node(node)
+        scheduler.add_node_collection(node, collection)
+    if scheduler.collection_is_completed:
+        scheduler.schedule()
+    start_woken()
+    controller_free = begin
+    controller_busy = 0.0
+    per_report = cal.controller_report_s
     while events:
-        now, i = heapq.heappop(events)
-        worker = pool[i]
-        worker.queue.popleft()
-        worker.running = False
-        running -= 1
-        idle.add(i)
-        worker.finish = now
-        scheduler.completed(worker, now - worker.started)
-        # Only workers without a test can start one (in worker order, like xdist).
-        for j in sorted(idle) if len(idle) > 1 else tuple(idle):
-            other = pool[j]
-            if other.queue:
-                running += 1
-                cost = run_cost(model, other, other.queue[0]) * slowdown[running]
-                other.running = True
-                other.started = now
-                idle.discard(j)
-                heapq.heappush(events, (now + cost, j))
+        now, _, kind, node, index, duration = heapq.heappop(events)
+        if kind == done_kind:
+            node.running, node.cpu_share = False, 0.0
+            node.finish = now
+            if node.refused_steal:
+                node.refused_steal = False
+                node.stolen.append([])
+            # The controller handles the test's reports in arrival order, then tells
+            # the scheduler; meanwhile the worker goes on with the test it holds.
+            cost = per_report * reports[index]
+            controller_free = max(now, controller_free) + cost
+            controller_busy += cost
+            sequence += 1
+            heapq.heappush(events, (controller_free, sequence, handled_kind, node, index, duration))
+            if node.last_was_final:
+                finish(node)
+            else:
+                woken.add(node.index)
+        else:
+            scheduler.mark_test_complete(node, index, duration)
+            _hand_back_stolen(scheduler, pool)
+            if scheduler.tests_finished:  # DSession.loop_once: every worker is told to stop
+                for other in pool:
+                    other.shutdown()
+        start_woken()
+    for node in pool:
+        if not node.finished:  # a scheduler that never shut it down: it stops here
+            finish(node)
+    # A worker the scheduler left without tests (more workers than scopes) is shown
+    # as xdist shows it: not at all.
+    finishes = tuple(node.finish for node in pool if node.ran) or (begin,)
+    wall = max(max(node.finish for node in pool), controller_free) + cal.shutdown_s
+    return _Run(finishes, wall, controller_busy)
+
+
+def _hand_back_stolen(scheduler: object, pool: Sequence[SimNode]) -> None:
+    """xdist's "unscheduled" events: what workers gave back to a steal request."""
+    remove = getattr(scheduler, "remove_pending_tests_from_node", None)
+    again = True
+    while again:
+        again = False
+        for node in pool:
+            while node.stolen:
+                assert remove is not None
+                remove(node, node.stolen.pop(0))
+                again = True
 
 
 def lower_bound(model: SuiteModel, workers: int, dist: str) -> float:
-    """No schedule beats start-up plus the larger of the even share of the work and the
-    biggest indivisible unit (a test, or a scope for scope modes); the work counts
-    each shared fixture instance once, as a serial run would."""
+    """No schedule beats one worker's start-up and collection plus the largest of: the
+    biggest indivisible unit (a test, or a scope for scope modes), the work spread
+    evenly over the workers, the CPU part of the work spread over the CPUs, and the
+    controller's handling of every report. Nothing is slowed down here: every cost is
+    at its measured minimum (each shared fixture instance counted once), so it is a
+    bound under the model, not a second prediction."""
     cal = model.calibration
-    if dist in ("loadscope", "loadfile"):
+    if dist in ("loadscope", "loadfile", "loadgroup"):
         units = model.units(dist)
         biggest = max((model.unit_cost(unit) for unit in units), default=0.0)
         count = len(units)
@@ -119,15 +235,13 @@ def lower_bound(model: SuiteModel, workers: int, dist: str) -> float:
         biggest = model.biggest_test_s
         count = len(model.tests)
     active = min(workers, max(1, count))
-    share = model.total_work_s / active
-    start = (cal.startup_s + cal.collection_s) * contention(workers, cal.cpus, cal.controller_load)
-    # The even share runs with every worker busy; the biggest unit may end up running
-    # alone (the simulation slows a test only by the workers busy beside it).
     work = max(
-        share * contention(active, cal.cpus, cal.controller_load),
-        biggest * contention(1, cal.cpus, cal.controller_load),
+        biggest,
+        model.total_work_s / active,
+        model.total_cpu_s / min(active, max(1, cal.cpus)),
+        cal.controller_report_s * sum(model.report_counts),
     )
-    return start + work + cal.shutdown_s
+    return cal.startup_s + cal.collection_s + work
 
 
 def default_worker_counts(cpus: int, extra: Iterable[int] = ()) -> list[int]:
@@ -141,10 +255,22 @@ def default_worker_counts(cpus: int, extra: Iterable[int] = ()) -> list[int]:
 
 
 def predict_all(
-    model: SuiteModel, workers: Iterable[int], dists: Iterable[str] = DIST_MODES
+    model: SuiteModel,
+    workers: Iterable[int],
+    dists: Iterable[str] | None = None,
+    factory: SchedulerFactory | None = None,
+    options: SchedulerOptions | None = None,
 ) -> list[Prediction]:
-    """Every (N, dist) combination, in N then dist order."""
+    """Every (N, dist) combination, in N then dist order; by default every mode, but
+    ``loadgroup`` only for a suite with ``xdist_group`` marks (without them it runs
+    every test as its own unit, which nobody chooses)."""
+    if dists is None:
+        dists = [d for d in DIST_MODES if d != "loadgroup" or model.has_groups]
     dists = list(dists)
+    if factory is None:
+        from pytest_parallel_lab.suite.xdist_schedulers import xdist_scheduler_factory
+
+        factory = xdist_scheduler_factory()
     # Without test classes, a module is a file: loadscope and loadfile schedule alike.
     alike = {"loadscope", "loadfile"} <= set(dists) and model.units("loadscope") == model.units(
         "loadfile"
@@ -157,7 +283,7 @@ def predict_all(
             if alike and twin in done:
                 done[dist] = dataclasses.replace(done[twin], dist=dist)
             else:
-                done[dist] = predict_xdist_wall_time(model, n, dist)
+                done[dist] = predict_xdist_wall_time(model, n, dist, factory, options)
             predictions.append(done[dist])
     return predictions
 
@@ -177,6 +303,11 @@ def advise(predictions: Sequence[Prediction], serial_wall_s: float | None) -> Xd
             f"{serial_wall_s:.2f}s serial; run without -n",
         )
     fastest = f"-n {best.workers} --dist {best.dist}: predicted {best.wall_s:.2f}s"
+    if best.wall_s <= 0.0:
+        # A suite whose recorded times are all zero: no ratio to speak of.
+        return XdistAdvice(
+            0, None, serial_wall_s, "every predicted time is 0 s: nothing to choose between"
+        )
     if not serial_wall_s:
         # A saved xdist run: its own time is no serial baseline to weigh the gain against.
         return XdistAdvice(
@@ -217,7 +348,7 @@ def predict_saved_run(
             raise DocumentError(f"unknown dist mode {dist!r}; expected one of {DIST_MODES}")
     model = model_from_section(section)
     cpus = document.environment.usable_cpus or model.calibration.cpus
-    predictions = predict_all(model, workers or default_worker_counts(cpus), dists or DIST_MODES)
+    predictions = predict_all(model, workers or default_worker_counts(cpus), dists or None)
     return SavedPrediction(
         tuple(predictions), advise(predictions, model.serial_wall_s), model.serial_wall_s
     )
