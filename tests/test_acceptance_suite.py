@@ -210,6 +210,67 @@ def test_a_test_with_subtests_counts_their_time_once(
     (test,) = suite["tests"]
     # Counted twice, the call alone (>= 1.2 s) would be longer than the whole session.
     assert 0.6 <= test["call_s"] <= suite["wall_s"]
+    # Each subtest is one more report for an xdist controller to handle.
+    assert test["reports"] == 6
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "1"]], ids=["plain", "xdist"])
+def test_each_test_records_the_cpu_share_of_its_time(
+    pytester: pytest.Pytester, xdist: list[str]
+) -> None:
+    pytester.makepyfile(
+        """
+        import subprocess, sys, time
+        def test_sleeps():
+            time.sleep(0.3)
+        def test_computes():
+            end = time.perf_counter() + 0.3
+            while time.perf_counter() < end:
+                sum(range(1000))
+        def test_runs_a_child_that_computes():
+            code = (
+                "import time\\nend = time.process_time() + 0.3\\n"
+                "while time.process_time() < end: pass"
+            )
+            subprocess.run([sys.executable, "-c", code], check=True)
+        """
+    )
+    result = pytester.runpytest("-p", "no:asyncio", *xdist, "--parallel-report-json=run.json")
+    result.assert_outcomes(passed=3)
+    tests = {t["nodeid"].split("::")[1]: t for t in suite_of(pytester)["tests"]}
+    share = {
+        name: t["cpu_s"] / (t["setup_s"] + t["call_s"] + t["teardown_s"])
+        for name, t in tests.items()
+    }
+    # A sleep takes no CPU; a busy loop is all CPU however busy the machine (it
+    # only counts what it ran); a child that was waited for counts as the test's.
+    assert share["test_sleeps"] < 0.2
+    assert tests["test_computes"]["cpu_s"] > 0.05
+    assert tests["test_runs_a_child_that_computes"]["cpu_s"] >= 0.25
+    assert share["test_computes"] > share["test_sleeps"]
+
+
+def test_an_xdist_group_is_recorded_for_loadgroup(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.xdist_group("db")
+        def test_a():
+            pass
+        @pytest.mark.xdist_group(name="db")
+        @pytest.mark.xdist_group("net")
+        def test_b():
+            pass
+        def test_c():
+            pass
+        """
+    )
+    pytester.runpytest("-p", "no:asyncio", "--parallel-report-json=run.json")
+    suite = suite_of(pytester)
+    groups = {t["nodeid"].split("::")[1]: t["group"] for t in suite["tests"]}
+    assert groups == {"test_a": "db", "test_b": "db_net", "test_c": ""}
+    # with groups, loadgroup is one of the predicted modes
+    assert "loadgroup" in {p["dist"] for p in suite["prediction"]}
 
 
 def test_the_plugin_is_not_registered_without_report_options(pytester: pytest.Pytester) -> None:

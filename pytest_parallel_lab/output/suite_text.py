@@ -28,6 +28,7 @@ def render_suite_section(section: SuiteSection, width: int = DEFAULT_WIDTH) -> s
         return f"suite analysis: no test ran (session {number_cell(section.wall_s)} s)\n"
     parts = [
         f"suite analysis: {len(section.tests)} tests, session {number_cell(section.wall_s)} s",
+        wrap(_cpu_share(section), width),
         _slowest_tests(section, width),
         _slowest_fixtures(section, width),
         _workers(section, width),
@@ -36,6 +37,7 @@ def render_suite_section(section: SuiteSection, width: int = DEFAULT_WIDTH) -> s
         wrap(_last_worker(section, width), width),
     ]
     if section.prediction:
+        parts.append(wrap(_prediction_basis(section), width))
         parts.append(
             render_prediction(
                 section.prediction,
@@ -46,6 +48,41 @@ def render_suite_section(section: SuiteSection, width: int = DEFAULT_WIDTH) -> s
             )
         )
     return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def suite_cpu_share(section: SuiteSection) -> float | None:
+    """The share of the tests' time that was CPU (None when no test's CPU is known)."""
+    known = [t for t in section.tests if t.cpu_s is not None]
+    total = sum(t.total_s for t in known)
+    if not known or total <= 0.0:
+        return None
+    return min(1.0, sum(t.cpu_s or 0.0 for t in known) / total)
+
+
+def _cpu_share(section: SuiteSection) -> str:
+    share = suite_cpu_share(section)
+    if share is None:
+        return ""
+    return (
+        f"CPU: {share:.0%} of the tests' time; the rest waits (sleep, I/O, other "
+        "processes). Under -n only the CPU part contends for the CPUs."
+    )
+
+
+def _prediction_basis(section: SuiteSection) -> str:
+    """What the prediction rests on besides the tests' own times."""
+    cal = section.calibration
+    if cal is None:
+        return ""
+    reports = sum(t.reports for t in section.tests)
+    controller = cal.controller_report_s * reports
+    return (
+        f"prediction basis: a worker starts in {number_cell(cal.startup_s)} s and collects "
+        f"in {number_cell(cal.collection_s)} s; the controller spends "
+        f"{cal.controller_report_s * 1e6:.0f} us on each of {reports} reports "
+        f"({number_cell(controller)} s on one CPU); the session's end takes "
+        f"{number_cell(cal.shutdown_s)} s; {cal.cpus} CPUs."
+    )
 
 
 def _slowest_tests(section: SuiteSection, width: int) -> str:
