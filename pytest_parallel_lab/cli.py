@@ -34,6 +34,7 @@ from pytest_parallel_lab.output.compare import (
 )
 
 if TYPE_CHECKING:
+    from pytest_parallel_lab.suite.model import SuiteModel
     from pytest_parallel_lab.suite.simulate import SavedPrediction
 
 PROG = "pytest-parallel-lab"
@@ -149,9 +150,75 @@ def command_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def load_durations_model(path: str) -> SuiteModel:
+    """pytest-split's ``.test_durations`` file as a model (read as strictly as a run)."""
+    from pytest_parallel_lab.document.files import read_regular_file
+    from pytest_parallel_lab.document.strict_json import parse_strict_json
+    from pytest_parallel_lab.suite.shards import model_from_durations
+
+    try:
+        text = read_regular_file(path, MAX_DOCUMENT_BYTES).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"{path}: cannot be read (not UTF-8 text: {exc.reason})") from None
+    try:
+        return model_from_durations(parse_strict_json(text, path), where=path)
+    except ValueError as exc:
+        raise DocumentError(str(exc)) from None
+
+
+def command_shards(args: argparse.Namespace, workers: list[int]) -> int:
+    """Print the prediction of a CI matrix of K shards each running -n N."""
+    from pytest_parallel_lab.output.suite_text import render_shards
+    from pytest_parallel_lab.suite.model import model_from_section
+    from pytest_parallel_lab.suite.shards import predict_shards
+
+    if args.shards < 1 or args.shards > MAX_PREDICTED_WORKERS:
+        raise UsageProblem(f"--shards {args.shards}: give 1 to {MAX_PREDICTED_WORKERS} machines")
+    if args.durations:
+        model = load_durations_model(args.file)
+    else:
+        section = load_document(args.file).suite
+        if section is None or not section.tests:
+            raise DocumentError(f"{args.file}: the document has no 'suite' section with tests")
+        model = model_from_section(section)
+    dists = args.dist or ["load"]
+    predictions = [
+        predict_shards(model, k, n, dist)
+        for k in range(1, args.shards + 1)
+        for n in workers
+        for dist in dists
+    ]
+    print(render_shards(predictions))
+    return EXIT_OK
+
+
+def command_durations(args: argparse.Namespace) -> int:
+    """Write a run's test durations in pytest-split's ``.test_durations`` format."""
+    import json
+
+    from pytest_parallel_lab.document.files import write_atomically
+    from pytest_parallel_lab.suite.model import model_from_section
+    from pytest_parallel_lab.suite.shards import durations_of
+
+    section = load_document(args.file).suite
+    if section is None or not section.tests:
+        raise DocumentError(f"{args.file}: the document has no 'suite' section with tests")
+    problem = output_path_problem(args.output)
+    if problem is not None:
+        raise UsageProblem(f"{args.output}: {problem}; give a file path in a writable directory")
+    durations = durations_of(model_from_section(section))
+    write_atomically(args.output, json.dumps(durations, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {len(durations)} test durations to {args.output}")
+    return EXIT_OK
+
+
 def command_predict(args: argparse.Namespace) -> int:
     """Print the xdist wall-time prediction of a run's suite section."""
     workers = parse_workers(args.workers)
+    if args.shards is not None:
+        return command_shards(args, workers)
+    if args.durations:
+        raise UsageProblem("--durations reads pytest-split's file for --shards K; add --shards")
     document = load_document(args.file)
     # Imported lazily: the prediction model is only needed by this subcommand.
     from pytest_parallel_lab.output.suite_text import render_prediction
@@ -275,7 +342,26 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--dist", action="append", metavar="MODE", help="xdist --dist mode(s) to predict."
     )
+    predict.add_argument(
+        "--shards",
+        type=int,
+        metavar="K",
+        help="Predict a CI matrix of 1..K machines, each running -n N (split by duration, "
+        "as pytest-split does).",
+    )
+    predict.add_argument(
+        "--durations",
+        action="store_true",
+        help="FILE is pytest-split's .test_durations (with --shards).",
+    )
     predict.set_defaults(handler=command_predict)
+
+    durations = commands.add_parser(
+        "durations", help="Write a run's test durations in pytest-split's .test_durations format."
+    )
+    durations.add_argument("file", metavar="FILE", help="A run with a suite section.")
+    durations.add_argument("-o", "--output", metavar="PATH", required=True, help="The file.")
+    durations.set_defaults(handler=command_durations)
 
     html = commands.add_parser("html", help="Write a self-contained HTML report with charts.")
     html.add_argument(

@@ -7,6 +7,7 @@ Pure: a :class:`~pytest_parallel_lab.document.suite.SuiteSection` in, text with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pytest_parallel_lab.document.suite import (
     ActualRun,
@@ -218,3 +219,20 @@ def render_prediction(
     if advice is not None and advice.message:
         text += "\n" + wrap(f"recommendation: {advice.message}", width)
     return text
+
+
+def render_shards(predictions: Sequence[Any], width: int = DEFAULT_WIDTH) -> str:
+    """K machines each running -n N: the slowest shard, and each shard's time."""
+    rows = [
+        [
+            p.shards,
+            p.workers,
+            p.dist,
+            number_cell(p.wall_s),
+            " ".join(number_cell(w) for w in p.shard_wall_s),
+        ]
+        for p in predictions
+    ]
+    headers = ["shards", "-n", "dist", "slowest s", "each shard s"]
+    table = fit_table(rows, headers, width, shorten_column=4)
+    return "CI matrix prediction (split by duration, as pytest-split does)\n" + table
