@@ -62,6 +62,12 @@ HELP_MAX_ROUNDS = (
     f"(default {DEFAULT_MAX_ROUNDS})."
 )
 HELP_TRACE = "Write a Chrome trace-event JSON of tests and fixtures per worker to PATH."
+HELP_PREDICT_SHARDS = (
+    "Also predict a CI matrix of 1..K machines each running -n N (split by duration, "
+    "as pytest-split does)."
+)
+#: The most machines --parallel-predict-shards simulates.
+MAX_PREDICTED_SHARDS = 256
 HELP_PREDICT = "Worker counts to predict the xdist wall time for, e.g. 2,4,8 (default 2..CPUs)."
 HELP_PREDICT_FROM = "Predict the xdist wall time from a saved --parallel-report-json run."
 
@@ -154,6 +160,17 @@ def worker_counts_option(text: str) -> tuple[int, ...]:
     return counts
 
 
+def shards_option(text: str) -> int:
+    """``K``: 1 to MAX_PREDICTED_SHARDS machines."""
+    shards = positive_int_option("--parallel-predict-shards")(text)
+    if shards > MAX_PREDICTED_SHARDS:
+        raise _option_error(
+            "--parallel-predict-shards",
+            f"{shards} machines is more than the {MAX_PREDICTED_SHARDS} it simulates",
+        )
+    return shards
+
+
 def add_options(parser: pytest.Parser) -> None:
     """Every option and ini value of the plugin, in one ``parallel-lab`` group."""
     group = parser.getgroup(
@@ -198,6 +215,13 @@ def add_options(parser: pytest.Parser) -> None:
         "--parallel-predict", metavar="N,N", type=worker_counts_option, help=HELP_PREDICT
     )
     group.addoption("--parallel-predict-from", metavar="PATH", default=None, help=HELP_PREDICT_FROM)
+    group.addoption(
+        "--parallel-predict-shards",
+        metavar="K",
+        type=shards_option,
+        default=None,
+        help=HELP_PREDICT_SHARDS,
+    )
     parser.addini("parallel_rounds", HELP_ROUNDS, default=str(DEFAULT_ROUNDS))
     parser.addini("parallel_timeout", HELP_TIMEOUT, default=str(DEFAULT_TIMEOUT_S))
     parser.addini("parallel_tasks", HELP_TASKS, default=str(DEFAULT_TASKS))
@@ -206,6 +230,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("parallel_min_speedup", HELP_MIN_SPEEDUP, default="")
     parser.addini("parallel_max_rounds", HELP_MAX_ROUNDS, default=str(DEFAULT_MAX_ROUNDS))
     parser.addini("parallel_predict", HELP_PREDICT, default="")
+    parser.addini("parallel_predict_shards", HELP_PREDICT_SHARDS, default="")
 
 
 # --- reading them once ---------------------------------------------------------------
@@ -223,6 +248,8 @@ class LabOptions:
     #: worker counts to predict besides 2..usable CPUs
     predict: tuple[int, ...] = ()
     predict_from: str | None = None
+    #: --parallel-predict-shards: predict 1..K machines (None: not asked)
+    predict_shards: int | None = None
     parallel_all: bool = False
     defaults: Defaults = field(default_factory=Defaults)
     xdist: XdistRun = field(default_factory=XdistRun)
@@ -328,6 +355,7 @@ def read_options(config: pytest.Config) -> LabOptions:
         label=config.getoption("parallel_label"),
         predict=pick("parallel_predict", "parallel_predict", worker_counts_option) or (),
         predict_from=config.getoption("parallel_predict_from"),
+        predict_shards=pick("parallel_predict_shards", "parallel_predict_shards", shards_option),
         parallel_all=parallel_all,
         defaults=defaults,
         xdist=XdistRun.from_settings(

@@ -498,3 +498,36 @@ def test_every_shared_fixture_a_test_used_is_linked_to_its_row_params_included(
         for param in ("x", "y")
     }
     assert {u for used in uses.values() for u in used} == fixture_ids
+
+
+def test_a_ci_matrix_of_shards_is_predicted_when_asked(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.parametrize("i", range(6))
+        def test_x(i):
+            pass
+        """
+    )
+    result = pytester.runpytest(
+        "-p",
+        "no:asyncio",
+        "--parallel-report",
+        "--parallel-predict-shards=2",
+        "--parallel-report-json=run.json",
+    )
+    result.stdout.fnmatch_lines(["*CI matrix prediction (split by duration*"])
+    shards = suite_of(pytester)["shards"]
+    assert {(s["shards"], s["workers"]) for s in shards} >= {(1, 2), (2, 2)}
+    assert all(len(s["shard_wall_s"]) == s["shards"] for s in shards)
+    assert all(sum(s["shard_tests"]) == 6 for s in shards)
+
+
+@pytest.mark.parametrize("value", ["0", "x", "1000"])
+def test_a_bad_shard_count_is_a_usage_error_naming_the_option(
+    pytester: pytest.Pytester, value: str
+) -> None:
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest("--parallel-report", f"--parallel-predict-shards={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--parallel-predict-shards*"])

@@ -157,6 +157,19 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class ShardPrediction:
+    """``K`` machines each running ``pytest -n workers --dist dist``: the slowest
+    shard's time, and each shard's time and test count."""
+
+    shards: int
+    workers: int
+    dist: str
+    wall_s: float
+    shard_wall_s: tuple[float, ...]
+    shard_tests: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class ActualRun:
     """What an xdist run took, shown beside its prediction."""
 
@@ -202,3 +215,5 @@ class SuiteSection:
     serial_wall_s: float | None = None
     recommended: XdistAdvice | None = None
     predicted_from: PredictedFrom | None = None
+    #: ``--parallel-predict-shards=K``: 1..K machines each running -n N
+    shards: tuple[ShardPrediction, ...] = ()

@@ -7,11 +7,11 @@ Pure: a :class:`~pytest_parallel_lab.document.suite.SuiteSection` in, text with
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from pytest_parallel_lab.document.suite import (
     ActualRun,
     Prediction,
+    ShardPrediction,
     SuiteSection,
     XdistAdvice,
 )
@@ -37,6 +37,8 @@ def render_suite_section(section: SuiteSection, width: int = DEFAULT_WIDTH) -> s
         _duplication(section, width),
         wrap(_last_worker(section, width), width),
     ]
+    if section.shards:
+        parts.append(render_shards(section.shards, width))
     if section.prediction:
         parts.append(wrap(_prediction_basis(section), width))
         parts.append(
@@ -221,7 +223,7 @@ def render_prediction(
     return text
 
 
-def render_shards(predictions: Sequence[Any], width: int = DEFAULT_WIDTH) -> str:
+def render_shards(predictions: Sequence[ShardPrediction], width: int = DEFAULT_WIDTH) -> str:
     """K machines each running -n N: the slowest shard, and each shard's time."""
     rows = [
         [

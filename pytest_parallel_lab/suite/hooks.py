@@ -36,6 +36,7 @@ from pytest_parallel_lab.suite.recorder import (
     build_section,
     fixture_id,
 )
+from pytest_parallel_lab.suite.shards import predict_shards
 from pytest_parallel_lab.suite.simulate import (
     SavedPrediction,
     advise,
@@ -450,9 +451,17 @@ class SuiteTimingPlugin:
             model = model_from_section(section)
             extra = [*self.options.predict, *([xdist_n] if xdist_n else [])]
             counts = default_worker_counts(calibration.cpus, extra)
-            predictions = tuple(
-                predict_all(model, counts, factory=xdist_scheduler_factory(self.config))
-            )
+            factory = xdist_scheduler_factory(self.config)
+            predictions = tuple(predict_all(model, counts, factory=factory))
+            if self.options.predict_shards and not xdist_n:
+                section = replace(
+                    section,
+                    shards=tuple(
+                        predict_shards(model, k, n, "load", factory)
+                        for k in range(1, self.options.predict_shards + 1)
+                        for n in counts
+                    ),
+                )
         if xdist_n:
             section = replace(
                 section,

@@ -17,23 +17,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_parallel_lab.document.suite import Calibration
+from pytest_parallel_lab.document.suite import Calibration, ShardPrediction
 from pytest_parallel_lab.suite.model import SimTest, SuiteModel
 from pytest_parallel_lab.suite.schedulers import SchedulerFactory
 from pytest_parallel_lab.suite.simulate import predict_xdist_wall_time
-
-
-@dataclasses.dataclass(frozen=True)
-class ShardPrediction:
-    """``K`` machines each running ``pytest -n workers --dist dist``: the slowest
-    shard's time, and each shard's time and test count."""
-
-    shards: int
-    workers: int
-    dist: str
-    wall_s: float
-    shard_wall_s: tuple[float, ...]
-    shard_tests: tuple[int, ...]
 
 
 def split_least_duration(durations: Sequence[float], shards: int) -> list[list[int]]:
