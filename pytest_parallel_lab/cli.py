@@ -276,10 +276,10 @@ def command_html(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with its four subcommands."""
+    """The argument parser with its subcommands."""
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Show, compare, predict and draw runs saved with --parallel-report-json.",
+        description="Show, compare, predict, export and draw runs saved with --parallel-report-json.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
