@@ -4,8 +4,10 @@ For each package: ``pip download --no-binary :all: --no-deps`` its sdist into a
 temporary directory, unpack it, make a temporary venv (which sees this venv's pytest,
 pytest-xdist and pytest-parallel-lab through a ``.pth`` file), install the package and
 its test dependencies there, run the suite serially with ``--parallel-report-json``,
-then with ``-n 2``, and compare the predicted ``-n 2`` session time with the one
-pytest reports, and with the naive serial/2.
+then under each of :data:`MODES` (``-n 2`` and ``-n 4`` with ``load``, ``-n 2`` with
+``worksteal`` and ``loadfile``), interleaved, and compare each predicted session time
+with the one pytest reports, and with the naive serial/N; and whether the recommended
+configuration was the fastest measured one.
 
 Usage: python benchmarks/bench_xdist_prediction.py [--repeats 2] [pkg[==ver]:testpath[:deps] ...]
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -35,6 +38,8 @@ DEFAULT_SUITES = [
     "jinja2==3.1.4:tests:markupsafe",
     "idna==3.10:tests:",
 ]
+#: the (-n, --dist) configurations run for real beside the prediction
+MODES = [(2, "load"), (4, "load"), (2, "worksteal"), (2, "loadfile")]
 SESSION_TIME = re.compile(r"(?:passed|failed|error|errors|skipped|xfailed)\b[^\n]* in ([0-9.]+)s")
 
 
@@ -135,34 +140,83 @@ def bench_one(spec: str, repeats: int, work: Path) -> list[object]:
         "no:asyncio",
         testpath,
     ]
-    predicted, serial, actual = [], [], []
-    for _ in range(repeats):
+    predicted: dict[tuple[int, str], list[float]] = {mode: [] for mode in MODES}
+    actual: dict[tuple[int, str], list[float]] = {mode: [] for mode in MODES}
+    serial: list[float] = []
+    advice: list[tuple[int, str | None]] = []
+    tests = 0
+    for _ in range(repeats):  # interleaved: every mode once per repeat
         report = work / "serial.json"
-        out = run([*base, f"--parallel-report-json={report}"], cwd=source, check=False)
+        out = run(
+            [*base, "--parallel-predict=2,4", f"--parallel-report-json={report}"],
+            cwd=source,
+            check=False,
+        )
         serial.append(session_time(out))
         suite = json.loads(report.read_text())["suite"]
-        predicted.append(
-            next(
-                p["wall_s"]
-                for p in suite["prediction"]
-                if p["workers"] == 2 and p["dist"] == "load"
+        tests = len(suite["tests"])
+        for mode in MODES:
+            predicted[mode].append(
+                next(p["wall_s"] for p in suite["prediction"] if (p["workers"], p["dist"]) == mode)
             )
-        )
-        out = run([*base, "-n", "2"], cwd=source, check=False)
-        actual.append(session_time(out))
+        recommended = suite["recommended"]
+        advice.append((recommended["workers"], recommended["dist"]))
+        for workers, dist in MODES:
+            out = run([*base, "-n", str(workers), "--dist", dist], cwd=source, check=False)
+            actual[(workers, dist)].append(session_time(out))
     # medians: this machine is shared and a single run can be off by half
-    s, a, p = statistics.median(serial), statistics.median(actual), statistics.median(predicted)
-    return [
-        package,
-        len(suite["tests"]),
-        f"{s:.2f}",
-        f"{a:.2f}",
-        f"{p:.2f}",
-        f"{100 * (p - a) / a:+.1f}%",
-        f"{s / 2:.2f}",
-        f"{100 * (s / 2 - a) / a:+.1f}%",
-        f"{min(actual):.2f}-{max(actual):.2f}",
-    ]
+    s = statistics.median(serial)
+    result: dict[str, object] = {"package": package, "tests": tests, "serial": s}
+    for mode in MODES:
+        result[f"{mode}"] = (statistics.median(predicted[mode]), statistics.median(actual[mode]))
+    measured = {mode: statistics.median(actual[mode]) for mode in MODES}
+    measured[(0, None)] = s  # type: ignore[index]
+    best = min(measured, key=lambda m: measured[m])
+    chosen = statistics.mode(advice)
+    chosen_time = measured.get(chosen)  # type: ignore[call-overload]
+    result["advice"] = (chosen, best, chosen_time, measured[best])
+    return result
+
+
+def mode_table(rows: list[dict[str, object]], mode: tuple[int, str]) -> str:
+    table = []
+    for row in rows:
+        p, a = row[f"{mode}"]  # type: ignore[misc]
+        s = row["serial"]
+        naive = s / mode[0]  # type: ignore[operator]
+        table.append(
+            [
+                row["package"],
+                row["tests"],
+                f"{s:.2f}",
+                f"{a:.2f}",
+                f"{p:.2f}",
+                f"{100 * (p - a) / a:+.1f}%",
+                f"{100 * (naive - a) / a:+.1f}%",
+            ]
+        )
+    headers = ["package", "tests", "serial s", "actual s", "predicted s", "error", "naive error"]
+    return f"-n {mode[0]} --dist {mode[1]}\n" + tabulate(table, headers)
+
+
+def advice_table(rows: list[dict[str, object]]) -> str:
+    table = []
+    for row in rows:
+        chosen, best, chosen_time, best_time = row["advice"]  # type: ignore[misc]
+
+        def name(mode: tuple[int, str | None]) -> str:
+            return "serial" if mode[0] == 0 else f"-n {mode[0]} {mode[1]}"
+
+        table.append(
+            [
+                row["package"],
+                name(chosen),
+                name(best),
+                "not measured" if chosen_time is None else f"{chosen_time / best_time:.2f}",
+            ]
+        )
+    headers = ["package", "recommended", "actual best", "recommended / best"]
+    return "recommendation (among serial and the measured modes)\n" + tabulate(table, headers)
 
 
 def main() -> int:
@@ -175,28 +229,20 @@ def main() -> int:
         work = Path(tempfile.mkdtemp(prefix="bench-xdist-"))
         try:
             rows.append(bench_one(spec, args.repeats, work))
+            print(f"{spec}: done", file=sys.stderr, flush=True)
         except Exception as exc:  # one broken sdist must not hide the others
             print(f"{spec}: skipped ({str(exc).splitlines()[0][:200]})", file=sys.stderr)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        print(tabulate(rows[-1:], tablefmt="plain"), flush=True) if rows else None
-    print()
     print(
-        tabulate(
-            rows,
-            [
-                "package",
-                "tests",
-                "serial s",
-                "actual -n2 s",
-                "predicted s",
-                "pred err",
-                "naive s",
-                "naive err",
-                "actual range",
-            ],
-        )
+        f"{len(rows)} suites, {args.repeats} interleaved repeats, medians; "
+        f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '(unset)')}"
     )
+    for mode in MODES:
+        print()
+        print(mode_table(rows, mode))
+    print()
+    print(advice_table(rows))
     return 0
 
 
