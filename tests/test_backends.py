@@ -30,7 +30,9 @@ from pytest_parallel_lab.backends import (
 from pytest_parallel_lab.backends.inprocess import THREAD_PREFIX, ThreadRunner
 from pytest_parallel_lab.backends.processes import describe_exit
 
+#: The backends every interpreter has, and those that need a newer one or an extra.
 BUILTIN_NAMES = ["serial", "thread", "process", "multiprocessing", "asyncio"]
+OPTIONAL_NAMES = ["interpreter"]
 PROCESS_NAMES = ["process", "multiprocessing"]
 
 
@@ -84,12 +86,27 @@ def runner(request: pytest.FixtureRequest) -> Iterator[Runner]:
 
 
 def test_every_builtin_backend_implements_the_protocol_and_is_available() -> None:
-    assert [b.name for b in BUILTIN_BACKENDS] == BUILTIN_NAMES
+    assert [b.name for b in BUILTIN_BACKENDS] == BUILTIN_NAMES + OPTIONAL_NAMES
     for b in BUILTIN_BACKENDS:
         assert isinstance(b, Backend)
         assert b.description
-        assert b.unavailable_reason() is None
+        if b.name in BUILTIN_NAMES:
+            assert b.unavailable_reason() is None
         assert b.uses_processes is (b.name in PROCESS_NAMES)
+
+
+def test_an_optional_backend_says_why_it_is_unavailable_or_runs_tasks() -> None:
+    for name in OPTIONAL_NAMES:
+        reason = backend(name).unavailable_reason()
+        if reason is not None:
+            assert reason.strip()
+            continue
+        started = backend(name).start(2, None)
+        try:
+            result = started.run(Work(call=square, items=(3, 4)), timeout=60)
+            assert [o.value for o in result.outcomes] == [9, 16]
+        finally:
+            started.close()
 
 
 def test_a_runner_returns_every_outcome_in_task_order(runner: Runner) -> None:
@@ -191,7 +208,8 @@ def test_a_process_pool_whose_worker_was_killed_between_runs_raises_worker_crash
 def test_closing_runners_leaves_no_process_and_no_lab_thread() -> None:
     cache = RunnerCache()
     for b in BUILTIN_BACKENDS:
-        cache.get(b, 2, None).runner.run(Work(call=square, items=(1, 2)), 30)
+        if b.unavailable_reason() is None:
+            cache.get(b, 2, None).runner.run(Work(call=square, items=(1, 2)), 30)
     cache.close_all()
     assert multiprocessing.active_children() == []
     deadline = time.monotonic() + 10
@@ -261,8 +279,8 @@ def test_the_registry_keeps_registration_order_and_finds_by_name() -> None:
     for b in BUILTIN_BACKENDS:
         registry.register(b)
     registry.register(NamedBackend("my-threads"))
-    assert registry.names() == [*BUILTIN_NAMES, "my-threads"]
-    assert registry.unavailable() == {}
+    assert registry.names() == [*BUILTIN_NAMES, *OPTIONAL_NAMES, "my-threads"]
+    assert set(registry.unavailable()) <= set(OPTIONAL_NAMES)
     assert registry.get("my-threads") == NamedBackend("my-threads")
     assert registry.get("nope") is None
     assert [b.name for b in registry] == registry.names()

@@ -94,10 +94,29 @@ class AsyncioBackend:
         return AsyncioRunner(workers)
 
 
+class InterpreterBackend:
+    name = "interpreter"
+    description = "concurrent.futures.InterpreterPoolExecutor (3.14+, one interpreter per worker)"
+    uses_processes = False
+    #: the callable, its arguments and its result are pickled between interpreters
+    pickles_tasks = True
+
+    def unavailable_reason(self) -> str | None:
+        from pytest_parallel_lab.backends.interpreters import interpreter_pool_support
+
+        return interpreter_pool_support()
+
+    def start(self, workers: int, start_method: str | None) -> Runner:
+        from pytest_parallel_lab.backends.interpreters import InterpreterRunner
+
+        return InterpreterRunner(workers)
+
+
 BUILTIN_BACKENDS = (
     SerialBackend(),
     ThreadBackend(),
     ProcessBackend(),
     MultiprocessingBackend(),
     AsyncioBackend(),
+    InterpreterBackend(),
 )

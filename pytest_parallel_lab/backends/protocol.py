@@ -15,7 +15,14 @@ from pytest_parallel_lab.backends.errors import BackendError, WorkerCrashed, Wor
 if TYPE_CHECKING:
     from pytest_parallel_lab.backends.base import BatchResult, Work
 
-__all__ = ["Backend", "BackendError", "Runner", "WorkerCrashed", "WorkloadTimeout"]
+__all__ = [
+    "Backend",
+    "BackendError",
+    "Runner",
+    "WorkerCrashed",
+    "WorkloadTimeout",
+    "pickles_tasks",
+]
 
 
 @runtime_checkable
@@ -65,3 +72,10 @@ class Backend(Protocol):
     def start(self, workers: int, start_method: str | None) -> Runner:
         """Start a runner with *workers* workers."""
         ...
+
+
+def pickles_tasks(backend: Backend) -> bool:
+    """Whether *backend* pickles each task's callable, arguments and result: an optional
+    ``pickles_tasks`` attribute (subinterpreters pickle without processes), else
+    ``uses_processes``."""
+    return bool(getattr(backend, "pickles_tasks", backend.uses_processes))

@@ -26,6 +26,7 @@ from pytest_parallel_lab.backends import (
     WorkloadTimeout,
 )
 from pytest_parallel_lab.backends.base import BatchResult, Work, call_test_body
+from pytest_parallel_lab.backends.protocol import pickles_tasks
 from pytest_parallel_lab.document.records import Environment, Gate, ResultRecord
 from pytest_parallel_lab.marked.delivery import (
     ONE_THREAD_BACKENDS,
@@ -199,19 +200,24 @@ def _check_transport(
     settings: Settings, backend: Backend, work: Work, named_objects: Sequence[tuple[str, Any]]
 ) -> int | None:
     """For a process backend: fail naming what cannot be pickled, else the bytes a task sends."""
-    if not backend.uses_processes:
+    if not pickles_tasks(backend):
         return None
     problem = find_unpicklable(named_objects)
     if problem is not None:
         description, obj, exc = problem
         raise PicklingProblem(
             f"{description} cannot be pickled for the {settings.backend} backend, which sends "
-            f"every task's function and arguments to worker processes.\n"
+            f"every task's function and arguments to {_workers_of(backend)}.\n"
             f"  object: {obj!r}\n  error:  {type(exc).__name__}: {exc}\n"
             "Fix: make the workload a module-level function and its fixture values picklable "
             '(plain data, not locks, sockets, open files or lambdas), or use backend="thread".'
         )
     return pickled_size((work.call, work.items[0] if work.items else None))
+
+
+def _workers_of(backend: Backend) -> str:
+    """Where a pickling backend sends its tasks, in words."""
+    return "worker processes" if backend.uses_processes else "other interpreters"
 
 
 def _take_rounds(
