@@ -32,8 +32,10 @@ from pytest_parallel_lab.backends.processes import describe_exit
 
 #: The backends every interpreter has, and those that need a newer one or an extra.
 BUILTIN_NAMES = ["serial", "thread", "process", "multiprocessing", "asyncio"]
-OPTIONAL_NAMES = ["interpreter"]
+OPTIONAL_NAMES = ["interpreter", "dask"]
 PROCESS_NAMES = ["process", "multiprocessing"]
+#: Started by the acceptance tests only, which share one cluster (seconds to start).
+CLUSTER_NAMES = ["dask"]
 
 
 def square(x: int) -> int:
@@ -92,11 +94,13 @@ def test_every_builtin_backend_implements_the_protocol_and_is_available() -> Non
         assert b.description
         if b.name in BUILTIN_NAMES:
             assert b.unavailable_reason() is None
-        assert b.uses_processes is (b.name in PROCESS_NAMES)
+        assert b.uses_processes is (b.name in [*PROCESS_NAMES, *CLUSTER_NAMES])
 
 
 def test_an_optional_backend_says_why_it_is_unavailable_or_runs_tasks() -> None:
     for name in OPTIONAL_NAMES:
+        if name in CLUSTER_NAMES:
+            continue
         reason = backend(name).unavailable_reason()
         if reason is not None:
             assert reason.strip()
@@ -208,7 +212,7 @@ def test_a_process_pool_whose_worker_was_killed_between_runs_raises_worker_crash
 def test_closing_runners_leaves_no_process_and_no_lab_thread() -> None:
     cache = RunnerCache()
     for b in BUILTIN_BACKENDS:
-        if b.unavailable_reason() is None:
+        if b.unavailable_reason() is None and b.name not in CLUSTER_NAMES:
             cache.get(b, 2, None).runner.run(Work(call=square, items=(1, 2)), 30)
     cache.close_all()
     assert multiprocessing.active_children() == []

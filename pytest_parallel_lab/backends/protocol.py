@@ -21,6 +21,8 @@ __all__ = [
     "Runner",
     "WorkerCrashed",
     "WorkloadTimeout",
+    "in_all",
+    "pickler",
     "pickles_tasks",
 ]
 
@@ -79,3 +81,16 @@ def pickles_tasks(backend: Backend) -> bool:
     ``pickles_tasks`` attribute (subinterpreters pickle without processes), else
     ``uses_processes``."""
     return bool(getattr(backend, "pickles_tasks", backend.uses_processes))
+
+
+def in_all(backend: Backend) -> bool:
+    """Whether ``backend="all"`` includes *backend* (an optional ``in_all`` attribute,
+    default True): a backend that starts a cluster is named explicitly."""
+    return bool(getattr(backend, "in_all", True))
+
+
+def pickler(backend: Backend) -> str:
+    """Which pickler a pickling backend sends tasks with: ``"pickle"`` (the
+    multiprocessing one, the default) or ``"cloudpickle"`` (an optional ``pickler``
+    attribute; lambdas and closures travel)."""
+    return str(getattr(backend, "pickler", "pickle"))

@@ -110,6 +110,7 @@ class MarkedSession:
                     defaults=self.options.defaults,
                     registered=self.registry.names(),
                     unavailable=self.unavailable,
+                    not_in_all=self.registry.not_in_all(),
                 )
             except MarkerError as exc:
                 parsed = exc
