@@ -32,7 +32,7 @@ from pytest_parallel_lab.backends.processes import describe_exit
 
 #: The backends every interpreter has, and those that need a newer one or an extra.
 BUILTIN_NAMES = ["serial", "thread", "process", "multiprocessing", "asyncio"]
-OPTIONAL_NAMES = ["interpreter", "dask"]
+OPTIONAL_NAMES = ["interpreter", "dask", "loky"]
 PROCESS_NAMES = ["process", "multiprocessing"]
 #: Started by the acceptance tests only, which share one cluster (seconds to start).
 CLUSTER_NAMES = ["dask"]
@@ -94,7 +94,7 @@ def test_every_builtin_backend_implements_the_protocol_and_is_available() -> Non
         assert b.description
         if b.name in BUILTIN_NAMES:
             assert b.unavailable_reason() is None
-        assert b.uses_processes is (b.name in [*PROCESS_NAMES, *CLUSTER_NAMES])
+        assert b.uses_processes is (b.name in [*PROCESS_NAMES, *CLUSTER_NAMES, "loky"])
 
 
 def test_an_optional_backend_says_why_it_is_unavailable_or_runs_tasks() -> None:

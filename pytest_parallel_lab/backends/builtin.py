@@ -120,7 +120,8 @@ class DaskBackend:
         "distributed.Client.map(pure=False) on a LocalCluster or --parallel-dask-scheduler"
     )
     uses_processes = True
-    #: a cluster is started (or reached) only when a test names this backend
+    #: a cluster is started (or reached) only when a test names this backend; and an
+    #: optional extra: installing it does not change what "all" means
     in_all = False
     #: Dask pickles with cloudpickle (lambdas and closures travel)
     pickler = "cloudpickle"
@@ -139,6 +140,27 @@ class DaskBackend:
         return DaskRunner(workers, self.scheduler)
 
 
+class LokyBackend:
+    """loky (joblib's process pool): cloudpickle, so lambdas and closures travel."""
+
+    name = "loky"
+    description = "loky.ProcessPoolExecutor (joblib's pool; cloudpickle: lambdas travel)"
+    uses_processes = True
+    #: an optional extra: installing it does not change what "all" means
+    in_all = False
+    pickler = "cloudpickle"
+
+    def unavailable_reason(self) -> str | None:
+        from pytest_parallel_lab.backends.loky_pool import loky_support
+
+        return loky_support()
+
+    def start(self, workers: int, start_method: str | None) -> Runner:
+        from pytest_parallel_lab.backends.loky_pool import LokyRunner
+
+        return LokyRunner(workers)
+
+
 def builtin_backends(dask_scheduler: str | None = None) -> tuple[Backend, ...]:
     """The built-in backends, the dask one pointed at *dask_scheduler* when given."""
     if dask_scheduler is None:
@@ -154,4 +176,5 @@ BUILTIN_BACKENDS: tuple[Backend, ...] = (
     AsyncioBackend(),
     InterpreterBackend(),
     DaskBackend(),
+    LokyBackend(),
 )

@@ -85,7 +85,8 @@ def pickles_tasks(backend: Backend) -> bool:
 
 def in_all(backend: Backend) -> bool:
     """Whether ``backend="all"`` includes *backend* (an optional ``in_all`` attribute,
-    default True): a backend that starts a cluster is named explicitly."""
+    default True): a backend that starts a cluster, or comes from an optional extra, is
+    named explicitly."""
     return bool(getattr(backend, "in_all", True))
 
 

@@ -44,7 +44,7 @@ class BackendRegistry:
         return reasons
 
     def not_in_all(self) -> list[str]:
-        """The backends ``backend="all"`` leaves out (they start a cluster)."""
+        """The backends ``backend="all"`` leaves out (a cluster, an optional extra)."""
         return [name for name, backend in self._backends.items() if not in_all(backend)]
 
     def __iter__(self) -> Iterator[Backend]:
