@@ -17,6 +17,7 @@ import pytest
 from pytest_parallel_lab import hookspecs
 from pytest_parallel_lab.backends.builtin import builtin_backends
 from pytest_parallel_lab.backends.registry import BackendRegistry
+from pytest_parallel_lab.environment import GilWatch
 from pytest_parallel_lab.options import (
     OPTIONS_KEY,
     LabOptions,
@@ -36,6 +37,7 @@ MARKED_PLUGIN_NAME = "parallel-lab-marked"
 SUITE_PLUGIN_NAME = "parallel-lab-suite"
 SUITE_XDIST_PLUGIN_NAME = "parallel-lab-suite-xdist"
 REPORT_PLUGIN_NAME = "parallel-lab-report"
+GIL_PLUGIN_NAME = "parallel-lab-gil"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -68,6 +70,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
     marked = MarkedSession(config, options, registry, registry.unavailable())
     config.stash[MARKED_KEY] = marked
+    watch = GilWatch.now()
+    if watch.free_threaded:
+        marked.gil_watch = watch
+        config.pluginmanager.register(marked_hooks.GilWatchPlugin(marked, watch), GIL_PLUGIN_NAME)
     config.addinivalue_line("markers", marked_hooks.marker_help(marked))
     config.pluginmanager.register(marked_hooks, MARKED_PLUGIN_NAME)
     if options.xdist.role is Role.CONTROLLER:

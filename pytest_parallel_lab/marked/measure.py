@@ -138,6 +138,7 @@ def measure(
     on_batch: Callable[[str, BatchResult], None] | None = None,
     environment: Environment | None = None,
     on_stopped: Callable[[ResultRecord], None] | None = None,
+    environment_at_end: Callable[[], Environment] | None = None,
 ) -> Measured:
     """Measure *work* serially and under *backend*; never raises for workload problems.
 
@@ -147,6 +148,10 @@ def measure(
 
     Ctrl-C, or a plugin that stops the test (pytest-timeout), is re-raised after the
     pools are torn down and *on_stopped* got the row of what was measured so far.
+
+    *environment_at_end*, when given, says what the interpreter is once measured: the
+    classification reads it (a free-threaded build's GIL may have been turned on by an
+    import in the workload).
     """
     identity = _identity(settings, work)
     started: list[StartedRunner] = []
@@ -193,7 +198,8 @@ def measure(
     m = measurer.measurement
     serial.warm_for, serial.warm_wall_s = warm_key, estimate.baseline_median_s
     record = _record(identity, settings, backend, candidate, m, estimate, pickled, delivery)
-    return _judge(settings, record, gate, environment or Environment(), m.values)
+    judged_in = environment_at_end() if environment_at_end is not None else environment
+    return _judge(settings, record, gate, judged_in or Environment(), m.values)
 
 
 def _check_transport(
