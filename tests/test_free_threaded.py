@@ -147,7 +147,7 @@ def test_an_extension_that_turns_the_gil_on_at_import_is_reported_with_its_modul
     notes = {r["test"].split("::")[-1]: r["notes"] for r in rows}
     assert not any("GIL" in note for note in notes["test_before"])
     assert (
-        "GIL re-enabled during this test: threads ran under it after"
+        "GIL re-enabled during this test (an import): threads ran under it from then on"
         in (notes["test_imports_the_extension"])
     )
 
