@@ -279,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its subcommands."""
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Show, compare, predict, export and draw runs saved with --parallel-report-json.",
+        description=(
+            "Show, compare, predict, export and draw runs saved with --parallel-report-json."
+        ),
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

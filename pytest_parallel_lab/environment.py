@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import sys
 import sysconfig
 from collections.abc import Mapping, Sequence
@@ -80,6 +81,69 @@ def gil_enabled() -> bool:
 def free_threaded_build() -> bool:
     """Whether the interpreter was built with ``Py_GIL_DISABLED`` (the 't' builds)."""
     return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+def gil_forced() -> str | None:
+    """How the user set the GIL for this process, if they did: ``PYTHON_GIL=1`` or
+    ``-X gil=0`` (as written); None when the build's default applies."""
+    option = getattr(sys, "_xoptions", {}).get("gil")
+    if option is not None:
+        return f"-X gil={option}"
+    value = os.environ.get("PYTHON_GIL")
+    return f"PYTHON_GIL={value}" if value else None
+
+
+#: CPython's RuntimeWarning when an extension without free-threading support turns the
+#: GIL on at import (3.13+): "The global interpreter lock (GIL) has been enabled to load
+#: module '_x', which has not declared that it can run safely without the GIL. ..."
+_GIL_ENABLED_TO_LOAD = re.compile(r"GIL\) has been enabled to load module '(?P<module>[^']+)'")
+
+
+def gil_reenabling_module(message: str) -> str | None:
+    """The module a 'GIL has been enabled to load module' warning names, if it is one."""
+    found = _GIL_ENABLED_TO_LOAD.search(message)
+    return found.group("module") if found else None
+
+
+@dataclass(frozen=True)
+class GilWatch:
+    """The GIL of a free-threaded build, watched from the start of the session: a C
+    extension that does not declare free-threading support turns it on at import, for
+    the rest of the process (pytest-run-parallel reports the same)."""
+
+    free_threaded: bool
+    enabled_at_start: bool
+    #: PYTHON_GIL / -X gil as set at the start, if set
+    forced: str | None = None
+
+    @classmethod
+    def now(cls) -> GilWatch:
+        return cls(free_threaded_build(), gil_enabled(), gil_forced())
+
+    def reenabled(self, enabled_now: bool) -> bool:
+        """The GIL was off at the start and is on now: something turned it on."""
+        return self.free_threaded and not self.enabled_at_start and enabled_now
+
+    def describe(self, enabled_now: bool, modules: Sequence[str] = ()) -> str | None:
+        """What a free-threaded run should be told about its GIL, or None (a default
+        build, or the GIL off throughout)."""
+        if not self.free_threaded:
+            return None
+        if self.enabled_at_start:
+            how = f" by {self.forced}" if self.forced else ""
+            return (
+                f"the GIL is enabled{how} on this free-threaded build: threads run Python "
+                "code one at a time, as on a default build"
+            )
+        if not enabled_now:
+            return None
+        by = f" to load {', '.join(repr(m) for m in modules)}" if modules else ""
+        return (
+            f"the GIL was re-enabled at runtime{by}: an extension module that has not "
+            "declared free-threading support was imported, and thread measurements after "
+            "it ran under the GIL. Fix: use a version of it that supports free-threading, "
+            "or run with PYTHON_GIL=0 (at your own risk)"
+        )
 
 
 def platform_name() -> str:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 @pytest.hookspec
-def pytest_parallel_lab_register_backends(registry: BackendRegistry) -> None:
+def pytest_parallel_lab_register_backends(registry: BackendRegistry, config: pytest.Config) -> None:
     """Register concurrency backends with ``registry.register(backend)``.
 
     Called once in ``pytest_configure``. A backend implements the
@@ -24,8 +24,12 @@ def pytest_parallel_lab_register_backends(registry: BackendRegistry) -> None:
     are registered by a ``trylast`` implementation of this hook.
 
     :param registry: the session's backend registry.
+    :param config: the pytest config (its options are read; an implementation may leave
+        this parameter out).
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       The ``config`` parameter.
     """
 
 

@@ -70,6 +70,10 @@ HELP_PREDICT_SHARDS = (
 MAX_PREDICTED_SHARDS = 256
 HELP_PREDICT = "Worker counts to predict the xdist wall time for, e.g. 2,4,8 (default 2..CPUs)."
 HELP_PREDICT_FROM = "Predict the xdist wall time from a saved --parallel-report-json run."
+HELP_DASK_SCHEDULER = (
+    "Run the dask backend on the cluster at ADDRESS (tcp://host:8786, or a scheduler file) "
+    "instead of a LocalCluster of its own; that cluster is never shut down."
+)
 
 #: Backends --parallel-all uses when --parallel-backend is not given.
 PARALLEL_ALL_BACKENDS = ("thread", "process")
@@ -222,6 +226,9 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         help=HELP_PREDICT_SHARDS,
     )
+    group.addoption(
+        "--parallel-dask-scheduler", metavar="ADDRESS", default=None, help=HELP_DASK_SCHEDULER
+    )
     parser.addini("parallel_rounds", HELP_ROUNDS, default=str(DEFAULT_ROUNDS))
     parser.addini("parallel_timeout", HELP_TIMEOUT, default=str(DEFAULT_TIMEOUT_S))
     parser.addini("parallel_tasks", HELP_TASKS, default=str(DEFAULT_TASKS))
@@ -231,6 +238,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("parallel_max_rounds", HELP_MAX_ROUNDS, default=str(DEFAULT_MAX_ROUNDS))
     parser.addini("parallel_predict", HELP_PREDICT, default="")
     parser.addini("parallel_predict_shards", HELP_PREDICT_SHARDS, default="")
+    parser.addini("parallel_dask_scheduler", HELP_DASK_SCHEDULER, default="")
 
 
 # --- reading them once ---------------------------------------------------------------
@@ -256,6 +264,8 @@ class LabOptions:
     capacity: CpuCapacity = field(default_factory=lambda: CpuCapacity(1, 1.0))
     #: where relative output paths start (pytest's invocation directory)
     invocation_dir: str = "."
+    #: --parallel-dask-scheduler: the cluster the dask backend uses (None: a LocalCluster)
+    dask_scheduler: str | None = None
 
     @property
     def cpus(self) -> int:
@@ -366,6 +376,7 @@ def read_options(config: pytest.Config) -> LabOptions:
         ),
         capacity=read_capacity(),
         invocation_dir=str(config.invocation_params.dir),
+        dask_scheduler=pick("parallel_dask_scheduler", "parallel_dask_scheduler", str) or None,
     )
 
 
@@ -401,6 +412,37 @@ def check_output_options(options: LabOptions) -> None:
                     f"{flag(option)}={path}: {problem}. "
                     "Fix: give a file path in a writable directory"
                 )
+
+
+def check_dask_scheduler(options: LabOptions) -> None:
+    """``--parallel-dask-scheduler`` must name a scheduler that answers, and the dask
+    extra must be installed: a usage error before any test runs."""
+    given = options.dask_scheduler
+    if not given:
+        return
+    from pytest_parallel_lab.backends.dask_cluster import (
+        dask_support,
+        resolve_scheduler,
+        scheduler_unreachable,
+    )
+
+    option = flag("parallel_dask_scheduler")
+    missing = dask_support()
+    if missing is not None:
+        raise pytest.UsageError(f"{option}={given}: the dask backend {missing}")
+    try:
+        address = resolve_scheduler(given)
+    except ValueError as exc:
+        raise pytest.UsageError(
+            f"{option}={given}: {exc}. Fix: give a scheduler address such as "
+            "tcp://127.0.0.1:8786 or the path of a scheduler file"
+        ) from None
+    problem = scheduler_unreachable(address)
+    if problem is not None:
+        raise pytest.UsageError(
+            f"{option}={given}: {problem}. Fix: start the scheduler (dask scheduler), "
+            "correct the address, or leave the option out for a LocalCluster"
+        )
 
 
 def predict_from_saved_run(options: LabOptions) -> SavedPrediction | None:

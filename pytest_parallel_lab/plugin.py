@@ -15,13 +15,16 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_parallel_lab import hookspecs
-from pytest_parallel_lab.backends.builtin import BUILTIN_BACKENDS
+from pytest_parallel_lab.backends.builtin import builtin_backends
 from pytest_parallel_lab.backends.registry import BackendRegistry
+from pytest_parallel_lab.environment import GilWatch
 from pytest_parallel_lab.options import (
     OPTIONS_KEY,
     LabOptions,
     add_options,
+    check_dask_scheduler,
     check_output_options,
+    lab_options,
     predict_from_saved_run,
     read_options,
 )
@@ -34,6 +37,7 @@ MARKED_PLUGIN_NAME = "parallel-lab-marked"
 SUITE_PLUGIN_NAME = "parallel-lab-suite"
 SUITE_XDIST_PLUGIN_NAME = "parallel-lab-suite-xdist"
 REPORT_PLUGIN_NAME = "parallel-lab-report"
+GIL_PLUGIN_NAME = "parallel-lab-gil"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -45,25 +49,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_parallel_lab_register_backends(registry: BackendRegistry) -> None:
-    """The built-in backends, registered like any plugin's."""
-    for backend in BUILTIN_BACKENDS:
+def pytest_parallel_lab_register_backends(registry: BackendRegistry, config: pytest.Config) -> None:
+    """The built-in backends, registered like any plugin's (the dask one pointed at
+    ``--parallel-dask-scheduler`` when given)."""
+    for backend in builtin_backends(lab_options(config).dask_scheduler):
         registry.register(backend)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     options = read_options(config)
+    config.stash[OPTIONS_KEY] = options  # before the backends: the built-ins read it
     registry = _registry(config, options)
     saved = None
     if options.xdist.role is not Role.WORKER:
         check_output_options(options)
         saved = predict_from_saved_run(options)
-    config.stash[OPTIONS_KEY] = options
+    check_dask_scheduler(options)
     from pytest_parallel_lab.marked import hooks as marked_hooks
     from pytest_parallel_lab.marked.session import MARKED_KEY, MarkedSession
 
     marked = MarkedSession(config, options, registry, registry.unavailable())
     config.stash[MARKED_KEY] = marked
+    watch = GilWatch.now()
+    if watch.free_threaded:
+        marked.gil_watch = watch
+        config.pluginmanager.register(marked_hooks.GilWatchPlugin(marked, watch), GIL_PLUGIN_NAME)
     config.addinivalue_line("markers", marked_hooks.marker_help(marked))
     config.pluginmanager.register(marked_hooks, MARKED_PLUGIN_NAME)
     if options.xdist.role is Role.CONTROLLER:
@@ -88,11 +98,12 @@ def _registry(config: pytest.Config, options: LabOptions) -> BackendRegistry:
     """Every plugin's backends; --parallel-backend must name available ones."""
     registry = BackendRegistry()
     try:
-        config.hook.pytest_parallel_lab_register_backends(registry=registry)
+        config.hook.pytest_parallel_lab_register_backends(registry=registry, config=config)
     except (TypeError, ValueError) as exc:
         raise pytest.UsageError(
             f"pytest_parallel_lab_register_backends: {exc}. Fix: give the plugin's backend "
-            "another name (the built-ins are serial, thread, process, multiprocessing, asyncio) "
+            "another name (the built-ins are serial, thread, process, multiprocessing, asyncio, "
+            "interpreter, dask, loky) "
             "and implement the Backend protocol"
         ) from None
     for name in options.defaults.backends or ():

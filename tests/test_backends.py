@@ -30,8 +30,12 @@ from pytest_parallel_lab.backends import (
 from pytest_parallel_lab.backends.inprocess import THREAD_PREFIX, ThreadRunner
 from pytest_parallel_lab.backends.processes import describe_exit
 
+#: The backends every interpreter has, and those that need a newer one or an extra.
 BUILTIN_NAMES = ["serial", "thread", "process", "multiprocessing", "asyncio"]
+OPTIONAL_NAMES = ["interpreter", "dask", "loky"]
 PROCESS_NAMES = ["process", "multiprocessing"]
+#: Started by the acceptance tests only, which share one cluster (seconds to start).
+CLUSTER_NAMES = ["dask"]
 
 
 def square(x: int) -> int:
@@ -84,12 +88,29 @@ def runner(request: pytest.FixtureRequest) -> Iterator[Runner]:
 
 
 def test_every_builtin_backend_implements_the_protocol_and_is_available() -> None:
-    assert [b.name for b in BUILTIN_BACKENDS] == BUILTIN_NAMES
+    assert [b.name for b in BUILTIN_BACKENDS] == BUILTIN_NAMES + OPTIONAL_NAMES
     for b in BUILTIN_BACKENDS:
         assert isinstance(b, Backend)
         assert b.description
-        assert b.unavailable_reason() is None
-        assert b.uses_processes is (b.name in PROCESS_NAMES)
+        if b.name in BUILTIN_NAMES:
+            assert b.unavailable_reason() is None
+        assert b.uses_processes is (b.name in [*PROCESS_NAMES, *CLUSTER_NAMES, "loky"])
+
+
+def test_an_optional_backend_says_why_it_is_unavailable_or_runs_tasks() -> None:
+    for name in OPTIONAL_NAMES:
+        if name in CLUSTER_NAMES:
+            continue
+        reason = backend(name).unavailable_reason()
+        if reason is not None:
+            assert reason.strip()
+            continue
+        started = backend(name).start(2, None)
+        try:
+            result = started.run(Work(call=square, items=(3, 4)), timeout=60)
+            assert [o.value for o in result.outcomes] == [9, 16]
+        finally:
+            started.close()
 
 
 def test_a_runner_returns_every_outcome_in_task_order(runner: Runner) -> None:
@@ -191,7 +212,8 @@ def test_a_process_pool_whose_worker_was_killed_between_runs_raises_worker_crash
 def test_closing_runners_leaves_no_process_and_no_lab_thread() -> None:
     cache = RunnerCache()
     for b in BUILTIN_BACKENDS:
-        cache.get(b, 2, None).runner.run(Work(call=square, items=(1, 2)), 30)
+        if b.unavailable_reason() is None and b.name not in CLUSTER_NAMES:
+            cache.get(b, 2, None).runner.run(Work(call=square, items=(1, 2)), 30)
     cache.close_all()
     assert multiprocessing.active_children() == []
     deadline = time.monotonic() + 10
@@ -261,8 +283,8 @@ def test_the_registry_keeps_registration_order_and_finds_by_name() -> None:
     for b in BUILTIN_BACKENDS:
         registry.register(b)
     registry.register(NamedBackend("my-threads"))
-    assert registry.names() == [*BUILTIN_NAMES, "my-threads"]
-    assert registry.unavailable() == {}
+    assert registry.names() == [*BUILTIN_NAMES, *OPTIONAL_NAMES, "my-threads"]
+    assert set(registry.unavailable()) <= set(OPTIONAL_NAMES)
     assert registry.get("my-threads") == NamedBackend("my-threads")
     assert registry.get("nope") is None
     assert [b.name for b in registry] == registry.names()

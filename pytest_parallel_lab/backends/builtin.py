@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from pytest_parallel_lab.backends.protocol import Runner
+from pytest_parallel_lab.backends.protocol import Backend, Runner
 
 # The runner modules are imported when a backend starts: a run without marked tests
 # does not pay for importing asyncio and the process pools.
@@ -94,10 +94,87 @@ class AsyncioBackend:
         return AsyncioRunner(workers)
 
 
-BUILTIN_BACKENDS = (
+class InterpreterBackend:
+    name = "interpreter"
+    description = "concurrent.futures.InterpreterPoolExecutor (3.14+, one interpreter per worker)"
+    uses_processes = False
+    #: the callable, its arguments and its result are pickled between interpreters
+    pickles_tasks = True
+
+    def unavailable_reason(self) -> str | None:
+        from pytest_parallel_lab.backends.interpreters import interpreter_pool_support
+
+        return interpreter_pool_support()
+
+    def start(self, workers: int, start_method: str | None) -> Runner:
+        from pytest_parallel_lab.backends.interpreters import InterpreterRunner
+
+        return InterpreterRunner(workers)
+
+
+class DaskBackend:
+    """Dask: a ``LocalCluster`` the session starts, or the cluster at *scheduler*."""
+
+    name = "dask"
+    description = (
+        "distributed.Client.map(pure=False) on a LocalCluster or --parallel-dask-scheduler"
+    )
+    uses_processes = True
+    #: a cluster is started (or reached) only when a test names this backend; and an
+    #: optional extra: installing it does not change what "all" means
+    in_all = False
+    #: Dask pickles with cloudpickle (lambdas and closures travel)
+    pickler = "cloudpickle"
+
+    def __init__(self, scheduler: str | None = None) -> None:
+        self.scheduler = scheduler
+
+    def unavailable_reason(self) -> str | None:
+        from pytest_parallel_lab.backends.dask_cluster import dask_support
+
+        return dask_support()
+
+    def start(self, workers: int, start_method: str | None) -> Runner:
+        from pytest_parallel_lab.backends.dask_cluster import DaskRunner
+
+        return DaskRunner(workers, self.scheduler)
+
+
+class LokyBackend:
+    """loky (joblib's process pool): cloudpickle, so lambdas and closures travel."""
+
+    name = "loky"
+    description = "loky.ProcessPoolExecutor (joblib's pool; cloudpickle: lambdas travel)"
+    uses_processes = True
+    #: an optional extra: installing it does not change what "all" means
+    in_all = False
+    pickler = "cloudpickle"
+
+    def unavailable_reason(self) -> str | None:
+        from pytest_parallel_lab.backends.loky_pool import loky_support
+
+        return loky_support()
+
+    def start(self, workers: int, start_method: str | None) -> Runner:
+        from pytest_parallel_lab.backends.loky_pool import LokyRunner
+
+        return LokyRunner(workers)
+
+
+def builtin_backends(dask_scheduler: str | None = None) -> tuple[Backend, ...]:
+    """The built-in backends, the dask one pointed at *dask_scheduler* when given."""
+    if dask_scheduler is None:
+        return BUILTIN_BACKENDS
+    return tuple(DaskBackend(dask_scheduler) if b.name == "dask" else b for b in BUILTIN_BACKENDS)
+
+
+BUILTIN_BACKENDS: tuple[Backend, ...] = (
     SerialBackend(),
     ThreadBackend(),
     ProcessBackend(),
     MultiprocessingBackend(),
     AsyncioBackend(),
+    InterpreterBackend(),
+    DaskBackend(),
+    LokyBackend(),
 )

@@ -15,7 +15,16 @@ from pytest_parallel_lab.backends.errors import BackendError, WorkerCrashed, Wor
 if TYPE_CHECKING:
     from pytest_parallel_lab.backends.base import BatchResult, Work
 
-__all__ = ["Backend", "BackendError", "Runner", "WorkerCrashed", "WorkloadTimeout"]
+__all__ = [
+    "Backend",
+    "BackendError",
+    "Runner",
+    "WorkerCrashed",
+    "WorkloadTimeout",
+    "in_all",
+    "pickler",
+    "pickles_tasks",
+]
 
 
 @runtime_checkable
@@ -65,3 +74,24 @@ class Backend(Protocol):
     def start(self, workers: int, start_method: str | None) -> Runner:
         """Start a runner with *workers* workers."""
         ...
+
+
+def pickles_tasks(backend: Backend) -> bool:
+    """Whether *backend* pickles each task's callable, arguments and result: an optional
+    ``pickles_tasks`` attribute (subinterpreters pickle without processes), else
+    ``uses_processes``."""
+    return bool(getattr(backend, "pickles_tasks", backend.uses_processes))
+
+
+def in_all(backend: Backend) -> bool:
+    """Whether ``backend="all"`` includes *backend* (an optional ``in_all`` attribute,
+    default True): a backend that starts a cluster, or comes from an optional extra, is
+    named explicitly."""
+    return bool(getattr(backend, "in_all", True))
+
+
+def pickler(backend: Backend) -> str:
+    """Which pickler a pickling backend sends tasks with: ``"pickle"`` (the
+    multiprocessing one, the default) or ``"cloudpickle"`` (an optional ``pickler``
+    attribute; lambdas and closures travel)."""
+    return str(getattr(backend, "pickler", "pickle"))

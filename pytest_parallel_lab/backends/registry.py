@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_parallel_lab.backends.protocol import Backend, Runner
+from pytest_parallel_lab.backends.protocol import Backend, Runner, in_all
 
 
 class BackendRegistry:
@@ -42,6 +42,10 @@ class BackendRegistry:
             if reason is not None:
                 reasons[name] = reason
         return reasons
+
+    def not_in_all(self) -> list[str]:
+        """The backends ``backend="all"`` leaves out (a cluster, an optional extra)."""
+        return [name for name, backend in self._backends.items() if not in_all(backend)]
 
     def __iter__(self) -> Iterator[Backend]:
         return iter(self._backends.values())

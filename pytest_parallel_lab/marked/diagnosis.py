@@ -68,8 +68,21 @@ OVERHEAD_TASK_TO_DISPATCH = 3.0
 #: falls under ~5% of the chunk's time.
 CHUNK_DISPATCH_MULTIPLE = 20.0
 #: Which model is cheapest when two backends match (intervals overlap): an event
-#: loop costs less than threads, threads less than processes.
-PREFERENCE = {"asyncio": 0, "thread": 1, "process": 2, "multiprocessing": 2}
+#: loop costs less than threads, threads less than subinterpreters (pickling, but no
+#: process to start or feed), those less than processes, and a local machine's
+#: processes less than a Dask cluster (a scheduler between the caller and its workers).
+PREFERENCE = {
+    "asyncio": 0,
+    "thread": 1,
+    "interpreter": 2,
+    "process": 3,
+    "multiprocessing": 3,
+    "loky": 3,
+    "dask": 4,
+}
+#: Backends whose workers each have an interpreter (and GIL) of their own, although
+#: their rows have no start method: CPU-bound Python scales there as under processes.
+ISOLATED_WORKER_BACKENDS = frozenset({"interpreter", "dask"})
 
 
 @dataclass(frozen=True)
@@ -362,8 +375,9 @@ def classify_test(records: Sequence[ResultRecord], environment: Environment) -> 
 
 
 def runs_in_processes(record: ResultRecord) -> bool:
-    """The row's backend ran its tasks in worker processes (it has a start method)."""
-    return record.start_method is not None
+    """The row's backend ran its tasks where each worker has its own GIL: worker
+    processes (it has a start method), subinterpreters or a Dask cluster's workers."""
+    return record.start_method is not None or record.backend in ISOLATED_WORKER_BACKENDS
 
 
 def _cannot_change_class(record: ResultRecord, decided: Mapping[str, Diagnosis]) -> bool:
@@ -372,8 +386,9 @@ def _cannot_change_class(record: ResultRecord, decided: Mapping[str, Diagnosis])
 
 
 def preference(backend: str) -> int:
-    """Cheapness of a model, lowest first: an event loop, threads, then processes (no
-    start-up, no pickling); another plugin's backend after the built-ins."""
+    """Cheapness of a model, lowest first: an event loop, threads, subinterpreters, then
+    processes, then a cluster (see ``PREFERENCE``); another plugin's backend after the
+    built-ins."""
     return PREFERENCE.get(backend, len(PREFERENCE))
 
 

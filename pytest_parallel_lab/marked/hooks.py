@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_parallel_lab.environment import GilWatch, gil_enabled, gil_reenabling_module
 from pytest_parallel_lab.marked.marker import MARKER_HELP, MarkerError
 from pytest_parallel_lab.marked.session import (
     BACKEND_ARG,
@@ -218,18 +219,54 @@ def _measure(
     backend, serial = registry.get(settings.backend), registry.get("serial")
     assert backend is not None
     assert serial is not None
+    watch = session.gil_watch
+    gil_before = gil_enabled()
+    environment = session.options.environment
     with _measuring(item):
-        return measure(
+        measured = measure(
             settings,
             backend,
             serial,
             session.runners,
             work,
             named_objects=named_objects,
-            environment=session.options.environment,
+            environment=environment,
             on_batch=_task_tracer(session, item),
             on_stopped=lambda record: _keep_stopped(session, item, record),
+            environment_at_end=lambda: replace(environment, gil_enabled=gil_enabled()),
         )
+    if watch is not None and watch.reenabled(gil_enabled()) and not gil_before:
+        # This item's workload turned the GIL on (an import): its threads ran under it.
+        # (CPython's warning naming the module reaches pytest's hooks only after the
+        # test's call: the summary section names it.)
+        note = "GIL re-enabled during this test (an import): threads ran under it from then on"
+        measured.record = replace(measured.record, notes=(*measured.record.notes, note))
+    return measured
+
+
+class GilWatchPlugin:
+    """On a free-threaded build: notes the modules that turn the GIL on at import (from
+    CPython's RuntimeWarning) and says at the end when the GIL was on, as
+    pytest-run-parallel does. Registered only on a free-threaded build."""
+
+    def __init__(self, session: MarkedSession, watch: GilWatch) -> None:
+        self.session = session
+        self.watch = watch
+
+    def pytest_warning_recorded(self, warning_message: warnings.WarningMessage) -> None:
+        if not issubclass(warning_message.category, RuntimeWarning):
+            return
+        module = gil_reenabling_module(str(warning_message.message))
+        if module is not None and module not in self.session.gil_modules:
+            self.session.gil_modules.append(module)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        words = self.watch.describe(gil_enabled(), self.session.gil_modules)
+        if words is None:
+            return
+        title = "GIL re-enabled" if self.watch.reenabled(gil_enabled()) else "GIL enabled"
+        terminalreporter.section(title, sep="=", red=True, bold=True)
+        terminalreporter.line(words)
 
 
 _MEASURING_KEY = pytest.StashKey[bool]()

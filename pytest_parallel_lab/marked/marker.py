@@ -8,7 +8,7 @@ argument and the fix (the plugin adds the test's node id).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,9 +145,13 @@ def parse_start_method(argument: str, value: Any) -> str | None:
 
 
 def parse_backends(
-    value: Any, registered: Sequence[str], unavailable: Mapping[str, str]
+    value: Any,
+    registered: Sequence[str],
+    unavailable: Mapping[str, str],
+    not_in_all: Collection[str] = (),
 ) -> tuple[str, ...]:
-    """A name, a list of names, or "all" (every backend available here)."""
+    """A name, a list of names, or "all" (every backend available here, but those in
+    *not_in_all*: a backend that starts a cluster is named explicitly)."""
     names: list[Any] = [value] if isinstance(value, str) else value
     if not isinstance(names, (list, tuple)) or not names:
         raise MarkerError(
@@ -158,7 +162,7 @@ def parse_backends(
     if names == [ALL_BACKENDS]:
         # The serial A/A check last: by then the serial runner is warm for this test, so
         # neither of its sides needs a warm-up of its own.
-        found = [name for name in registered if name not in unavailable]
+        found = [n for n in registered if n not in unavailable and n not in not_in_all]
         return tuple(sorted(found, key=lambda name: name == "serial"))
     chosen: list[str] = []
     for name in names:
@@ -186,6 +190,7 @@ def parse_marker(
     defaults: Defaults,
     registered: Sequence[str],
     unavailable: Mapping[str, str],
+    not_in_all: Collection[str] = (),
 ) -> ParallelSpec:
     """Validate a marker's arguments; raises :class:`MarkerError` on the first bad one."""
     _check_names(args, kwargs)
@@ -204,7 +209,7 @@ def parse_marker(
     expect = _parse_expect(kwargs.get("expect"))
     if defaults.backends is not None:
         backend_value = list(defaults.backends)
-    backends = parse_backends(backend_value, registered, unavailable)
+    backends = parse_backends(backend_value, registered, unavailable, not_in_all)
     tasks = _positive_int("tasks", kwargs.get("tasks", defaults.tasks)) or defaults.tasks
     rounds = _positive_int("rounds", kwargs.get("rounds", defaults.rounds)) or defaults.rounds
     return ParallelSpec(

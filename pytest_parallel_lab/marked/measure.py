@@ -26,6 +26,7 @@ from pytest_parallel_lab.backends import (
     WorkloadTimeout,
 )
 from pytest_parallel_lab.backends.base import BatchResult, Work, call_test_body
+from pytest_parallel_lab.backends.protocol import pickler, pickles_tasks
 from pytest_parallel_lab.document.records import Environment, Gate, ResultRecord
 from pytest_parallel_lab.marked.delivery import (
     ONE_THREAD_BACKENDS,
@@ -137,6 +138,7 @@ def measure(
     on_batch: Callable[[str, BatchResult], None] | None = None,
     environment: Environment | None = None,
     on_stopped: Callable[[ResultRecord], None] | None = None,
+    environment_at_end: Callable[[], Environment] | None = None,
 ) -> Measured:
     """Measure *work* serially and under *backend*; never raises for workload problems.
 
@@ -146,6 +148,10 @@ def measure(
 
     Ctrl-C, or a plugin that stops the test (pytest-timeout), is re-raised after the
     pools are torn down and *on_stopped* got the row of what was measured so far.
+
+    *environment_at_end*, when given, says what the interpreter is once measured: the
+    classification reads it (a free-threaded build's GIL may have been turned on by an
+    import in the workload).
     """
     identity = _identity(settings, work)
     started: list[StartedRunner] = []
@@ -192,26 +198,44 @@ def measure(
     m = measurer.measurement
     serial.warm_for, serial.warm_wall_s = warm_key, estimate.baseline_median_s
     record = _record(identity, settings, backend, candidate, m, estimate, pickled, delivery)
-    return _judge(settings, record, gate, environment or Environment(), m.values)
+    judged_in = environment_at_end() if environment_at_end is not None else environment
+    return _judge(settings, record, gate, judged_in or Environment(), m.values)
 
 
 def _check_transport(
     settings: Settings, backend: Backend, work: Work, named_objects: Sequence[tuple[str, Any]]
 ) -> int | None:
     """For a process backend: fail naming what cannot be pickled, else the bytes a task sends."""
-    if not backend.uses_processes:
+    if not pickles_tasks(backend):
         return None
-    problem = find_unpicklable(named_objects)
+    problem = find_unpicklable(named_objects, pickler(backend))
     if problem is not None:
         description, obj, exc = problem
         raise PicklingProblem(
             f"{description} cannot be pickled for the {settings.backend} backend, which sends "
-            f"every task's function and arguments to worker processes.\n"
+            f"every task's function and arguments to {_workers_of(backend)}.\n"
             f"  object: {obj!r}\n  error:  {type(exc).__name__}: {exc}\n"
-            "Fix: make the workload a module-level function and its fixture values picklable "
-            '(plain data, not locks, sockets, open files or lambdas), or use backend="thread".'
+            f'Fix: {_picklable_fix(backend)}, or use backend="thread".'
         )
-    return pickled_size((work.call, work.items[0] if work.items else None))
+    return pickled_size((work.call, work.items[0] if work.items else None), pickler(backend))
+
+
+def _picklable_fix(backend: Backend) -> str:
+    if pickler(backend) == "cloudpickle":
+        # cloudpickle sends lambdas and closures by value; the rest is as for pickle.
+        return (
+            "make the fixture values and what the workload holds picklable "
+            "(plain data, not locks, sockets or open files)"
+        )
+    return (
+        "make the workload a module-level function and its fixture values picklable "
+        "(plain data, not locks, sockets, open files or lambdas)"
+    )
+
+
+def _workers_of(backend: Backend) -> str:
+    """Where a pickling backend sends its tasks, in words."""
+    return "worker processes" if backend.uses_processes else "other interpreters"
 
 
 def _take_rounds(
@@ -463,10 +487,18 @@ def _record(
         task_s=estimate.baseline_median_s / tasks,
         capacity=delivery.capacity,
         machine_busy=delivery.starved,
-        notes=_notes(
-            settings, backend, identity, estimate, candidate.uses > 1, delivery, m.retaken
+        notes=(
+            *_runner_notes(candidate),
+            *_notes(settings, backend, identity, estimate, candidate.uses > 1, delivery, m.retaken),
         ),
     )
+
+
+def _runner_notes(started: StartedRunner) -> tuple[str, ...]:
+    """What a runner says about itself (a Dask cluster: its workers and threads), from an
+    optional ``note`` attribute."""
+    note = getattr(started.runner, "note", None)
+    return (note,) if isinstance(note, str) and note else ()
 
 
 def _parallelism(

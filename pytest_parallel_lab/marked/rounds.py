@@ -79,24 +79,36 @@ def describe_task_errors(side: str, errors: Sequence[TaskError]) -> str:
     return "\n".join(lines)
 
 
-def find_unpicklable(named_objects: Sequence[tuple[str, Any]]) -> tuple[str, Any, Exception] | None:
-    """The first (description, object, error) that the process pickler rejects."""
+def _dumps(pickler: str) -> Callable[..., bytes | memoryview]:
+    """The ``dumps`` of *pickler*: ``"pickle"`` (what multiprocessing and
+    InterpreterPoolExecutor send with) or ``"cloudpickle"`` (Dask, loky)."""
+    if pickler == "cloudpickle":
+        import cloudpickle
+
+        dumps: Callable[..., bytes | memoryview] = cloudpickle.dumps
+        return dumps
     from multiprocessing.reduction import ForkingPickler
 
+    return ForkingPickler.dumps
+
+
+def find_unpicklable(
+    named_objects: Sequence[tuple[str, Any]], pickler: str = "pickle"
+) -> tuple[str, Any, Exception] | None:
+    """The first (description, object, error) that the backend's pickler rejects."""
+    dumps = _dumps(pickler)
     for description, obj in named_objects:
         try:
-            ForkingPickler.dumps(obj)
+            dumps(obj)
         except Exception as exc:
             return description, obj, exc
     return None
 
 
-def pickled_size(obj: Any) -> int | None:
-    """Bytes of *obj* pickled as a process pool would, or None when it cannot be."""
-    from multiprocessing.reduction import ForkingPickler
-
+def pickled_size(obj: Any, pickler: str = "pickle") -> int | None:
+    """Bytes of *obj* pickled as the backend would, or None when it cannot be."""
     try:
-        return len(ForkingPickler.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+        return len(_dumps(pickler)(obj, protocol=pickle.HIGHEST_PROTOCOL))
     except Exception:
         return None
 

@@ -18,6 +18,7 @@ from pytest_parallel_lab.backends.registry import (
     BackendRegistry,
     RunnerCache,
 )
+from pytest_parallel_lab.environment import GilWatch
 from pytest_parallel_lab.marked.marker import (
     MarkerError,
     ParallelSpec,
@@ -66,6 +67,10 @@ class MarkedSession:
     results: list[ResultRecord] = field(default_factory=list)
     #: Whether collection met a marked test (only then are the per-test hooks added).
     marked_collected: bool = False
+    #: On a free-threaded build: the GIL as the session started, and the modules that
+    #: CPython said turned it on since (its "GIL has been enabled to load" warning)
+    gil_watch: GilWatch | None = None
+    gil_modules: list[str] = field(default_factory=list)
     #: After a Ctrl-C: the SIGINT handler that a second Ctrl-C's "exit at once" replaced
     sigint_before: tuple[Any] | None = None
     #: parsed markers by ``id(mark)``, the mark kept alive beside its spec or error
@@ -110,6 +115,7 @@ class MarkedSession:
                     defaults=self.options.defaults,
                     registered=self.registry.names(),
                     unavailable=self.unavailable,
+                    not_in_all=self.registry.not_in_all(),
                 )
             except MarkerError as exc:
                 parsed = exc

@@ -118,6 +118,8 @@ def render_environment(document: RunDocument) -> str:
     """One line on what this run ran on."""
     env = document.environment
     gil = "GIL enabled" if env.gil_enabled else "GIL disabled (free-threaded)"
+    if env.gil_enabled and env.free_threaded_build:
+        gil = "GIL enabled on a free-threaded build"
     parts = [
         f"{env.implementation} {env.python_version}",
         gil,
