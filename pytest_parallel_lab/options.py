@@ -32,6 +32,7 @@ from pytest_parallel_lab.marked.marker import (
     parse_start_method,
     parse_timeout,
 )
+from pytest_parallel_lab.vocabulary import Role
 
 if TYPE_CHECKING:
     from pytest_parallel_lab.document.records import Environment
@@ -64,6 +65,16 @@ HELP_MAX_ROUNDS = (
 HELP_TRACE = "Write a Chrome trace-event JSON of tests and fixtures per worker to PATH."
 HELP_PREDICT = "Worker counts to predict the xdist wall time for, e.g. 2,4,8 (default 2..CPUs)."
 HELP_PREDICT_FROM = "Predict the xdist wall time from a saved --parallel-report-json run."
+HELP_SAFETY = (
+    "Run the suite serially and find the tests that would collide under pytest -n N "
+    "(files, ports, databases, env vars, the working directory, module globals)."
+)
+HELP_NO_SAFETY = "Turn --parallel-safety off (also when addopts or the ini turn it on)."
+HELP_SAFETY_CONFIRM = (
+    "Rerun the tests of --parallel-safety's findings under pytest -n N a few times and "
+    "report which failed for real (needs pytest-xdist)."
+)
+HELP_SAFETY_FAIL = "Fail the run (exit status 1) when --parallel-safety finds anything."
 
 #: Backends --parallel-all uses when --parallel-backend is not given.
 PARALLEL_ALL_BACKENDS = ("thread", "process")
@@ -198,6 +209,20 @@ def add_options(parser: pytest.Parser) -> None:
         "--parallel-predict", metavar="N,N", type=worker_counts_option, help=HELP_PREDICT
     )
     group.addoption("--parallel-predict-from", metavar="PATH", default=None, help=HELP_PREDICT_FROM)
+    group.addoption("--parallel-safety", action="store_true", default=None, help=HELP_SAFETY)
+    group.addoption(
+        "--no-parallel-safety", dest="parallel_safety", action="store_false", help=HELP_NO_SAFETY
+    )
+    group.addoption(
+        "--parallel-safety-confirm",
+        metavar="N",
+        type=positive_int_option("--parallel-safety-confirm"),
+        default=None,
+        help=HELP_SAFETY_CONFIRM,
+    )
+    group.addoption(
+        "--parallel-safety-fail", action="store_true", default=False, help=HELP_SAFETY_FAIL
+    )
     parser.addini("parallel_rounds", HELP_ROUNDS, default=str(DEFAULT_ROUNDS))
     parser.addini("parallel_timeout", HELP_TIMEOUT, default=str(DEFAULT_TIMEOUT_S))
     parser.addini("parallel_tasks", HELP_TASKS, default=str(DEFAULT_TASKS))
@@ -206,6 +231,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("parallel_min_speedup", HELP_MIN_SPEEDUP, default="")
     parser.addini("parallel_max_rounds", HELP_MAX_ROUNDS, default=str(DEFAULT_MAX_ROUNDS))
     parser.addini("parallel_predict", HELP_PREDICT, default="")
+    parser.addini("parallel_safety", HELP_SAFETY, type="bool", default=False)
 
 
 # --- reading them once ---------------------------------------------------------------
@@ -229,6 +255,12 @@ class LabOptions:
     capacity: CpuCapacity = field(default_factory=lambda: CpuCapacity(1, 1.0))
     #: where relative output paths start (pytest's invocation directory)
     invocation_dir: str = "."
+    #: ``--parallel-safety``: find the tests that collide under -n N
+    safety: bool = False
+    #: ``--parallel-safety-confirm=N``: rerun the findings under -n N
+    safety_confirm: int | None = None
+    #: ``--parallel-safety-fail``: findings fail the run
+    safety_fail: bool = False
 
     @property
     def cpus(self) -> int:
@@ -320,6 +352,13 @@ def read_options(config: pytest.Config) -> LabOptions:
         or (PARALLEL_ALL_BACKENDS if parallel_all else None),
     )
     option = config.option
+    confirm: int | None = config.getoption("parallel_safety_confirm")
+    fail = bool(config.getoption("parallel_safety_fail"))
+    given: bool | None = config.getoption("parallel_safety")
+    # The command line first (--no-parallel-safety turns it off whatever else says),
+    # then the ini; confirming or gating findings asks for them.
+    safety = given if given is not None else bool(config.getini("parallel_safety"))
+    safety = safety or (given is None and (confirm is not None or fail))
     return LabOptions(
         report=bool(config.getoption("parallel_report")),
         report_json=config.getoption("parallel_report_json"),
@@ -338,6 +377,9 @@ def read_options(config: pytest.Config) -> LabOptions:
         ),
         capacity=read_capacity(),
         invocation_dir=str(config.invocation_params.dir),
+        safety=safety,
+        safety_confirm=confirm if safety else None,
+        safety_fail=fail and safety,
     )
 
 
@@ -373,6 +415,26 @@ def check_output_options(options: LabOptions) -> None:
                     f"{flag(option)}={path}: {problem}. "
                     "Fix: give a file path in a writable directory"
                 )
+
+
+def check_safety_options(options: LabOptions, xdist_installed: bool) -> None:
+    """``--parallel-safety`` watches one serial run; its confirmation needs pytest-xdist."""
+    if not options.safety:
+        return
+    if options.xdist.role is Role.CONTROLLER:
+        raise pytest.UsageError(
+            f"--parallel-safety runs the suite serially to see what each test touches; under "
+            f"-n {options.xdist.workers} the tests run in {options.xdist.workers} processes "
+            "it cannot watch. Fix: drop -n (or use -n 0); --parallel-safety-confirm=N reruns "
+            "the findings under -n N for you"
+        )
+    confirm = options.safety_confirm
+    if confirm is not None and not xdist_installed:
+        raise pytest.UsageError(
+            f"--parallel-safety-confirm={confirm}: rerunning the findings under -n {confirm} "
+            "needs pytest-xdist, which is not installed. Fix: pip install pytest-xdist, or "
+            "drop --parallel-safety-confirm"
+        )
 
 
 def predict_from_saved_run(options: LabOptions) -> SavedPrediction | None:
