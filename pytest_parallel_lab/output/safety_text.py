@@ -13,6 +13,8 @@ from pytest_parallel_lab.output.fit import DEFAULT_WIDTH, MIN_COLUMN, fit_table,
 
 #: How a finding's ``avoided_by`` reads when no ``--dist`` avoids it.
 NOTHING_AVOIDS = "no --dist"
+#: The terminal's shorter words for ``avoided_by`` (the JSON keeps the whole text).
+AVOIDED_CELLS = {"xdist_group mark + --dist loadgroup": "xdist_group mark"}
 #: The words for each problem in the summary line, singular and plural.
 PROBLEM_WORDS = {
     Problem.COLLISION: ("collision", "collisions"),
@@ -52,6 +54,14 @@ def _confirmed_cell(finding: Finding) -> str:
     return "failed" if finding.confirmed else "passed"
 
 
+def _avoided_cell(avoided_by: str | None, verbose: int) -> str:
+    if avoided_by is None:
+        return NOTHING_AVOIDS if verbose else "none"
+    if verbose:
+        return avoided_by
+    return AVOIDED_CELLS.get(avoided_by, avoided_by.removeprefix("--dist "))
+
+
 def _touch_row(touch: Touch) -> list[str]:
     fixture = "" if touch.fixture is None else f"{touch.fixture} ({touch.fixture_scope})"
     return [touch.test, touch.phase, str(touch.access), touch.location or "-", fixture]
@@ -66,6 +76,8 @@ def render_safety_section(
         return lines[0] + "\n"
     confirm = section.confirm
     headers = ["#", "problem", "kind", "resource", "tests", "avoided by"]
+    if not verbose:
+        headers[5] = "--dist"
     if confirm is not None and not confirm.problem:
         headers.append(f"-n {confirm.workers}")
     rows = []
@@ -76,7 +88,7 @@ def render_safety_section(
             str(finding.kind),
             finding.resource,
             _tests_cell(finding, verbose),
-            finding.avoided_by or NOTHING_AVOIDS,
+            _avoided_cell(finding.avoided_by, verbose),
         ]
         if len(headers) > 6:
             row.append(_confirmed_cell(finding))
@@ -100,8 +112,8 @@ def render_safety_section(
     if any(f.avoided_by is None and f.problem is Problem.COLLISION for f in section.findings):
         lines.append(
             wrap(
-                f"{NOTHING_AVOIDS}: every xdist worker sets up its own instance of the "
-                "fixture, whatever --dist",
+                f"{NOTHING_AVOIDS if verbose else '--dist none'}: every xdist worker sets up "
+                "its own instance of the fixture, whatever --dist",
                 width,
             )
         )

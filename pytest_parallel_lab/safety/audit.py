@@ -96,8 +96,8 @@ class AuditRecorder:
         self.chdir_location = ""
         #: environment variables an earlier test left: a read of one is a use
         self.left_env: set[str] = set()
-        #: an earlier test left the working directory: a relative path is a use
-        self.cwd_left = False
+        #: the working directory an earlier test left: a relative path there is a use
+        self.left_cwd: str | None = None
         #: (owner, kind, resource, location) of uses of state an earlier test left
         self.uses: list[tuple[Owner, ResourceKind, str, str]] = []
         self._stdlib = _stdlib_folders()
@@ -174,7 +174,13 @@ class AuditRecorder:
         if path is None:
             return None
         if not os.path.isabs(path):
-            if self.cwd_left and self.owner is not None:
+            # Relative to the directory an earlier test left (not to one this test
+            # chose itself, with monkeypatch.chdir).
+            if (
+                self.left_cwd is not None
+                and self.owner is not None
+                and os.getcwd() == self.left_cwd
+            ):
                 where = self._location()
                 if where is not None:
                     self.uses.append((self.owner, ResourceKind.CWD, CWD_RESOURCE, where[0]))
@@ -237,7 +243,7 @@ class AuditRecorder:
 
 
 #: The resource name of the working directory.
-CWD_RESOURCE = "the working directory"
+CWD_RESOURCE = "cwd"
 #: The resource name of the import path.
 SYS_PATH_RESOURCE = "sys.path"
 

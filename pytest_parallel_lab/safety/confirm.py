@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pytest_parallel_lab.document.safety import ConfirmRun
@@ -43,6 +43,8 @@ class ConfirmCommand:
     rootdir: str
     inifile: str | None = None
     timeout_s: float = 600.0
+    #: the environment the session started with (not what its tests left in it)
+    environ: Mapping[str, str] | None = None
 
     def argv(self, junit_path: str) -> list[str]:
         """The child's command line (this plugin's safety off in it)."""
@@ -127,6 +129,7 @@ def run_confirmation(
                 process = subprocess.Popen(
                     command.argv(junit),
                     cwd=command.rootdir,
+                    env=None if command.environ is None else dict(command.environ),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,

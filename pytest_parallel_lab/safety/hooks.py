@@ -93,6 +93,8 @@ class SafetyPlugin:
         self._modules_seen = -1
         self.started = timing.perf_counter()
         self.section: SafetySection | None = None
+        #: the confirming run's environment: the session's, before a test changed it
+        self.environ = dict(os.environ)
 
     # --- who is running ------------------------------------------------------------
     def _set_owner(self) -> None:
@@ -197,7 +199,7 @@ class SafetyPlugin:
             if state.kind is ResourceKind.ENV:
                 recorder.left_env.add(state.resource)
             elif state.kind is ResourceKind.CWD:
-                recorder.cwd_left = True
+                recorder.left_cwd = after.cwd
             elif state.kind is ResourceKind.GLOBAL:
                 self.left_globals.add(state.resource)
         self.before = None
@@ -278,6 +280,7 @@ class SafetyPlugin:
             rootdir=self.rootdir,
             inifile=str(inifile) if inifile is not None else None,
             timeout_s=max(CONFIRM_TIMEOUT_MIN_S, CONFIRM_TIMEOUT_FACTOR * wall),
+            environ=self.environ,
         )
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
