@@ -47,6 +47,8 @@ class TestPlace:
     nodeid: str
     #: the ``xdist_group`` mark's name, if it has one
     group: str | None = None
+    #: the fixtures it uses (its closure, autouse ones included)
+    fixtures: frozenset[str] = frozenset()
 
     @property
     def file(self) -> str:
@@ -117,12 +119,20 @@ def find_collisions(
         every_worker: str | None = None
         split_instance = False
         covered: set[str] = set()  # tests a module or class fixture's instance serves
+        # A shared fixture's tests are those that use it, whichever one's setup ran it.
+        users: set[str] = set()
         for event in touched:
             owner = event.owner
             place = places.get(owner.test, TestPlace(owner.test))
+            if owner.fixture is None or owner.fixture_scope not in (
+                *EVERY_WORKER_SCOPES,
+                *UNIT_SCOPES,
+            ):
+                users.add(owner.test)
             if owner.fixture is not None and owner.fixture_scope in EVERY_WORKER_SCOPES:
                 every_worker = every_worker or f"{owner.fixture_scope} fixture {owner.fixture!r}"
                 units.add(("fixture", owner.fixture))
+                users.update(p.nodeid for p in places.values() if owner.fixture in p.fixtures)
             elif owner.fixture is not None and owner.fixture_scope in UNIT_SCOPES:
                 # One instance per module (or class): split when the module's tests are.
                 where = place.file if owner.fixture_scope == "module" else place.scope
@@ -134,11 +144,14 @@ def find_collisions(
                     for p in places.values()
                     if (p.file if owner.fixture_scope == "module" else p.scope) == where
                 )
+                users.update(p for p in covered if owner.fixture in places[p].fixtures)
             else:
                 units.add(("test", owner.test))
         if every_worker is None and not split_instance and len(units) < 2:
             continue
-        tests = sorted({e.owner.test for e in touched}, key=lambda t: order.get(t, len(order)))
+        tests = sorted(
+            users or {e.owner.test for e in touched}, key=lambda t: order.get(t, len(order))
+        )
         if every_worker is not None:
             avoided = None
         else:

@@ -30,6 +30,8 @@ CONFIRM_RUNS = 3
 TERMINATE_GRACE_S = 1.0
 #: pytest's exit statuses of a run that ran its tests (0 passed, 1 some failed).
 RAN_TESTS = (0, 1)
+#: The ``problem`` of a confirmation that Ctrl-C stopped.
+INTERRUPTED = "interrupted (Ctrl-C)"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -142,7 +144,11 @@ def run_confirmation(
                     stop_group(process)
                     problem = f"a run under -n {command.workers} took over {command.timeout_s:g} s"
                     break
-                except BaseException:  # Ctrl-C: no child outlives the session
+                except KeyboardInterrupt:  # Ctrl-C: no child outlives the session
+                    stop_group(process)
+                    problem = INTERRUPTED
+                    break
+                except BaseException:
                     stop_group(process)
                     raise
                 stop_group(process)  # xdist workers still shutting down

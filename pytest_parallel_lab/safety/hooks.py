@@ -29,7 +29,7 @@ from pytest_parallel_lab.options import LabOptions
 from pytest_parallel_lab.safety import audit
 from pytest_parallel_lab.safety.access import Owner
 from pytest_parallel_lab.safety.collisions import TestPlace
-from pytest_parallel_lab.safety.confirm import ConfirmCommand, run_confirmation
+from pytest_parallel_lab.safety.confirm import INTERRUPTED, ConfirmCommand, run_confirmation
 from pytest_parallel_lab.safety.order import LeftState, StateUse
 from pytest_parallel_lab.safety.references import named_by
 from pytest_parallel_lab.safety.section import (
@@ -142,7 +142,8 @@ class SafetyPlugin:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         for item in session.items:
             self.items[item.nodeid] = item
-            self.places[item.nodeid] = TestPlace(item.nodeid, _group(item))
+            fixtures = frozenset(getattr(item, "fixturenames", ()))
+            self.places[item.nodeid] = TestPlace(item.nodeid, _group(item), fixtures)
 
     # --- tests ---------------------------------------------------------------------
     def pytest_runtest_logstart(self, nodeid: str) -> None:
@@ -258,12 +259,12 @@ class SafetyPlugin:
             self.options.safety_confirm is not None
             and session.exitstatus != pytest.ExitCode.INTERRUPTED
         ):
-            section = self._confirm(section)
+            section = self._confirm(session, section)
         self.section = section
         if self.options.safety_fail and section.findings and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
-    def _confirm(self, section: SafetySection) -> SafetySection:
+    def _confirm(self, session: pytest.Session, section: SafetySection) -> SafetySection:
         workers = self.options.safety_confirm
         assert workers is not None
         tests = [t for t in tests_to_confirm(section, list(self.order)) if t in self.items]
@@ -289,6 +290,8 @@ class SafetyPlugin:
                 f"{len(section.findings)} findings"
             )
         run = run_confirmation(command, tests)
+        if run.problem == INTERRUPTED:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
         run = replace(run, failed=tuple(t for t in run.failed if t not in self.serially_failed))
         return with_confirmation(section, run)
 
