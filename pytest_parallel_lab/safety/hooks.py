@@ -34,7 +34,7 @@ from pytest_parallel_lab.safety.order import LeftState, StateUse
 from pytest_parallel_lab.safety.references import named_by
 from pytest_parallel_lab.safety.section import (
     build_safety_section,
-    tests_to_confirm,
+    confirmable_tests,
     with_confirmation,
 )
 
@@ -267,7 +267,7 @@ class SafetyPlugin:
     def _confirm(self, session: pytest.Session, section: SafetySection) -> SafetySection:
         workers = self.options.safety_confirm
         assert workers is not None
-        tests = [t for t in tests_to_confirm(section, list(self.order)) if t in self.items]
+        tests = [t for t in confirmable_tests(section, list(self.order)) if t in self.items]
         if not tests:
             return section
         arguments = tests

@@ -42,7 +42,7 @@ def build_safety_section(
     return SafetySection(tests=len(order), findings=tuple(sorted(findings, key=rank)))
 
 
-def tests_to_confirm(section: SafetySection, every_test: Sequence[str]) -> list[str]:
+def confirmable_tests(section: SafetySection, every_test: Sequence[str]) -> list[str]:
     """The tests a confirming run reruns, in run order: those of every collision and
     order finding (a leak has no second test), or *every_test* when a fixture that every
     worker sets up collides (its instances meet only when the tests that use it are
