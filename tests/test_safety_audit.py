@@ -10,13 +10,15 @@ from pytest_parallel_lab.document.safety import ResourceKind
 from pytest_parallel_lab.safety import audit
 from pytest_parallel_lab.safety.references import named_by
 
+ONE, NINE = object(), object()
+
 
 def snapshot(**changes: object) -> audit.Snapshot:
     base: dict[str, object] = {
         "cwd": "/repo",
         "environ": {"HOME": "/root"},
         "sys_path": ("/repo",),
-        "globals": {"mod.CACHE": (1, 0)},
+        "globals": {"mod": (("CACHE",), (ONE,), (("CACHE", 0),))},
     }
     base.update(changes)
     return audit.Snapshot(**base)  # type: ignore[arg-type]
@@ -31,10 +33,19 @@ def snapshot(**changes: object) -> audit.Snapshot:
         (snapshot(environ={"HOME": "/root", "PYTEST_CURRENT_TEST": "t"}), []),
         (snapshot(cwd="/tmp"), [(ResourceKind.CWD, "cwd", "t.py:7")]),
         (snapshot(sys_path=("/repo", "/x")), [(ResourceKind.SYS_PATH, "sys.path", "t.py:1")]),
-        (snapshot(globals={"mod.CACHE": (1, 2)}), [(ResourceKind.GLOBAL, "mod.CACHE", "t.py:1")]),
-        (snapshot(globals={"mod.CACHE": (9, 0)}), [(ResourceKind.GLOBAL, "mod.CACHE", "t.py:1")]),
-        # a global that appeared during the test (an import) is no change of one
-        (snapshot(globals={"mod.CACHE": (1, 0), "new.X": (5, -1)}), []),
+        # a cache that filled, a global rebound
+        (
+            snapshot(globals={"mod": (("CACHE",), (ONE,), (("CACHE", 2),))}),
+            [(ResourceKind.GLOBAL, "mod.CACHE", "t.py:1")],
+        ),
+        (
+            snapshot(globals={"mod": (("CACHE",), (NINE,), (("CACHE", 0),))}),
+            [(ResourceKind.GLOBAL, "mod.CACHE", "t.py:1")],
+        ),
+        # a global or a module that appeared during the test (an import) is no change
+        (snapshot(globals={"mod": (("CACHE", "X"), (ONE, 5), (("CACHE", 0),))}), []),
+        (snapshot(globals={"mod": (("CACHE",), (ONE,), (("CACHE", 0),)), "new": ((), (), ())}), []),
+        (snapshot(globals={"mod": (("CACHE", "__doc__"), (ONE, 7), (("CACHE", 0),))}), []),
     ],
 )
 def test_what_a_test_left_is_what_differs_after_its_teardown(
@@ -44,17 +55,28 @@ def test_what_a_test_left_is_what_differs_after_its_teardown(
     assert [(s.kind, s.resource, s.location) for s in found] == left
 
 
-def test_a_fingerprint_watches_state_not_code() -> None:
+def test_a_fingerprint_sees_rebinding_and_containers_that_change_size() -> None:
     module = types.ModuleType("watched")
     module.CACHE = {"a": 1}  # type: ignore[attr-defined]
     module.LIMIT = 3  # type: ignore[attr-defined]
-    module.helper = lambda: None  # type: ignore[attr-defined]
-    module.os = types  # type: ignore[attr-defined]
-    found = audit.fingerprint([module])
-    assert set(found) == {"watched.CACHE", "watched.LIMIT"}
-    assert found["watched.CACHE"][1] == 1
+    fingerprints = audit.Fingerprints()
+    first = fingerprints.take([module])
+    assert audit.changed_globals(first, fingerprints.take([module])) == []
     module.CACHE["b"] = 2  # type: ignore[attr-defined]
-    assert audit.fingerprint([module])["watched.CACHE"] != found["watched.CACHE"]
+    second = fingerprints.take([module])
+    assert audit.changed_globals(first, second) == ["watched.CACHE"]
+    module.LIMIT = 4  # type: ignore[attr-defined]
+    assert audit.changed_globals(second, fingerprints.take([module])) == ["watched.LIMIT"]
+
+
+def test_a_snapshot_reads_the_environment_as_the_system_has_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LAB_SNAPSHOT", "1")
+    taken = audit.take_snapshot([], audit.Fingerprints())
+    before = audit.Snapshot(taken.cwd, {}, taken.sys_path, {})
+    left = audit.left_state("t", before, taken, [], "", "t.py:1")
+    assert ("LAB_SNAPSHOT", "t.py:1") in [(s.resource, s.location) for s in left]
 
 
 _CACHE: dict[str, str] = {}

@@ -25,11 +25,12 @@ directories) and is dropped; so is an environment change made through
 
 from __future__ import annotations
 
+import operator
 import os
 import sys
 import sysconfig
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -297,38 +298,85 @@ def deactivate() -> None:
 # --- snapshots ---------------------------------------------------------------------
 
 
+#: One module's globals: their names, their values (compared by identity: rebinding
+#: changes it) and the sizes of its containers (a cache filling changes them). Values,
+#: not ``id()``: every ``id()`` call is an audit event, which the hook would then see.
+ModuleState = tuple[tuple[str, ...], tuple[object, ...], tuple[tuple[str, int], ...]]
+
+
+def _same_values(old: tuple[object, ...], new: tuple[object, ...]) -> bool:
+    return len(old) == len(new) and all(map(operator.is_, old, new))
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """The process state a test may leave behind, before its setup or after its teardown."""
 
     cwd: str
-    environ: dict[str, str]
+    #: ``os.environ`` as the operating system has it (bytes on POSIX: copied at C speed)
+    environ: Mapping[Any, Any]
     sys_path: tuple[str, ...]
-    #: ``module.name`` -> (identity, size) of each global that is state, not code
-    globals: dict[str, tuple[int, int]]
+    #: per watched module, its :data:`ModuleState`
+    globals: Mapping[str, ModuleState]
 
 
-def fingerprint(modules: Iterable[types.ModuleType]) -> dict[str, tuple[int, int]]:
-    """Each state-like global of *modules*: its identity (rebinding changes it) and, for
-    a container, its size (a cache filling changes it)."""
-    found: dict[str, tuple[int, int]] = {}
-    for module in modules:
-        prefix = module.__name__ + "."
-        for name, value in list(vars(module).items()):
-            if name.startswith("__") or isinstance(value, _CODE_TYPES):
-                continue
-            size = len(value) if isinstance(value, _CONTAINERS) else -1
-            found[prefix + name] = (id(value), size)
-    return found
+class Fingerprints:
+    """Takes :data:`ModuleState` of modules, remembering each one's containers until its
+    globals are rebound (most snapshots find nothing changed and cost a C loop)."""
+
+    def __init__(self) -> None:
+        self._containers: dict[str, tuple[tuple[object, ...], tuple[str, ...]]] = {}
+
+    def take(self, modules: Iterable[types.ModuleType]) -> dict[str, ModuleState]:
+        found: dict[str, ModuleState] = {}
+        for module in modules:
+            scope = vars(module)
+            values = tuple(scope.values())
+            known = self._containers.get(module.__name__)
+            if known is None or not _same_values(known[0], values):
+                names = tuple(
+                    k for k, v in scope.items() if isinstance(v, _CONTAINERS) and k[:2] != "__"
+                )
+                known = self._containers[module.__name__] = (values, names)
+            sizes = tuple((k, len(scope[k])) for k in known[1] if k in scope)
+            found[module.__name__] = (tuple(scope), values, sizes)
+        return found
 
 
-def take_snapshot(modules: Iterable[types.ModuleType]) -> Snapshot:
+def changed_globals(
+    before: Mapping[str, ModuleState], after: Mapping[str, ModuleState]
+) -> list[str]:
+    """``module.NAME`` of each global rebound, or whose container changed size, between
+    two snapshots; dunder names, and globals that only appeared (an import), left out."""
+    changed: list[str] = []
+    for module, state in after.items():
+        old = before.get(module)
+        if old is None or (_same_values(old[1], state[1]) and old[2] == state[2]):
+            continue
+        was = dict(zip(old[0], old[1], strict=True))
+        names = {
+            name
+            for name, value in zip(state[0], state[1], strict=True)
+            if name[:2] != "__" and was.get(name, value) is not value
+        }
+        old_sizes = dict(old[2])
+        names.update(k for k, n in state[2] if old_sizes.get(k, n) != n)
+        changed.extend(f"{module}.{name}" for name in sorted(names))
+    return changed
+
+
+def _environ_copy() -> Mapping[Any, Any]:
+    data = getattr(os.environ, "_data", None)  # the encoded mapping behind os.environ
+    return dict(data) if isinstance(data, dict) else dict(os.environ)
+
+
+def take_snapshot(modules: Iterable[types.ModuleType], fingerprints: Fingerprints) -> Snapshot:
     """The state now; *modules* are the ones whose globals are watched."""
     try:
         cwd = os.getcwd()
     except OSError:  # the directory was removed under the test
         cwd = ""
-    return Snapshot(cwd, dict(os.environ), tuple(sys.path), fingerprint(modules))
+    return Snapshot(cwd, _environ_copy(), tuple(sys.path), fingerprints.take(modules))
 
 
 def left_state(
@@ -342,17 +390,18 @@ def left_state(
     """What *test* changed between *before* and *after* and did not restore."""
     left = []
     written = dict(env_writes)  # the last write of each key
-    for key in sorted(set(before.environ) | set(after.environ)):
-        if key in FRAMEWORK_ENV or before.environ.get(key) == after.environ.get(key):
+    for raw in set(before.environ) | set(after.environ):
+        if before.environ.get(raw) == after.environ.get(raw):
             continue
-        left.append(LeftState(test, ResourceKind.ENV, key, written.get(key, test_location)))
+        key = path_text(raw) or ""
+        if key not in FRAMEWORK_ENV:
+            left.append(LeftState(test, ResourceKind.ENV, key, written.get(key, test_location)))
     if before.cwd != after.cwd:
         left.append(
             LeftState(test, ResourceKind.CWD, CWD_RESOURCE, chdir_location or test_location)
         )
     if before.sys_path != after.sys_path:
         left.append(LeftState(test, ResourceKind.SYS_PATH, SYS_PATH_RESOURCE, test_location))
-    for name, value in after.globals.items():
-        if before.globals.get(name, value) != value:
-            left.append(LeftState(test, ResourceKind.GLOBAL, name, test_location))
-    return left
+    for name in changed_globals(before.globals, after.globals):
+        left.append(LeftState(test, ResourceKind.GLOBAL, name, test_location))
+    return sorted(left, key=lambda state: (state.kind, state.resource))

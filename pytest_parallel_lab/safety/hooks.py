@@ -89,8 +89,10 @@ class SafetyPlugin:
         self.phase = "setup"
         self.fixtures: list[tuple[str, str]] = []
         self.before: audit.Snapshot | None = None
+        self.last_after: audit.Snapshot | None = None
         self._modules: list[types.ModuleType] = []
         self._modules_seen = -1
+        self.fingerprints = audit.Fingerprints()
         self.started = timing.perf_counter()
         self.section: SafetySection | None = None
         #: the confirming run's environment: the session's, before a test changed it
@@ -130,7 +132,7 @@ class SafetyPlugin:
         """A snapshot, whose own reads of ``os.environ`` are no test's."""
         owner, self.recorder.owner = self.recorder.owner, None
         try:
-            return audit.take_snapshot(self._watched_modules())
+            return audit.take_snapshot(self._watched_modules(), self.fingerprints)
         finally:
             self.recorder.owner = owner
 
@@ -140,6 +142,7 @@ class SafetyPlugin:
         audit.activate(self.recorder)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.last_after = None
         for item in session.items:
             self.items[item.nodeid] = item
             fixtures = frozenset(getattr(item, "fixturenames", ()))
@@ -158,7 +161,10 @@ class SafetyPlugin:
                     self.global_uses.append(
                         StateUse(nodeid, "call", ResourceKind.GLOBAL, name, _test_location(item))
                     )
-        self.before = self._snapshot()
+        # What the last test left is what this one starts from: between the two only
+        # pytest ran (and a rerun that changed nothing costs one snapshot, not two).
+        self.before = self.last_after if self.last_after is not None else self._snapshot()
+        self.last_after = None
         self.test, self.phase, self.fixtures = nodeid, "setup", []
         self.recorder.env_writes, self.recorder.chdir_location = [], ""
         self._set_owner()
@@ -189,7 +195,7 @@ class SafetyPlugin:
         before, item = self.before, self.items.get(nodeid)
         if before is None:
             return
-        after = self._snapshot()
+        after = self.last_after = self._snapshot()
         location = _test_location(item) if item is not None else nodeid
         for state in audit.left_state(
             nodeid, before, after, recorder.env_writes, recorder.chdir_location, location

@@ -45,15 +45,15 @@ def named_by(functions: Iterable[object], own_module: str | None) -> Names:
     """What *functions* (a test function and its fixtures) name, following the
     functions of *own_module* they call up to :data:`FOLLOW_DEPTH` deep."""
     found = Names()
-    seen: set[int] = set()
+    seen: set[types.FunctionType] = set()
     pending = [(f, 0) for f in functions]
     while pending:
         function, depth = pending.pop()
         function = getattr(function, "__func__", function)  # a method
         function = getattr(function, "__wrapped__", function)  # a decorated fixture
-        if not isinstance(function, types.FunctionType) or id(function) in seen:
+        if not isinstance(function, types.FunctionType) or function in seen:
             continue
-        seen.add(id(function))
+        seen.add(function)
         scope = function.__globals__
         module = str(scope.get("__name__", ""))
         for name in _code_names(function.__code__):
