@@ -159,6 +159,10 @@ def test_env_set():
 def test_env_get():
     assert os.environ.get("LAB_ACCEPT_MODE") == "fast"
 
+def test_env_overridden(monkeypatch):
+    # Sets its own value (monkeypatch reads the old one to restore it): no use of the left one.
+    monkeypatch.setenv("LAB_ACCEPT_MODE", "slow")
+
 def test_env_restored():
     os.environ["LAB_ACCEPT_RESTORED"] = "1"
     try:
@@ -290,7 +294,7 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> Checked:
 
 def test_the_project_passes_serially(checked: Checked) -> None:
     assert checked.result.returncode == 0, checked.result.stdout[-3000:]
-    assert "31 passed" in checked.result.stdout
+    assert "32 passed" in checked.result.stdout
 
 
 def test_every_collision_is_found_and_nothing_else(checked: Checked) -> None:
@@ -369,7 +373,7 @@ def test_show_prints_the_safety_section_of_a_saved_run(checked: Checked) -> None
         check=True,
         env={**os.environ, "COLUMNS": "80"},
     ).stdout
-    assert "31 tests run serially, 8 findings" in shown
+    assert "32 tests run serially, 8 findings" in shown
     assert "LAB_ACCEPT_MODE" in shown
 
 

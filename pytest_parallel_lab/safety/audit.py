@@ -239,7 +239,8 @@ class AuditRecorder:
         if name is None or name not in self.left_env or self.owner is None:
             return
         where = self._location()
-        if where is not None:
+        # monkeypatch reads the old value to restore it: the test sets its own
+        if where is not None and not where[1]:
             self.uses.append((self.owner, ResourceKind.ENV, name, where[0]))
 
 
