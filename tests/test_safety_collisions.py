@@ -118,3 +118,12 @@ def test_a_touch_is_listed_once_per_test_phase_access_and_line() -> None:
     events = [event("a.py::t1", W), event("a.py::t1", W), event("a.py::t2", W)]
     [finding] = find_collisions(events, PLACES, ORDER)
     assert [t.test for t in finding.touches] == ["a.py::t1", "a.py::t2"]
+
+
+def test_a_database_file_removed_and_connected_to_is_one_sqlite_resource() -> None:
+    events = [
+        Event(Owner("a.py::t1", "call"), ResourceKind.SQLITE, "/repo/app.db", W),
+        Event(Owner("a.py::t2", "call"), ResourceKind.FILE, "/repo/app.db", W),
+    ]
+    [finding] = find_collisions(events, PLACES, ORDER)
+    assert (finding.kind, finding.tests) == (ResourceKind.SQLITE, ("a.py::t1", "a.py::t2"))

@@ -105,7 +105,9 @@ def find_collisions(
     one finding per resource, its tests in run order (*order*: node id to position)."""
     by_resource: dict[tuple[ResourceKind, str], list[Event]] = {}
     for event in events:
-        by_resource.setdefault((event.kind, event.resource), []).append(event)
+        # A database is a file: its connects and its removal are one resource.
+        family = ResourceKind.FILE if event.kind is ResourceKind.SQLITE else event.kind
+        by_resource.setdefault((family, event.resource), []).append(event)
     scope_sizes: dict[str, int] = {}
     file_sizes: dict[str, int] = {}
     for place in places.values():
@@ -115,6 +117,8 @@ def find_collisions(
     for (kind, resource), touched in by_resource.items():
         if not any(e.access in WRITES for e in touched):
             continue
+        if any(e.kind is ResourceKind.SQLITE for e in touched):
+            kind = ResourceKind.SQLITE
         units: set[tuple[str, ...]] = set()
         every_worker: str | None = None
         split_instance = False
