@@ -425,8 +425,8 @@ def check_safety_options(options: LabOptions, xdist_installed: bool) -> None:
         raise pytest.UsageError(
             f"--parallel-safety runs the suite serially to see what each test touches; under "
             f"-n {options.xdist.workers} the tests run in {options.xdist.workers} processes "
-            "it cannot watch. Fix: drop -n (or use -n 0); --parallel-safety-confirm=N reruns "
-            "the findings under -n N for you"
+            "it cannot watch. Fix: drop -n (or use -n 0; --no-parallel-safety when the ini "
+            "turns it on); --parallel-safety-confirm=N reruns the findings under -n N for you"
         )
     confirm = options.safety_confirm
     if confirm is not None and not xdist_installed:
