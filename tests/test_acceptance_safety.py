@@ -159,6 +159,11 @@ def test_env_set():
 def test_env_get():
     assert os.environ.get("LAB_ACCEPT_MODE") == "fast"
 
+def test_env_sets_its_own():
+    # Sets the variable itself before reading it: a leak of its own, no use of the left one.
+    os.environ["LAB_ACCEPT_MODE"] = "own"
+    assert os.environ["LAB_ACCEPT_MODE"] == "own"
+
 def test_env_overridden(monkeypatch):
     # Sets its own value (monkeypatch reads the old one to restore it): no use of the left one.
     monkeypatch.setenv("LAB_ACCEPT_MODE", "slow")
@@ -225,6 +230,7 @@ EXPECTED = {
         ("test_b_network.py::test_db_create", "test_b_network.py::test_db_query"),
     ),
     ("order", "env", ("test_c_state.py::test_env_set", "test_c_state.py::test_env_get")),
+    ("leak", "env", ("test_c_state.py::test_env_sets_its_own",)),
     ("order", "global", ("test_c_state.py::test_cache_fill", "test_c_state.py::test_cache_read")),
     ("order", "cwd", ("test_z_chdir.py::test_chdir", "test_z_chdir.py::test_relative_open")),
 }
@@ -294,7 +300,7 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> Checked:
 
 def test_the_project_passes_serially(checked: Checked) -> None:
     assert checked.result.returncode == 0, checked.result.stdout[-3000:]
-    assert "32 passed" in checked.result.stdout
+    assert "33 passed" in checked.result.stdout
 
 
 def test_every_collision_is_found_and_nothing_else(checked: Checked) -> None:
@@ -361,7 +367,7 @@ def test_the_port_is_named_with_its_transport(checked: Checked) -> None:
 def test_the_terminal_section_fits_80_columns(checked: Checked) -> None:
     out = checked.result.stdout
     section = out[out.index("parallel safety ===") :]
-    assert "8 findings (5 collisions, 3 order dependences)" in section.replace("\n  ", " ")
+    assert "9 findings (5 collisions, 3 order dependences, 1 leak)" in section.replace("\n  ", " ")
     assert max(len(line) for line in section.splitlines()) <= 80
 
 
@@ -373,7 +379,7 @@ def test_show_prints_the_safety_section_of_a_saved_run(checked: Checked) -> None
         check=True,
         env={**os.environ, "COLUMNS": "80"},
     ).stdout
-    assert "32 tests run serially, 8 findings" in shown
+    assert "33 tests run serially, 9 findings" in shown
     assert "LAB_ACCEPT_MODE" in shown
 
 
