@@ -533,3 +533,53 @@ def _alive(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+RACES = """
+import threading
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+@pytest.mark.parallel(backend="thread", tasks=4, workers=2, rounds=3)
+def test_tasks_write_one_file():
+    (HERE / "race.txt").write_text("x")
+
+
+@pytest.mark.parallel(backend="thread", tasks=4, workers=2, rounds=3)
+def test_tasks_write_their_own_files():
+    (HERE / f"own-{threading.get_ident()}.txt").write_text("x")
+
+
+def test_own_threads_write_one_file():
+    def write():
+        (HERE / "mine.txt").write_text("y")
+
+    threads = [threading.Thread(target=write) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_main_thread_writes_twice():
+    (HERE / "twice.txt").write_text("1")
+    (HERE / "twice.txt").write_text("2")
+"""
+
+
+def test_threads_of_one_test_that_write_one_file_are_a_thread_race(lab: pytest.Pytester) -> None:
+    lab.makepyfile(test_races=RACES)
+    result = lab.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--parallel-safety", "--parallel-report-json=run.json"
+    )
+    result.assert_outcomes(passed=4)
+    findings = json.loads((lab.path / "run.json").read_text())["safety"]["findings"]
+    assert {(f["problem"], f["resource"].rsplit("/", 1)[-1], f["tests"][0]) for f in findings} == {
+        ("thread-race", "race.txt", "test_races.py::test_tasks_write_one_file[thread]"),
+        ("thread-race", "mine.txt", "test_races.py::test_own_threads_write_one_file"),
+    }
+    assert all(f["avoided_by"] is None for f in findings)

@@ -11,6 +11,7 @@ from pytest_parallel_lab.safety.collisions import (
     TestPlace,
     avoided_by,
     find_collisions,
+    find_thread_races,
 )
 
 R, W, B = Access.READ, Access.WRITE, Access.BIND
@@ -127,3 +128,25 @@ def test_a_database_file_removed_and_connected_to_is_one_sqlite_resource() -> No
     ]
     [finding] = find_collisions(events, PLACES, ORDER)
     assert (finding.kind, finding.tests) == (ResourceKind.SQLITE, ("a.py::t1", "a.py::t2"))
+
+
+def written(test: str, thread: int, resource: str = "/repo/out.txt") -> Event:
+    return Event(Owner(test, "call"), ResourceKind.FILE, resource, W, "x.py:1", thread)
+
+
+@pytest.mark.parametrize(
+    ("events", "races"),
+    [
+        ([written("a.py::t1", 11), written("a.py::t1", 12)], [("a.py::t1", "/repo/out.txt")]),
+        ([written("a.py::t1", 11), written("a.py::t1", 11)], []),  # one thread
+        ([written("a.py::t1", 0), written("a.py::t1", 12)], []),  # the main thread and one
+        ([written("a.py::t1", 11), written("a.py::t2", 12)], []),  # two tests: a collision
+        ([written("a.py::t1", 11, "/a"), written("a.py::t1", 12, "/b")], []),  # two paths
+    ],
+)
+def test_two_threads_of_one_test_writing_one_resource_are_a_race(
+    events: list[Event], races: list[tuple[str, str]]
+) -> None:
+    found = find_thread_races(events)
+    assert [(f.tests[0], f.resource) for f in found] == races
+    assert all(f.problem is Problem.THREAD_RACE and f.avoided_by is None for f in found)

@@ -70,6 +70,7 @@ SECTION = SafetySection(
         finding(Problem.COLLISION, ("a", "b")),
         finding(Problem.ORDER, ("c", "b")),
         finding(Problem.LEAK, ("d",), None),
+        finding(Problem.THREAD_RACE, ("e",), None),
     ),
 )
 
@@ -85,12 +86,12 @@ def test_a_collision_of_a_fixture_every_worker_sets_up_reruns_the_whole_suite() 
 
 def test_a_finding_is_confirmed_when_one_of_its_tests_failed() -> None:
     confirmed = with_confirmation(SECTION, ConfirmRun(2, 3, 3, ("c",)))
-    assert [f.confirmed for f in confirmed.findings] == [False, True, None]
+    assert [f.confirmed for f in confirmed.findings] == [False, True, None, None]
 
 
 def test_a_confirmation_that_could_not_run_confirms_nothing() -> None:
     confirmed = with_confirmation(SECTION, ConfirmRun(2, 1, 3, ("a",), "timed out"))
-    assert [f.confirmed for f in confirmed.findings] == [None, None, None]
+    assert [f.confirmed for f in confirmed.findings] == [None, None, None, None]
     assert confirmed.confirm == ConfirmRun(2, 1, 3, ("a",), "timed out")
 
 

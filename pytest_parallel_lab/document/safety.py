@@ -24,6 +24,9 @@ class Problem(StrEnum):
     ORDER = "order"
     #: a test left state of its process behind (no later test was seen to use it)
     LEAK = "leak"
+    #: threads of one test (the marker's thread backend, or the test's own) wrote one
+    #: resource: the race pytest-run-parallel and free-threaded Python expose
+    THREAD_RACE = "thread-race"
 
 
 class ResourceKind(StrEnum):

@@ -19,6 +19,7 @@ AVOIDED_CELLS = {"xdist_group mark + --dist loadgroup": "xdist_group mark"}
 PROBLEM_WORDS = {
     Problem.COLLISION: ("collision", "collisions"),
     Problem.ORDER: ("order dependence", "order dependences"),
+    Problem.THREAD_RACE: ("thread race", "thread races"),
     Problem.LEAK: ("leak", "leaks"),
 }
 

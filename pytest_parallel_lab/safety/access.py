@@ -46,6 +46,9 @@ class Event:
     resource: str
     access: Access
     location: str = ""
+    #: the thread it came from, 0 for the main thread (the marker's thread backend and a
+    #: test's own threads run elsewhere)
+    thread: int = 0
 
 
 def open_access(mode: object, flags: object) -> Access:
@@ -164,4 +167,4 @@ def machine_events(events: list[Event], excluded: Exclusions) -> list[Event]:
 
 
 def _with_resource(event: Event, resource: str) -> Event:
-    return Event(event.owner, event.kind, resource, event.access, event.location)
+    return Event(event.owner, event.kind, resource, event.access, event.location, event.thread)

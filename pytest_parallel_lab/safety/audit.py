@@ -29,6 +29,7 @@ import operator
 import os
 import sys
 import sysconfig
+import threading
 import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ class AuditRecorder:
         self.left_cwd: str | None = None
         #: (owner, kind, resource, location) of uses of state an earlier test left
         self.uses: list[tuple[Owner, ResourceKind, str, str]] = []
+        self._main_thread = threading.main_thread().ident
         self._stdlib = _stdlib_folders()
         self._framework_files = _framework_files()
         self._framework: dict[str, bool] = {}
@@ -168,7 +170,9 @@ class AuditRecorder:
         where = self._location()
         if where is None or self.owner is None:
             return
-        self.events.append(Event(self.owner, kind, resource, access, where[0]))
+        ident = threading.get_ident()
+        thread = 0 if ident == self._main_thread else ident
+        self.events.append(Event(self.owner, kind, resource, access, where[0], thread))
 
     def _path(self, value: object) -> str | None:
         path = path_text(value)

@@ -173,3 +173,27 @@ def find_collisions(
             )
         )
     return findings
+
+
+def find_thread_races(events: Sequence[Event]) -> list[Finding]:
+    """Resources that two threads of one test, besides the main thread, wrote (tasks of
+    the marker's thread backend, or threads the test started): one finding per test and
+    resource. Nothing but a lock or a path per thread avoids it."""
+    writers: dict[tuple[str, ResourceKind, str], list[Event]] = {}
+    for event in events:
+        if event.access in WRITES and event.thread:
+            family = ResourceKind.FILE if event.kind is ResourceKind.SQLITE else event.kind
+            writers.setdefault((event.owner.test, family, event.resource), []).append(event)
+    return [
+        Finding(
+            problem=Problem.THREAD_RACE,
+            kind=kind,
+            resource=resource,
+            tests=(test,),
+            touches=unique_touches(written),
+            avoided_by=None,
+            fix="give each thread (each task) its own path or port, or guard it with a lock",
+        )
+        for (test, kind, resource), written in writers.items()
+        if len({e.thread for e in written}) >= 2
+    ]

@@ -13,11 +13,13 @@ from dataclasses import replace
 
 from pytest_parallel_lab.document.safety import ConfirmRun, Finding, Problem, SafetySection
 from pytest_parallel_lab.safety.access import Event, exclusions, machine_events
-from pytest_parallel_lab.safety.collisions import TestPlace, find_collisions
+from pytest_parallel_lab.safety.collisions import TestPlace, find_collisions, find_thread_races
 from pytest_parallel_lab.safety.order import LeftState, StateUse, find_order_dependence
 
 #: The order findings are listed in.
-PROBLEM_ORDER = (Problem.COLLISION, Problem.ORDER, Problem.LEAK)
+PROBLEM_ORDER = (Problem.COLLISION, Problem.ORDER, Problem.THREAD_RACE, Problem.LEAK)
+#: Problems a confirming run under -n N cannot test: they need no second process.
+UNCONFIRMABLE = frozenset({Problem.LEAK, Problem.THREAD_RACE})
 
 
 def build_safety_section(
@@ -32,6 +34,7 @@ def build_safety_section(
     counted = machine_events(list(events), exclusions(temporary_bases))
     findings = [
         *find_collisions(counted, places, order),
+        *find_thread_races(counted),
         *find_order_dependence(left, uses, places, order),
     ]
 
@@ -44,14 +47,15 @@ def build_safety_section(
 
 def confirmable_tests(section: SafetySection, every_test: Sequence[str]) -> list[str]:
     """The tests a confirming run reruns, in run order: those of every collision and
-    order finding (a leak has no second test), or *every_test* when a fixture that every
-    worker sets up collides (its instances meet only when the tests that use it are
-    spread over the workers, which the whole suite does)."""
+    order finding (a leak has no second test, a thread race no second process), or
+    *every_test* when a fixture that every worker sets up collides (its instances meet
+    only when the tests that use it are spread over the workers, which the whole suite
+    does)."""
     if any(f.problem is Problem.COLLISION and f.avoided_by is None for f in section.findings):
         return list(every_test)
     seen: dict[str, None] = {}
     for finding in section.findings:
-        if finding.problem is not Problem.LEAK:
+        if finding.problem not in UNCONFIRMABLE:
             seen.update(dict.fromkeys(finding.tests))
     position = {t: i for i, t in enumerate(every_test)}
     return sorted(seen, key=lambda t: position.get(t, len(position)))
@@ -59,12 +63,12 @@ def confirmable_tests(section: SafetySection, every_test: Sequence[str]) -> list
 
 def with_confirmation(section: SafetySection, run: ConfirmRun) -> SafetySection:
     """*section* with *run*'s verdict on each finding it could test: confirmed when one
-    of the finding's tests failed under ``-n N`` (None for leaks, and when it could
-    not run)."""
+    of the finding's tests failed under ``-n N`` (None for leaks and thread races, and
+    when it could not run)."""
     failed = set(run.failed)
     findings = tuple(
         finding
-        if finding.problem is Problem.LEAK or run.problem
+        if finding.problem in UNCONFIRMABLE or run.problem
         else replace(finding, confirmed=any(t in failed for t in finding.tests))
         for finding in section.findings
     )
