@@ -32,6 +32,7 @@ from pytest_parallel_lab.marked.marker import (
     parse_start_method,
     parse_timeout,
 )
+from pytest_parallel_lab.vocabulary import Role
 
 if TYPE_CHECKING:
     from pytest_parallel_lab.document.records import Environment
@@ -74,6 +75,16 @@ HELP_DASK_SCHEDULER = (
     "Run the dask backend on the cluster at ADDRESS (tcp://host:8786, or a scheduler file) "
     "instead of a LocalCluster of its own; that cluster is never shut down."
 )
+HELP_SAFETY = (
+    "Run the suite serially and find the tests that would collide under pytest -n N "
+    "(files, ports, databases, env vars, the working directory, module globals)."
+)
+HELP_NO_SAFETY = "Turn --parallel-safety off (also when addopts or the ini turn it on)."
+HELP_SAFETY_CONFIRM = (
+    "Rerun the tests of --parallel-safety's findings under pytest -n N a few times and "
+    "report which failed for real (needs pytest-xdist)."
+)
+HELP_SAFETY_FAIL = "Fail the run (exit status 1) when --parallel-safety finds anything."
 
 #: Backends --parallel-all uses when --parallel-backend is not given.
 PARALLEL_ALL_BACKENDS = ("thread", "process")
@@ -229,6 +240,20 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--parallel-dask-scheduler", metavar="ADDRESS", default=None, help=HELP_DASK_SCHEDULER
     )
+    group.addoption("--parallel-safety", action="store_true", default=None, help=HELP_SAFETY)
+    group.addoption(
+        "--no-parallel-safety", dest="parallel_safety", action="store_false", help=HELP_NO_SAFETY
+    )
+    group.addoption(
+        "--parallel-safety-confirm",
+        metavar="N",
+        type=positive_int_option("--parallel-safety-confirm"),
+        default=None,
+        help=HELP_SAFETY_CONFIRM,
+    )
+    group.addoption(
+        "--parallel-safety-fail", action="store_true", default=False, help=HELP_SAFETY_FAIL
+    )
     parser.addini("parallel_rounds", HELP_ROUNDS, default=str(DEFAULT_ROUNDS))
     parser.addini("parallel_timeout", HELP_TIMEOUT, default=str(DEFAULT_TIMEOUT_S))
     parser.addini("parallel_tasks", HELP_TASKS, default=str(DEFAULT_TASKS))
@@ -239,6 +264,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("parallel_predict", HELP_PREDICT, default="")
     parser.addini("parallel_predict_shards", HELP_PREDICT_SHARDS, default="")
     parser.addini("parallel_dask_scheduler", HELP_DASK_SCHEDULER, default="")
+    parser.addini("parallel_safety", HELP_SAFETY, type="bool", default=False)
 
 
 # --- reading them once ---------------------------------------------------------------
@@ -266,6 +292,12 @@ class LabOptions:
     invocation_dir: str = "."
     #: --parallel-dask-scheduler: the cluster the dask backend uses (None: a LocalCluster)
     dask_scheduler: str | None = None
+    #: ``--parallel-safety``: find the tests that collide under -n N
+    safety: bool = False
+    #: ``--parallel-safety-confirm=N``: rerun the findings under -n N
+    safety_confirm: int | None = None
+    #: ``--parallel-safety-fail``: findings fail the run
+    safety_fail: bool = False
 
     @property
     def cpus(self) -> int:
@@ -357,6 +389,13 @@ def read_options(config: pytest.Config) -> LabOptions:
         or (PARALLEL_ALL_BACKENDS if parallel_all else None),
     )
     option = config.option
+    confirm: int | None = config.getoption("parallel_safety_confirm")
+    fail = bool(config.getoption("parallel_safety_fail"))
+    given: bool | None = config.getoption("parallel_safety")
+    # The command line first (--no-parallel-safety turns it off whatever else says),
+    # then the ini; confirming or gating findings asks for them.
+    safety = given if given is not None else bool(config.getini("parallel_safety"))
+    safety = safety or (given is None and (confirm is not None or fail))
     return LabOptions(
         report=bool(config.getoption("parallel_report")),
         report_json=config.getoption("parallel_report_json"),
@@ -377,6 +416,9 @@ def read_options(config: pytest.Config) -> LabOptions:
         capacity=read_capacity(),
         invocation_dir=str(config.invocation_params.dir),
         dask_scheduler=pick("parallel_dask_scheduler", "parallel_dask_scheduler", str) or None,
+        safety=safety,
+        safety_confirm=confirm if safety else None,
+        safety_fail=fail and safety,
     )
 
 
@@ -442,6 +484,26 @@ def check_dask_scheduler(options: LabOptions) -> None:
         raise pytest.UsageError(
             f"{option}={given}: {problem}. Fix: start the scheduler (dask scheduler), "
             "correct the address, or leave the option out for a LocalCluster"
+        )
+
+
+def check_safety_options(options: LabOptions, xdist_installed: bool) -> None:
+    """``--parallel-safety`` watches one serial run; its confirmation needs pytest-xdist."""
+    if not options.safety:
+        return
+    if options.xdist.role is Role.CONTROLLER:
+        raise pytest.UsageError(
+            f"--parallel-safety runs the suite serially to see what each test touches; under "
+            f"-n {options.xdist.workers} the tests run in {options.xdist.workers} processes "
+            "it cannot watch. Fix: drop -n (or use -n 0; --no-parallel-safety when the ini "
+            "turns it on); --parallel-safety-confirm=N reruns the findings under -n N for you"
+        )
+    confirm = options.safety_confirm
+    if confirm is not None and not xdist_installed:
+        raise pytest.UsageError(
+            f"--parallel-safety-confirm={confirm}: rerunning the findings under -n {confirm} "
+            "needs pytest-xdist, which is not installed. Fix: pip install pytest-xdist, or "
+            "drop --parallel-safety-confirm"
         )
 
 

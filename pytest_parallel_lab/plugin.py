@@ -3,8 +3,9 @@
 Module-level hooks only. At configure time the options are read and checked once
 (``options.py``); then each feature's glue is registered when it is enabled:
 the marked tests always (``marked/hooks.py``: the marker and its items), suite
-analysis when something times the suite (``suite/hooks.py``), the report when one
-was asked for (``output/hooks.py``). Features never import each other's glue; this
+analysis when something times the suite (``suite/hooks.py``), the collision finder
+with ``--parallel-safety`` (``safety/hooks.py``), the report when one was asked for
+(``output/hooks.py``). Features never import each other's glue; this
 module hands each what it needs.
 """
 
@@ -24,6 +25,7 @@ from pytest_parallel_lab.options import (
     add_options,
     check_dask_scheduler,
     check_output_options,
+    check_safety_options,
     lab_options,
     predict_from_saved_run,
     read_options,
@@ -38,6 +40,7 @@ SUITE_PLUGIN_NAME = "parallel-lab-suite"
 SUITE_XDIST_PLUGIN_NAME = "parallel-lab-suite-xdist"
 REPORT_PLUGIN_NAME = "parallel-lab-report"
 GIL_PLUGIN_NAME = "parallel-lab-gil"
+SAFETY_PLUGIN_NAME = "parallel-lab-safety"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -63,6 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
     saved = None
     if options.xdist.role is not Role.WORKER:
         check_output_options(options)
+        check_safety_options(options, config.pluginmanager.hasplugin("xdist"))
         saved = predict_from_saved_run(options)
     check_dask_scheduler(options)
     from pytest_parallel_lab.marked import hooks as marked_hooks
@@ -88,6 +92,13 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(XdistSuiteHooks(suite), SUITE_XDIST_PLUGIN_NAME)
         marked.trace = suite.trace
         contributors.append(suite)
+    if options.safety and options.xdist.role is Role.PLAIN:
+        # Only here does the process's audit hook get installed (issue 13).
+        from pytest_parallel_lab.safety.hooks import SafetyPlugin
+
+        safety = SafetyPlugin(config, options)
+        config.pluginmanager.register(safety, SAFETY_PLUGIN_NAME)
+        contributors.append(safety)
     if options.reporting and options.xdist.role is not Role.WORKER:
         from pytest_parallel_lab.output.hooks import ReportPlugin
 

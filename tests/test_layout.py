@@ -29,6 +29,7 @@ GLUE = frozenset(
         "marked.hooks",
         "marked.session",
         "suite.hooks",
+        "safety.hooks",
         "output.hooks",
     }
 )
@@ -44,6 +45,7 @@ ALLOWED = {
     "backends": {"timing"},
     "marked": {"backends", "capacity", "document", "stats", "timing", "vocabulary", "environment"},
     "suite": {"document", "stats", "timing", "vocabulary"},
+    "safety": {"document", "timing", "vocabulary"},
     "output": {"capacity", "document", "stats", "timing", "vocabulary"},
     "cli": {"document", "output", "suite"},
     "__main__": {"cli"},
@@ -59,6 +61,7 @@ GLUE_MAY_IMPORT = {
     "backends",
     "marked",
     "suite",
+    "safety",
     "output",
     "hookspecs",
     "options",

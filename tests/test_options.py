@@ -15,6 +15,7 @@ from pytest_parallel_lab.options import (
     lab_options,
     min_speedup_option,
     positive_int_option,
+    read_options,
     start_method_option,
     timeout_option,
     worker_counts_option,
@@ -150,3 +151,27 @@ def test_a_bad_ini_value_given_with_dash_o_names_the_command_line(lab: pytest.Py
     result = lab.runpytest("-o", "parallel_rounds=0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*parallel_rounds = '0' (-o on the command line): *>= 1*"])
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "expected"),
+    [
+        ("", [], (False, None, False)),
+        ("", ["--parallel-safety"], (True, None, False)),
+        ("", ["--parallel-safety-confirm=3"], (True, 3, False)),
+        ("", ["--parallel-safety-fail"], (True, None, True)),
+        ("parallel_safety = true\n", [], (True, None, False)),
+        ("parallel_safety = true\n", ["--no-parallel-safety"], (False, None, False)),
+        ("", ["--parallel-safety-confirm=2", "--no-parallel-safety"], (False, None, False)),
+    ],
+)
+def test_safety_is_on_when_asked_for_or_confirmed_or_gated_and_off_when_refused(
+    lab: pytest.Pytester,
+    lab_ini: Callable[[str], None],
+    ini: str,
+    args: list[str],
+    expected: tuple[bool, int | None, bool],
+) -> None:
+    lab_ini(ini)
+    options = read_options(lab.parseconfig(*args))  # not configured: nothing registered
+    assert (options.safety, options.safety_confirm, options.safety_fail) == expected

@@ -24,6 +24,7 @@ from pytest_parallel_lab.document.records import (
     ResultRecord,
     Sweep,
 )
+from pytest_parallel_lab.document.safety import SafetySection
 from pytest_parallel_lab.document.strict_json import parse_strict_json
 from pytest_parallel_lab.document.suite import SuiteSection
 
@@ -40,7 +41,7 @@ PLUGIN_NAME = "pytest-parallel-lab"
 #: Top-level keys with a fixed meaning; every other key is a plugin's section.
 _CORE_KEYS = frozenset({"schema_version", "plugin", "created", "environment", "results"})
 #: The optional sections this package defines (typed); a plugin's cannot take these names.
-TYPED_SECTIONS = ("recommendations", "scaling", "suite")
+TYPED_SECTIONS = ("recommendations", "scaling", "suite", "safety")
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,9 @@ class RunDocument:
     """Everything one run reports.
 
     ``recommendations`` and ``scaling`` come from the marked tests' results,
-    ``suite`` from suite timing; ``sections`` holds what other plugins add through
-    ``pytest_parallel_lab_document_sections``, as the plain JSON they gave.
+    ``suite`` from suite timing, ``safety`` from ``--parallel-safety``; ``sections``
+    holds what other plugins add through ``pytest_parallel_lab_document_sections``, as
+    the plain JSON they gave.
     """
 
     environment: Environment = field(default_factory=Environment)
@@ -58,6 +60,7 @@ class RunDocument:
     recommendations: tuple[Recommendation, ...] = ()
     scaling: tuple[Sweep, ...] = ()
     suite: SuiteSection | None = None
+    safety: SafetySection | None = None
     sections: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
@@ -76,6 +79,8 @@ class RunDocument:
             data["scaling"] = to_json(self.scaling)
         if self.suite is not None:
             data["suite"] = to_json(self.suite)
+        if self.safety is not None:
+            data["safety"] = to_json(self.safety)
         for key, value in self.sections.items():
             data.setdefault(key, value)
         return data
@@ -126,6 +131,7 @@ def document_from_json(data: Any, source: str = "<data>") -> RunDocument:
         recommendations=whole.recommendations,
         scaling=whole.scaling,
         suite=whole.suite,
+        safety=whole.safety,
         sections={k: v for k, v in data.items() if k not in _CORE_KEYS and k not in TYPED_SECTIONS},
         schema_version=version,
     )
@@ -140,6 +146,7 @@ class _Parts:
     recommendations: tuple[Recommendation, ...] = ()
     scaling: tuple[Sweep, ...] = ()
     suite: SuiteSection | None = None
+    safety: SafetySection | None = None
 
 
 def save_document(document: RunDocument, path: str | os.PathLike[str]) -> None:

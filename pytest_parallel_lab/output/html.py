@@ -303,6 +303,51 @@ def _suite_section(page: _Page, runs: Sequence[Run]) -> None:
             page.add(_table(["worker", "startup s", "busy s", "idle s", "tests"], rows))
 
 
+def _safety_section(page: _Page, runs: Sequence[Run]) -> None:
+    """``--parallel-safety``'s findings of each run: one row per finding, then who
+    touched each resource where (every cell escaped: paths and node ids are the
+    suite's)."""
+    checked = [(run, run.document.safety) for run in runs if run.document.safety is not None]
+    if not checked:
+        return
+    from pytest_parallel_lab.output.safety_text import NOTHING_AVOIDS, summary_line
+
+    page.add("<h2>Parallel safety</h2>")
+    for run, safety in checked:
+        assert safety is not None
+        page.add(f"<h3>{_e(run.name)}</h3><p>{_e(summary_line(safety))}</p>")
+        if not safety.findings:
+            continue
+        rows = [
+            [
+                number,
+                f.problem,
+                f.kind,
+                f.resource,
+                ", ".join(f.tests),
+                f.avoided_by or NOTHING_AVOIDS,
+                "" if f.confirmed is None else ("failed" if f.confirmed else "passed"),
+                f.fix,
+            ]
+            for number, f in enumerate(safety.findings, 1)
+        ]
+        headers = ["#", "problem", "kind", "resource", "tests", "avoided by", "confirmed", "fix"]
+        page.add(_table(headers, rows))
+        touches = [
+            [number, t.test, t.phase, t.access, t.location or "-", t.fixture or ""]
+            for number, f in enumerate(safety.findings, 1)
+            for t in f.touches
+        ]
+        page.add(_table(["#", "test", "phase", "access", "where", "fixture"], touches))
+        if safety.confirm is not None:
+            c = safety.confirm
+            text = (
+                f"Confirmed under -n {c.workers}: {c.runs} runs of {c.tests} tests; "
+                f"failed: {', '.join(c.failed) or 'none'}"
+            )
+            page.add(f"<p>{_e(text + (f' ({c.problem})' if c.problem else ''))}</p>")
+
+
 def render_html(documents: Sequence[RunDocument], titles: Sequence[str]) -> str:
     """The HTML page of *documents* (one column per run, named by *titles*), self-contained."""
     if len(documents) != len(titles):
@@ -320,6 +365,7 @@ def render_html(documents: Sequence[RunDocument], titles: Sequence[str]) -> str:
         _failures_section(page, runs)
         _scaling_section(page, runs)
         _suite_section(page, runs)
+        _safety_section(page, runs)
     scripts = ""
     if plotly_js is not None and page.charts:
         # plotly.js is inlined once; "</script" cannot occur inside it un-escaped in practice,

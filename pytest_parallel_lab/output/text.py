@@ -4,8 +4,9 @@ Pure: takes a :class:`RunDocument` and a width, returns text no wider than that 
 the content allows). First the machine, then the "choosing the right tool"
 recommendations (test, class, use, why), then a compact table of speedups (test,
 backend, speedup [interval], verdict); the full table with every measured column comes
-with ``verbose`` (``pytest -v``, ``show -v``) and is in the JSON. Then the sweeps and the
-suite analysis (``suite_text.py``), each block only when the document has it.
+with ``verbose`` (``pytest -v``, ``show -v``) and is in the JSON. Then the sweeps, the
+suite analysis (``suite_text.py``) and the parallel-safety findings (``safety_text.py``),
+each block only when the document has it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pytest_parallel_lab.output.cells import (
     workload_label,
 )
 from pytest_parallel_lab.output.fit import DEFAULT_WIDTH, fit_table, shorten, wrap
+from pytest_parallel_lab.output.safety_text import render_safety_section
 from pytest_parallel_lab.output.suite_text import render_suite_section
 from pytest_parallel_lab.vocabulary import Outcome
 
@@ -240,4 +242,6 @@ def render_document(document: RunDocument, width: int = DEFAULT_WIDTH, verbose: 
     ]
     if document.suite is not None:
         blocks.append(render_suite_section(document.suite, width))
+    if document.safety is not None:
+        blocks.append(render_safety_section(document.safety, width, verbose))
     return "\n\n".join(block for block in blocks if block)
