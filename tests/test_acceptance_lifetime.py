@@ -279,6 +279,31 @@ def test_the_cache_keeps_the_runners_of_the_measurement_in_hand() -> None:
     assert log == ["close thread-3"]
 
 
+class _ForkUnsafeRunner(_FakeRunner):
+    fork_unsafe = True
+
+
+class _SubinterpreterBackend(_FakeBackend):
+    def start(self, workers: int, start_method: str | None) -> _FakeRunner:
+        return _ForkUnsafeRunner(self.log, f"{self.name}-{workers}")
+
+
+def test_a_subinterpreter_pool_is_closed_before_any_other_runner_is_handed_out() -> None:
+    # CPython 3.14: a fork while subinterpreters live segfaults the child (found by the
+    # tox matrix's fork envs); the next item's process pool may fork.
+    log: list[str] = []
+    interpreter = _SubinterpreterBackend("interpreter", False, log)
+    serial = _FakeBackend("serial", False, log)
+    process = _FakeBackend("process", True, log)
+    cache = RunnerCache()
+    first = cache.get(serial, 1, None)
+    pool = cache.get(interpreter, 2, None, keep=[first])
+    assert log == []  # the measurement in hand holds it
+    assert cache.get(interpreter, 2, None) is pool  # asked again: reused
+    cache.get(process, 2, "fork")
+    assert log == ["close interpreter-2"]
+
+
 def test_after_ctrl_c_the_cache_abandons_instead_of_closing() -> None:
     log: list[str] = []
     backend = _FakeBackend("process", True, log)

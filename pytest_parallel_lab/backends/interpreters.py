@@ -98,6 +98,11 @@ def _chain_text(exc: BaseException) -> str:
 class InterpreterRunner:
     """``InterpreterPoolExecutor`` with every interpreter created (and timed) up front."""
 
+    #: CPython 3.14: a process forked while subinterpreters are alive segfaults in
+    #: PyOS_AfterFork_Child (seen in the tox matrix's fork envs), so the runner cache
+    #: closes this pool before it hands out any other runner.
+    fork_unsafe = True
+
     def __init__(self, workers: int) -> None:
         # mypy checks as Python 3.10, whose typeshed has no InterpreterPoolExecutor.
         from concurrent.futures import InterpreterPoolExecutor  # type: ignore[attr-defined,unused-ignore]

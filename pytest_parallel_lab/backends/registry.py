@@ -101,6 +101,7 @@ class RunnerCache:
         """The runner for this request, started unless one is cached; *keep* are the
         runners the caller holds for the same measurement (never closed to make room)."""
         key = (backend.name, workers, start_method if backend.uses_processes else None)
+        self._close_fork_unsafe(key, keep)
         started = self._runners.pop(key, None)
         if started is not None and getattr(started.runner, "broken", False):
             # A worker died since the last item (killed from outside, OOM): start afresh
@@ -116,6 +117,16 @@ class RunnerCache:
         self._runners[key] = started  # now the most recently used
         started.uses += 1
         return started
+
+    def _close_fork_unsafe(self, key: tuple[Any, ...], keep: Sequence[StartedRunner]) -> None:
+        """Close cached runners that make a later fork crash (subinterpreters on
+        CPython 3.14), unless the caller asked for one of them or holds it: the next
+        runner may fork (a process pool with fork, or its lazily started workers)."""
+        for other, started in list(self._runners.items()):
+            unsafe = getattr(started.runner, "fork_unsafe", False)
+            if unsafe and other != key and not any(started is k for k in keep):
+                del self._runners[other]
+                _close(started)
 
     def live_workers(self, processes: bool) -> int:
         """The workers of the cached runners that are processes (or threads)."""
