@@ -555,7 +555,11 @@ def test_tasks_write_their_own_files():
 
 
 def test_own_threads_write_one_file():
+    # Both threads alive at once: a thread that ended may hand its ident to the next.
+    both = threading.Barrier(2)
+
     def write():
+        both.wait()
         (HERE / "mine.txt").write_text("y")
 
     threads = [threading.Thread(target=write) for _ in range(2)]
