@@ -168,13 +168,18 @@ class ThreadRunner:
         self.executor.shutdown(wait=True)
 
     def abandon(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        # concurrent.futures joins its workers at interpreter exit; a stuck one would
-        # hang pytest's exit, so forget them (they are daemon threads, see above).
-        registry = getattr(futures_thread, "_threads_queues", None)
-        for thread in list(getattr(self.executor, "_threads", ())):
-            if registry is not None:
-                registry.pop(thread, None)
+        abandon_thread_executor(self.executor)
+
+
+def abandon_thread_executor(executor: concurrent.futures.ThreadPoolExecutor) -> None:
+    """Shut *executor* down without waiting. concurrent.futures joins its workers at
+    interpreter exit; a stuck one would hang pytest's exit, so they are forgotten
+    (they are daemon threads, see ``start_daemon``)."""
+    executor.shutdown(wait=False, cancel_futures=True)
+    registry = getattr(futures_thread, "_threads_queues", None)
+    for thread in list(getattr(executor, "_threads", ())):
+        if registry is not None:
+            registry.pop(thread, None)
 
 
 class AsyncioRunner:

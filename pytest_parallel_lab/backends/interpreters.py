@@ -20,7 +20,6 @@ import importlib
 import re
 import sys
 import threading
-from concurrent.futures import thread as futures_thread
 from typing import Any
 
 from pytest_parallel_lab import timing
@@ -32,7 +31,11 @@ from pytest_parallel_lab.backends.base import (
     submit_and_wait,
 )
 from pytest_parallel_lab.backends.errors import BackendError
-from pytest_parallel_lab.backends.inprocess import THREAD_PREFIX, start_daemon
+from pytest_parallel_lab.backends.inprocess import (
+    THREAD_PREFIX,
+    abandon_thread_executor,
+    start_daemon,
+)
 
 #: What CPython says when a module cannot load in a subinterpreter (3.12+).
 _NOT_IN_SUBINTERPRETER = re.compile(
@@ -157,12 +160,8 @@ class InterpreterRunner:
         self.executor.shutdown(wait=True)
 
     def abandon(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
         # As for the thread backend: a stuck worker must not be joined at exit.
-        registry = getattr(futures_thread, "_threads_queues", None)
-        for thread in list(getattr(self.executor, "_threads", ())):
-            if registry is not None:
-                registry.pop(thread, None)
+        abandon_thread_executor(self.executor)
 
 
 def _run_failure(exc: BaseException) -> str:
