@@ -69,6 +69,25 @@ def test_a_fingerprint_sees_rebinding_and_containers_that_change_size() -> None:
     assert audit.changed_globals(second, fingerprints.take([module])) == ["watched.LIMIT"]
 
 
+def test_a_fingerprint_of_nothing_changed_is_the_last_one_and_any_change_is_seen() -> None:
+    first, second = types.ModuleType("first"), types.ModuleType("second")
+    first.CACHE, second.CACHE = [], {}  # type: ignore[attr-defined]
+    fingerprints = audit.Fingerprints()
+    taken = fingerprints.take([first, second])
+    assert fingerprints.take([first, second]) is taken  # nothing looked at one by one
+    second.CACHE["k"] = 1  # type: ignore[attr-defined]
+    filled = fingerprints.take([first, second])
+    assert audit.changed_globals(taken, filled) == ["second.CACHE"]
+    first.LIMIT = 3  # type: ignore[attr-defined]
+    second.CACHE = {"k": 1}  # type: ignore[attr-defined]  # rebound to an equal one
+    rebound = fingerprints.take([first, second])
+    assert audit.changed_globals(filled, rebound) == ["second.CACHE"]
+    third = types.ModuleType("third")
+    with_third = fingerprints.take([first, second, third])
+    assert "third" in with_third
+    assert audit.changed_globals(rebound, with_third) == []  # a module that appeared: an import
+
+
 def test_a_snapshot_reads_the_environment_as_the_system_has_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -31,8 +31,9 @@ import sys
 import sysconfig
 import threading
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sized
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from pytest_parallel_lab.document.safety import Access, ResourceKind
@@ -52,6 +53,8 @@ FRAMEWORK_PACKAGES = ("_pytest", "pytest", "pluggy", "xdist", "execnet", "pytest
 FRAMEWORK_ENV = frozenset(
     {"PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT"}
 )
+#: The same, as ``os.putenv`` and ``os.unsetenv`` see them (``os.environ`` encodes keys).
+_FRAMEWORK_ENV_KEYS = FRAMEWORK_ENV | {os.fsencode(key) for key in FRAMEWORK_ENV}
 #: Values a module global holds that are code, not state.
 _CODE_TYPES = (
     types.ModuleType,
@@ -225,6 +228,8 @@ class AuditRecorder:
             self._add(ResourceKind.SQLITE, found[0], found[1])
 
     def _env_write(self, args: tuple[Any, ...]) -> None:
+        if args[0] in _FRAMEWORK_ENV_KEYS:
+            return  # pytest's PYTEST_CURRENT_TEST, three times a test: no frame walk
         key = path_text(args[0])
         where = self._location()
         if key is None or where is None or where[1]:
@@ -329,24 +334,53 @@ class Snapshot:
 
 class Fingerprints:
     """Takes :data:`ModuleState` of modules, remembering each one's containers until its
-    globals are rebound (most snapshots find nothing changed and cost a C loop)."""
+    globals are rebound.
+
+    Most snapshots find nothing changed: the values of every watched module, in one
+    tuple built and compared at C speed, are the same objects as last time, and so are
+    the sizes of their containers. Then the last states are returned as they were (the
+    same mapping: :func:`changed_globals` sees that at once) and no module is looked at
+    one by one."""
 
     def __init__(self) -> None:
         self._containers: dict[str, tuple[tuple[object, ...], tuple[str, ...]]] = {}
+        self._modules: tuple[types.ModuleType, ...] = ()
+        self._values: tuple[object, ...] = ()
+        self._lengths: tuple[int, ...] = ()
+        self._held: tuple[Sized, ...] = ()
+        self._sizes: tuple[int, ...] = ()
+        self._last: dict[str, ModuleState] = {}
 
-    def take(self, modules: Iterable[types.ModuleType]) -> dict[str, ModuleState]:
+    def take(self, modules: Iterable[types.ModuleType]) -> Mapping[str, ModuleState]:
+        watched = tuple(modules)
+        scopes = tuple(map(vars, watched))
+        values = tuple(chain.from_iterable(map(dict.values, scopes)))
+        lengths = tuple(map(len, scopes))
+        if (
+            lengths == self._lengths
+            and _same_values(self._modules, watched)
+            and _same_values(self._values, values)
+            and tuple(map(len, self._held)) == self._sizes
+        ):
+            return self._last
         found: dict[str, ModuleState] = {}
-        for module in modules:
-            scope = vars(module)
-            values = tuple(scope.values())
+        held: list[Sized] = []
+        for module, scope in zip(watched, scopes, strict=True):
+            own = tuple(scope.values())
             known = self._containers.get(module.__name__)
-            if known is None or not _same_values(known[0], values):
+            if known is None or not _same_values(known[0], own):
                 names = tuple(
                     k for k, v in scope.items() if isinstance(v, _CONTAINERS) and k[:2] != "__"
                 )
-                known = self._containers[module.__name__] = (values, names)
-            sizes = tuple((k, len(scope[k])) for k in known[1] if k in scope)
-            found[module.__name__] = (tuple(scope), values, sizes)
+                known = self._containers[module.__name__] = (own, names)
+            containers = [(k, scope[k]) for k in known[1] if k in scope]
+            held.extend(container for _, container in containers)
+            sizes = tuple((k, len(container)) for k, container in containers)
+            found[module.__name__] = (tuple(scope), own, sizes)
+        self._modules, self._values, self._lengths = watched, values, lengths
+        self._held = tuple(held)
+        self._sizes = tuple(map(len, self._held))
+        self._last = found
         return found
 
 
@@ -356,6 +390,8 @@ def changed_globals(
     """``module.NAME`` of each global rebound, or whose container changed size, between
     two snapshots; dunder names, and globals that only appeared (an import), left out."""
     changed: list[str] = []
+    if before is after:
+        return changed  # the same states: nothing was looked at again (Fingerprints)
     for module, state in after.items():
         old = before.get(module)
         if old is None or (_same_values(old[1], state[1]) and old[2] == state[2]):
@@ -397,7 +433,8 @@ def left_state(
     """What *test* changed between *before* and *after* and did not restore."""
     left = []
     written = dict(env_writes)  # the last write of each key
-    for raw in set(before.environ) | set(after.environ):
+    environ_changed = before.environ != after.environ  # one comparison at C speed
+    for raw in set(before.environ) | set(after.environ) if environ_changed else ():
         if before.environ.get(raw) == after.environ.get(raw):
             continue
         key = path_text(raw) or ""

@@ -31,7 +31,7 @@ from pytest_parallel_lab.safety.access import Owner
 from pytest_parallel_lab.safety.collisions import TestPlace
 from pytest_parallel_lab.safety.confirm import INTERRUPTED, ConfirmCommand, run_confirmation
 from pytest_parallel_lab.safety.order import LeftState, StateUse
-from pytest_parallel_lab.safety.references import named_by
+from pytest_parallel_lab.safety.references import Names, named_by
 from pytest_parallel_lab.safety.section import (
     build_safety_section,
     confirmable_tests,
@@ -93,6 +93,7 @@ class SafetyPlugin:
         self._modules: list[types.ModuleType] = []
         self._modules_seen = -1
         self.fingerprints = audit.Fingerprints()
+        self._names: dict[tuple[tuple[object, ...], str | None], Names] = {}
         self.started = timing.perf_counter()
         self.section: SafetySection | None = None
         #: the confirming run's environment: the session's, before a test changed it
@@ -128,6 +129,20 @@ class SafetyPlugin:
             ]
         return self._modules
 
+    def _named_by(self, item: pytest.Item) -> Names:
+        """What the item's function and fixtures name; the tests of one parametrized
+        function share it (code does not change within a session)."""
+        functions = tuple(_functions(item))
+        module = getattr(getattr(item, "module", None), "__name__", None)
+        key = (functions, module)
+        try:
+            names = self._names.get(key)
+        except TypeError:  # a fixture function that cannot be hashed
+            return named_by(functions, module)
+        if names is None:
+            names = self._names[key] = named_by(functions, module)
+        return names
+
     def _snapshot(self) -> audit.Snapshot:
         """A snapshot, whose own reads of ``os.environ`` are no test's."""
         owner, self.recorder.owner = self.recorder.owner, None
@@ -153,9 +168,7 @@ class SafetyPlugin:
         self.order.setdefault(nodeid, len(self.order))
         item = self.items.get(nodeid)
         if self.left_globals and item is not None:
-            names = named_by(
-                _functions(item), getattr(getattr(item, "module", None), "__name__", None)
-            )
+            names = self._named_by(item)
             for name in sorted(self.left_globals):
                 if names.names(name):
                     self.global_uses.append(
