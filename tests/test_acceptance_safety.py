@@ -572,6 +572,20 @@ def test_own_threads_write_one_file():
 def test_main_thread_writes_twice():
     (HERE / "twice.txt").write_text("1")
     (HERE / "twice.txt").write_text("2")
+
+
+SEEN = []
+
+
+@pytest.mark.parallel(backend="thread", tasks=4, workers=2, rounds=3)
+def test_tasks_fill_one_global():
+    SEEN.append(1)
+
+
+@pytest.mark.parallel(backend="thread", tasks=4, workers=2, rounds=3)
+def test_tasks_keep_their_own_state():
+    seen = []
+    seen.append(1)
 """
 
 
@@ -580,10 +594,13 @@ def test_threads_of_one_test_that_write_one_file_are_a_thread_race(lab: pytest.P
     result = lab.runpytest_subprocess(
         "-p", "no:cacheprovider", "--parallel-safety", "--parallel-report-json=run.json"
     )
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=6)
     findings = json.loads((lab.path / "run.json").read_text())["safety"]["findings"]
+    filled = "test_races.py::test_tasks_fill_one_global[thread]"
     assert {(f["problem"], f["resource"].rsplit("/", 1)[-1], f["tests"][0]) for f in findings} == {
         ("thread-race", "race.txt", "test_races.py::test_tasks_write_one_file[thread]"),
         ("thread-race", "mine.txt", "test_races.py::test_own_threads_write_one_file"),
+        ("thread-race", "test_races.SEEN", filled),
+        ("leak", "test_races.SEEN", filled),  # what the test left, as for any test
     }
     assert all(f["avoided_by"] is None for f in findings)

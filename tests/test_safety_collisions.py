@@ -8,9 +8,11 @@ from pytest_parallel_lab.document.safety import Access, Problem, ResourceKind
 from pytest_parallel_lab.safety.access import Event, Owner
 from pytest_parallel_lab.safety.collisions import (
     GROUP_MARK,
+    GlobalWrite,
     TestPlace,
     avoided_by,
     find_collisions,
+    find_global_races,
     find_thread_races,
 )
 
@@ -150,3 +152,20 @@ def test_two_threads_of_one_test_writing_one_resource_are_a_race(
     found = find_thread_races(events)
     assert [(f.tests[0], f.resource) for f in found] == races
     assert all(f.problem is Problem.THREAD_RACE and f.avoided_by is None for f in found)
+
+
+def test_a_global_the_threaded_tasks_of_a_test_wrote_is_one_race_per_test_and_name() -> None:
+    writes = [
+        GlobalWrite("a.py::t1[thread]", "a.CACHE", "a.py:3", 4),
+        GlobalWrite("a.py::t1[thread]", "a.CACHE", "a.py:3", 4),  # a later round
+        GlobalWrite("a.py::t1[thread]", "a.COUNT", "a.py:3", 4),
+        GlobalWrite("a.py::t2[thread]", "a.CACHE", "a.py:9", 2),
+    ]
+    found = find_global_races(writes)
+    assert [(f.tests, f.resource, f.kind) for f in found] == [
+        (("a.py::t1[thread]",), "a.CACHE", ResourceKind.GLOBAL),
+        (("a.py::t1[thread]",), "a.COUNT", ResourceKind.GLOBAL),
+        (("a.py::t2[thread]",), "a.CACHE", ResourceKind.GLOBAL),
+    ]
+    assert all(f.problem is Problem.THREAD_RACE and f.avoided_by is None for f in found)
+    assert found[2].touches[0].location == "a.py:9"

@@ -35,6 +35,11 @@ from pytest_parallel_lab.backends.errors import WorkloadTimeout
 
 T = TypeVar("T")
 THREAD_PREFIX = "pytest-parallel-lab"
+#: Watchers of the batches the thread backend runs on more than one worker: each is
+#: called before a batch with its number of tasks and returns what to call once the
+#: batch ended. Empty unless ``--parallel-safety`` watches for module globals that
+#: tasks of one test write while they run at once (``safety/hooks.py``).
+THREAD_BATCH_WATCHERS: list[Callable[[int], Callable[[], None]]] = []
 
 
 def start_daemon(target: Callable[[], None], name: str) -> threading.Thread:
@@ -160,7 +165,13 @@ class ThreadRunner:
             self.executor.submit(barrier.wait, 60)
 
     def run(self, work: Work, timeout: float) -> BatchResult:
-        futures, wall = submit_and_wait(self.executor, work, timeout, "thread")
+        watching = THREAD_BATCH_WATCHERS if self.workers > 1 else ()
+        ends = [watch(len(work.items)) for watch in watching]
+        try:
+            futures, wall = submit_and_wait(self.executor, work, timeout, "thread")
+        finally:
+            for end in ends:
+                end()
         outcomes, cpu = collect_outcomes([f.result() for f in futures])
         return BatchResult(wall, cpu, outcomes)
 

@@ -197,3 +197,35 @@ def find_thread_races(events: Sequence[Event]) -> list[Finding]:
         for (test, kind, resource), written in writers.items()
         if len({e.thread for e in written}) >= 2
     ]
+
+
+@dataclass(frozen=True)
+class GlobalWrite:
+    """A module global rebound, or a container of one resized, while the tasks of one
+    test ran at once in the marker's thread backend (no audit event tells which task)."""
+
+    test: str
+    name: str
+    location: str
+    tasks: int
+
+
+def find_global_races(writes: Sequence[GlobalWrite]) -> list[Finding]:
+    """One thread race per test and module global its threaded tasks wrote: tasks that
+    write one global at once lose updates without the GIL (and with it, where a
+    check-then-set spans bytecodes)."""
+    first: dict[tuple[str, str], GlobalWrite] = {}
+    for write in writes:
+        first.setdefault((write.test, write.name), write)
+    return [
+        Finding(
+            problem=Problem.THREAD_RACE,
+            kind=ResourceKind.GLOBAL,
+            resource=write.name,
+            tests=(write.test,),
+            touches=(Touch(write.test, "call", Access.WRITE, write.location),),
+            avoided_by=None,
+            fix="keep the state per task (a local, threading.local) or guard it with a lock",
+        )
+        for write in first.values()
+    ]

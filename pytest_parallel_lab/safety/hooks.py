@@ -16,19 +16,20 @@ import functools
 import os
 import sys
 import types
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from pytest_parallel_lab import timing
+from pytest_parallel_lab.backends.inprocess import THREAD_BATCH_WATCHERS
 from pytest_parallel_lab.document.run import RunDocument
 from pytest_parallel_lab.document.safety import ResourceKind, SafetySection
 from pytest_parallel_lab.options import LabOptions
 from pytest_parallel_lab.safety import audit
 from pytest_parallel_lab.safety.access import Owner
-from pytest_parallel_lab.safety.collisions import TestPlace
+from pytest_parallel_lab.safety.collisions import GlobalWrite, TestPlace
 from pytest_parallel_lab.safety.confirm import INTERRUPTED, ConfirmCommand, run_confirmation
 from pytest_parallel_lab.safety.order import LeftState, StateUse
 from pytest_parallel_lab.safety.references import Names, named_by
@@ -59,6 +60,10 @@ def _test_location(item: pytest.Item) -> str:
     return f"{path}:{(line or 0) + 1}"
 
 
+def _nothing() -> None:
+    pass
+
+
 def _functions(item: pytest.Item) -> list[object]:
     """The test function and its fixtures' functions (pytest's fixture info)."""
     functions: list[object] = [getattr(item, "obj", None)]
@@ -84,6 +89,8 @@ class SafetyPlugin:
         #: state set up by fixtures broader than a function: theirs, not a test's
         self.fixture_state: set[tuple[ResourceKind, str]] = set()
         self.left_globals: set[str] = set()
+        #: module globals the marker's threaded tasks of one test wrote at once
+        self.global_writes: list[GlobalWrite] = []
         self.serially_failed: set[str] = set()
         self.test: str | None = None
         self.phase = "setup"
@@ -143,6 +150,24 @@ class SafetyPlugin:
             names = self._names[key] = named_by(functions, module)
         return names
 
+    def _watch_thread_batch(self, tasks: int) -> Callable[[], None]:
+        """Before the marker's thread backend runs *tasks* at once: what to call after,
+        which notes the module globals the tasks rebound or filled meanwhile."""
+        test, item = self.test, self.items.get(self.test or "")
+        if test is None or tasks < 2:
+            return _nothing
+        before = self.fingerprints.take(self._watched_modules())
+
+        def after() -> None:
+            now = self.fingerprints.take(self._watched_modules())
+            location = _test_location(item) if item is not None else test
+            self.global_writes.extend(
+                GlobalWrite(test, name, location, tasks)
+                for name in audit.changed_globals(before, now)
+            )
+
+        return after
+
     def _snapshot(self) -> audit.Snapshot:
         """A snapshot, whose own reads of ``os.environ`` are no test's."""
         owner, self.recorder.owner = self.recorder.owner, None
@@ -155,6 +180,12 @@ class SafetyPlugin:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.started = timing.perf_counter()
         audit.activate(self.recorder)
+        THREAD_BATCH_WATCHERS.append(self._watch_thread_batch)
+
+    def _stop_watching(self) -> None:
+        audit.deactivate()
+        while self._watch_thread_batch in THREAD_BATCH_WATCHERS:
+            THREAD_BATCH_WATCHERS.remove(self._watch_thread_batch)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.last_after = None
@@ -258,7 +289,7 @@ class SafetyPlugin:
     # tryfirst: the section exists before the report plugin builds the document.
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        audit.deactivate()
+        self._stop_watching()
         self.test = None
         recorder = self.recorder
         uses = [
@@ -272,7 +303,7 @@ class SafetyPlugin:
         # tmp_path of a session); a --basetemp given is the base itself.
         bases = () if base is None else (str(base) if given is not None else str(base.parent),)
         section = build_safety_section(
-            recorder.events, self.left, uses, self.places, self.order, bases
+            recorder.events, self.left, uses, self.places, self.order, bases, self.global_writes
         )
         if (
             self.options.safety_confirm is not None
@@ -331,6 +362,6 @@ class SafetyPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_unconfigure(self) -> None:
-        audit.deactivate()
+        self._stop_watching()
         self.items, self.places = {}, {}
         self.recorder = audit.AuditRecorder(self.rootdir)

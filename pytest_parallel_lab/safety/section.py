@@ -13,7 +13,13 @@ from dataclasses import replace
 
 from pytest_parallel_lab.document.safety import ConfirmRun, Finding, Problem, SafetySection
 from pytest_parallel_lab.safety.access import Event, exclusions, machine_events
-from pytest_parallel_lab.safety.collisions import TestPlace, find_collisions, find_thread_races
+from pytest_parallel_lab.safety.collisions import (
+    GlobalWrite,
+    TestPlace,
+    find_collisions,
+    find_global_races,
+    find_thread_races,
+)
 from pytest_parallel_lab.safety.order import LeftState, StateUse, find_order_dependence
 
 #: The order findings are listed in.
@@ -29,12 +35,14 @@ def build_safety_section(
     places: Mapping[str, TestPlace],
     order: Mapping[str, int],
     temporary_bases: tuple[str, ...],
+    global_writes: Sequence[GlobalWrite] = (),
 ) -> SafetySection:
     """Every finding of a session, in the order a reader should fix them."""
     counted = machine_events(list(events), exclusions(temporary_bases))
     findings = [
         *find_collisions(counted, places, order),
         *find_thread_races(counted),
+        *find_global_races(global_writes),
         *find_order_dependence(left, uses, places, order),
     ]
 
