@@ -105,6 +105,8 @@ def test_also_uses_session_file(session_file):
 NETWORK = """
 import socket
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -137,6 +139,20 @@ def test_db_query():
 
 def test_memory_db():
     sqlite3.connect(":memory:").close()
+
+SERVE = [sys.executable, "-c", "open('served.txt', 'w').write('x')"]
+
+def test_serve_a():
+    subprocess.run(SERVE, cwd=HERE, check=True)
+
+def test_serve_b():
+    subprocess.run(SERVE, cwd=HERE, check=True)
+
+def test_serve_in_tmp_path_a(tmp_path):
+    subprocess.run(SERVE, cwd=tmp_path, check=True)
+
+def test_serve_in_tmp_path_b(tmp_path):
+    subprocess.run(SERVE, cwd=tmp_path, check=True)
 """
 
 STATE = """
@@ -229,6 +245,11 @@ EXPECTED = {
         "sqlite",
         ("test_b_network.py::test_db_create", "test_b_network.py::test_db_query"),
     ),
+    (
+        "collision",
+        "command",
+        ("test_b_network.py::test_serve_a", "test_b_network.py::test_serve_b"),
+    ),
     ("order", "env", ("test_c_state.py::test_env_set", "test_c_state.py::test_env_get")),
     ("leak", "env", ("test_c_state.py::test_env_sets_its_own",)),
     ("order", "global", ("test_c_state.py::test_cache_fill", "test_c_state.py::test_cache_read")),
@@ -300,7 +321,7 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> Checked:
 
 def test_the_project_passes_serially(checked: Checked) -> None:
     assert checked.result.returncode == 0, checked.result.stdout[-3000:]
-    assert "33 passed" in checked.result.stdout
+    assert "37 passed" in checked.result.stdout
 
 
 def test_every_collision_is_found_and_nothing_else(checked: Checked) -> None:
@@ -367,7 +388,7 @@ def test_the_port_is_named_with_its_transport(checked: Checked) -> None:
 def test_the_terminal_section_fits_80_columns(checked: Checked) -> None:
     out = checked.result.stdout
     section = out[out.index("parallel safety ===") :]
-    assert "9 findings (5 collisions, 3 order dependences, 1 leak)" in section.replace("\n  ", " ")
+    assert "10 findings (6 collisions, 3 order dependences, 1 leak)" in section.replace("\n  ", " ")
     assert max(len(line) for line in section.splitlines()) <= 80
 
 
@@ -379,7 +400,7 @@ def test_show_prints_the_safety_section_of_a_saved_run(checked: Checked) -> None
         check=True,
         env={**os.environ, "COLUMNS": "80"},
     ).stdout
-    assert "33 tests run serially, 9 findings" in shown
+    assert "37 tests run serially, 10 findings" in shown
     assert "LAB_ACCEPT_MODE" in shown
 
 

@@ -13,6 +13,7 @@ from pytest_parallel_lab.safety.access import (
     Event,
     Exclusions,
     Owner,
+    command_resource,
     exclusions,
     machine_events,
     open_access,
@@ -133,3 +134,28 @@ def test_machine_events_drop_process_state_and_excluded_paths(tmp_path: Path) ->
         (ResourceKind.PORT, "8123/tcp"),
         (ResourceKind.FILE, str(target / "f.txt")),
     ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "cwd", "resource"),
+    [
+        (["redis-server", "--port", 7000], "/srv", "/srv$ redis-server --port 7000"),
+        ("make serve", b"/srv", "/srv$ make serve"),  # shell=True: the line as given
+        ([b"git", "status"], None, f"{os.getcwd()}$ git status"),
+        (["echo", "two words"], "/srv", "/srv$ echo 'two words'"),
+        ([], "/srv", None),
+        (None, "/srv", None),
+    ],
+)
+def test_a_command_is_its_line_and_where_it_runs(
+    arguments: object, cwd: object, resource: str | None
+) -> None:
+    assert command_resource(arguments, cwd) == resource
+
+
+def test_a_command_in_or_naming_a_tests_own_folder_belongs_to_no_other_test() -> None:
+    excluded = exclusions(("/tmp/pytest-of-me",))
+    assert excluded.excludes_command("/tmp/pytest-of-me/pytest-3/t0$ git init")
+    assert excluded.excludes_command("/repo$ git init /tmp/pytest-of-me/pytest-3/t0/repo")
+    assert not excluded.excludes_command("/repo$ cat /dev/null")
+    assert not excluded.excludes_command("/repo$ git init /tmp/fixed-place")

@@ -40,6 +40,8 @@ class ResourceKind(StrEnum):
     CWD = "cwd"
     SYS_PATH = "sys.path"
     GLOBAL = "global"
+    #: a command run with ``subprocess.Popen``: ``CWD$ ARGV`` (what it touches is unseen)
+    COMMAND = "command"
 
 
 class Access(StrEnum):
@@ -49,6 +51,9 @@ class Access(StrEnum):
     WRITE = "write"
     #: a socket bound to a fixed port or path
     BIND = "bind"
+    #: a command started (two runs of one command in one place may collide on whatever
+    #: it uses: a daemon, a lock, a port, its output files)
+    RUN = "run"
     #: process state changed and not restored by the end of the test
     LEFT = "left"
     #: process state an earlier test left, used by this one

@@ -12,6 +12,7 @@ other test (:class:`Exclusions`, applied once at the end, when the base is known
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 from dataclasses import dataclass
 
@@ -111,6 +112,27 @@ def sqlite_resource(database: object) -> tuple[str, Access] | None:
     return os.path.abspath(name), access
 
 
+#: What separates the working directory from the command line in a command's resource.
+COMMAND_SEPARATOR = "$ "
+
+
+def command_resource(arguments: object, cwd: object) -> str | None:
+    """The resource a ``subprocess.Popen`` takes: ``CWD$ ARGV`` (one command line run in
+    one place); None when there is no command line to show."""
+    if isinstance(arguments, (str, bytes, os.PathLike)):
+        parts = [path_text(arguments)]
+    elif isinstance(arguments, (list, tuple)):
+        parts = [path_text(a) if not isinstance(a, (int, float)) else str(a) for a in arguments]
+    else:
+        return None
+    if not parts or any(part is None for part in parts):
+        return None
+    where = path_text(cwd) if cwd is not None else None
+    folder = os.path.abspath(where) if where else os.getcwd()
+    line = parts[0] if len(parts) == 1 else shlex.join(p for p in parts if p is not None)
+    return f"{folder}{COMMAND_SEPARATOR}{line}"
+
+
 @dataclass(frozen=True)
 class Exclusions:
     """Folders whose files no other test shares: pytest's temporary base (each test's
@@ -123,6 +145,15 @@ class Exclusions:
         if "__pycache__" in path or path.endswith((".pyc", ".pyo")):
             return True  # bytecode, written atomically by the import system
         return any(path == folder or path.startswith(folder + os.sep) for folder in self.folders)
+
+    def excludes_command(self, resource: str) -> bool:
+        """Whether a command (:func:`command_resource`) runs in, or names, a folder of
+        one test's own (its ``tmp_path``): it belongs to no other test."""
+        folder, _, line = resource.partition(COMMAND_SEPARATOR)
+        if self.excludes(folder) or self.excludes(os.path.realpath(folder)):
+            return True
+        own = [f for f in self.folders if f not in SYSTEM_FOLDERS]
+        return any(f + os.sep in line for f in own)
 
 
 def exclusions(temporary_bases: tuple[str, ...]) -> Exclusions:
@@ -138,7 +169,13 @@ def exclusions(temporary_bases: tuple[str, ...]) -> Exclusions:
 
 #: The resource kinds shared by every process of the machine (xdist workers included).
 MACHINE_KINDS = frozenset(
-    {ResourceKind.FILE, ResourceKind.SQLITE, ResourceKind.PORT, ResourceKind.UNIX_SOCKET}
+    {
+        ResourceKind.FILE,
+        ResourceKind.SQLITE,
+        ResourceKind.PORT,
+        ResourceKind.UNIX_SOCKET,
+        ResourceKind.COMMAND,
+    }
 )
 #: The resource kinds of one process: a test can only leave them to the tests after it.
 PROCESS_KINDS = frozenset(
@@ -156,6 +193,10 @@ def machine_events(events: list[Event], excluded: Exclusions) -> list[Event]:
             continue
         if event.kind is ResourceKind.PORT:
             kept.append(event)
+            continue
+        if event.kind is ResourceKind.COMMAND:
+            if not excluded.excludes_command(event.resource):
+                kept.append(event)
             continue
         path = resolved.get(event.resource)
         if path is None:

@@ -6,7 +6,8 @@ to take snapshots. Two sources:
 - **Audit events** (``sys.addaudithook``, PEP 578): ``open`` (for writing or reading),
   ``os.remove``, ``os.rename``, ``os.mkdir``, ``os.rmdir``, ``os.truncate``,
   ``os.link``, ``os.symlink``, ``shutil.rmtree``, ``socket.bind``, ``sqlite3.connect``,
-  ``os.putenv``/``os.unsetenv`` and ``os.chdir``. An audit hook cannot be removed, so
+  ``os.putenv``/``os.unsetenv``, ``os.chdir`` and ``subprocess.Popen`` (a command line
+  run in one place). An audit hook cannot be removed, so
   one is installed per process, the first time a session turns the recorder on, and
   returns at once while no session records (:data:`_SLOT`, the one module-level
   state of the package: the hook outlives every session).
@@ -40,6 +41,7 @@ from pytest_parallel_lab.document.safety import Access, ResourceKind
 from pytest_parallel_lab.safety.access import (
     Event,
     Owner,
+    command_resource,
     open_access,
     path_text,
     port_resource,
@@ -129,6 +131,7 @@ class AuditRecorder:
             "os.putenv": self._env_write,
             "os.unsetenv": self._env_write,
             "os.chdir": self._chdir,
+            "subprocess.Popen": self._popen,
         }
 
     # --- the hook ------------------------------------------------------------------
@@ -226,6 +229,12 @@ class AuditRecorder:
         found = sqlite_resource(args[0])
         if found is not None:
             self._add(ResourceKind.SQLITE, found[0], found[1])
+
+    def _popen(self, args: tuple[Any, ...]) -> None:
+        # (executable, args, cwd, env): the command line as given, run where it runs
+        resource = command_resource(args[1] if len(args) > 1 else args[0], args[2])
+        if resource is not None:
+            self._add(ResourceKind.COMMAND, resource, Access.RUN)
 
     def _env_write(self, args: tuple[Any, ...]) -> None:
         if args[0] in _FRAMEWORK_ENV_KEYS:

@@ -33,7 +33,7 @@ EVERY_WORKER_SCOPES = frozenset({"session", "package"})
 #: Fixture scopes whose one instance serves several tests of one module or class.
 UNIT_SCOPES = frozenset({"module", "class"})
 #: The accesses that change a resource.
-WRITES = frozenset({Access.WRITE, Access.BIND})
+WRITES = frozenset({Access.WRITE, Access.BIND, Access.RUN})
 #: What avoids a collision of tests that share neither a scope, a file nor a group.
 GROUP_MARK = "xdist_group mark + --dist loadgroup"
 
@@ -95,6 +95,11 @@ def _fix(kind: ResourceKind, every_worker: str | None) -> str:
         )
     if kind is ResourceKind.PORT:
         return "bind to port 0 and use the port the system chose (getsockname()[1])"
+    if kind is ResourceKind.COMMAND:
+        return (
+            "run it in each test's own directory (cwd=tmp_path) with its own paths and ports, "
+            "or keep these tests on one worker"
+        )
     return "give each test its own path (tmp_path, or tmp_path_factory in a shared fixture)"
 
 
