@@ -5,8 +5,9 @@ subprocess, so noise hits all variants alike), and prints the median and best wa
 time of each variant, its ratio to the plugins disabled, and the *paired ratio*: per
 repeat, the variant's time over the disabled run's time in that repeat, median over
 repeats (the least noisy of the three), with a 95% bootstrap interval. The last lines
-hold the report and the JSON against the target (at most 5% over the plugins disabled,
-and below pytest-durations) and say "inconclusive" when the interval straddles it.
+hold the report and the JSON against the targets (at most 3% over the plugin disabled,
+and below pytest-durations; under ``-n 2`` at most 5% over ``-n 2`` with the plugin
+disabled) and say "inconclusive" when the interval straddles one.
 
 * ``disabled``: ``-p no:parallel_lab`` (and pytest-durations off)
 * ``--durations``: pytest's own ``--durations=0`` (it hides durations under 5 ms, so on
@@ -19,6 +20,8 @@ and below pytest-durations) and say "inconclusive" when the interval straddles i
 * ``report``: ``--parallel-report`` (suite timing, prediction, the terminal report)
 * ``json``: ``--parallel-report-json`` (suite timing, prediction, the JSON file)
 * ``trace``: ``--parallel-trace`` (suite timing and the trace file, no prediction)
+* ``disabled -n 2``, ``json -n 2``: the same two under ``pytest -n 2`` (the workers time,
+  the controller gathers, predicts and writes)
 
 A second table splits each run into its phases, read inside the pytest process by a
 small helper plugin: collection, the run loop (where every test and fixture is timed)
@@ -43,6 +46,7 @@ import importlib.metadata
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -52,6 +56,15 @@ from pathlib import Path
 from tabulate import tabulate
 
 from pytest_parallel_lab.stats import Interval, bootstrap_median_interval
+
+SESSION_TIME = re.compile(r"(?:passed|failed|error|errors|skipped|xfailed)\b[^\n]* in ([0-9.]+)s")
+
+#: (variant, reference, the most it may cost over the reference): issue 11's targets.
+TARGETS = [
+    ("report", "disabled", 0.03),
+    ("json", "disabled", 0.03),
+    ("json -n 2", "disabled -n 2", 0.05),
+]
 
 FIXTURES = """
 import pytest
@@ -101,6 +114,8 @@ def pytest_sessionfinish(session):
 
 @atexit.register
 def _save():
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # under -n: the controller's phases are the session's
     with open(os.environ["LAB_PHASES_FILE"], "a") as handle:
         handle.write(json.dumps(PHASES) + "\\n")
 """
@@ -126,6 +141,9 @@ def variants() -> dict[str, list[str]]:
         "report": [*quiet, "--parallel-report"],
         "json": [*quiet, "--parallel-report-json=run.json"],
         "trace": [*quiet, "--parallel-trace=trace.json"],
+        # under -n 2: the controller and two workers, each with the plugin loaded
+        "disabled -n 2": [*off, "-n", "2"],
+        "json -n 2": [*quiet, "-n", "2", "--parallel-report-json=run.json"],
     }
     if not has_durations_plugin:
         print("pytest-durations is not installed (pip install pytest-durations): left out\n")
@@ -149,14 +167,16 @@ def child_environment(helpers: Path) -> dict[str, str]:
     return env
 
 
-def run_once(where: Path, extra: list[str], env: dict[str, str]) -> tuple[float, dict[str, float]]:
-    """The process wall time, and the in-process phase lengths."""
+def run_once(
+    where: Path, extra: list[str], env: dict[str, str]
+) -> tuple[float, float, dict[str, float]]:
+    """The process wall time, pytest's session time, and the in-process phase lengths."""
     from time import perf_counter  # the benchmark's own clock, not the plugin's
 
     phases_file = where / "phases.jsonl"
     phases_file.unlink(missing_ok=True)
     start = perf_counter()
-    subprocess.run(
+    done = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -173,16 +193,47 @@ def run_once(where: Path, extra: list[str], env: dict[str, str]) -> tuple[float,
         cwd=where,
         check=True,
         capture_output=True,
+        text=True,
         env={**env, "LAB_PHASES_FILE": str(phases_file)},
     )
     wall = perf_counter() - start
+    found = SESSION_TIME.findall(done.stdout)
+    if not found:
+        raise RuntimeError(f"no session time in: {done.stdout[-500:]!r}")
+    session = float(found[-1])
     marks = json.loads(phases_file.read_text())
     phases = {
         "collection": marks["collected"] - marks["collection"],
         "run loop": marks["finish"] - marks["collected"],
         "finish": marks["finished"] - marks["finish"],
     }
-    return wall, phases
+    return wall, session, phases
+
+
+def paired(times: dict[str, list[float]], name: str, reference: str = "disabled") -> Interval:
+    """The median over repeats of the variant's time over the reference's time in the
+    same repeat (a slow spell of the machine hits both), with its 95% bootstrap interval."""
+    ratios = [t / d for t, d in zip(times[name], times[reference], strict=True)]
+    return bootstrap_median_interval(ratios)
+
+
+def print_table(times: dict[str, list[float]]) -> None:
+    base, best = statistics.median(times["disabled"]), min(times["disabled"])
+    rows = []
+    for name, t in times.items():
+        ratio = paired(times, name)
+        rows.append(
+            [
+                name,
+                f"{statistics.median(t):.3f}",
+                f"{min(t):.3f}",
+                f"{statistics.median(t) / base:.3f}",
+                f"{min(t) / best:.3f}",
+                f"{ratio.estimate:.3f} [{ratio.low:.3f}-{ratio.high:.3f}]",
+            ]
+        )
+    headers = ["variant", "median s", "min s", "median ratio", "min ratio", "paired [95% CI]"]
+    print(tabulate(rows, headers))
 
 
 def main() -> int:
@@ -217,61 +268,39 @@ def main() -> int:
         for extra in chosen.values():  # warm-up: bytecode caches, file system
             run_once(where, extra, env)
         walls: dict[str, list[float]] = {name: [] for name in chosen}
+        sessions: dict[str, list[float]] = {name: [] for name in chosen}
         phases: dict[str, list[dict[str, float]]] = {name: [] for name in chosen}
         order = list(chosen)
         for repeat in range(args.repeats):
             # A new order each repeat, so that no variant always follows the same one.
             random.Random(repeat).shuffle(order)
             for name in order:
-                wall, split = run_once(where, chosen[name], env)
+                wall, session, split = run_once(where, chosen[name], env)
                 walls[name].append(wall)
+                sessions[name].append(session)
                 phases[name].append(split)
-    base, best = statistics.median(walls["disabled"]), min(walls["disabled"])
-
-    def paired(name: str, reference: str = "disabled") -> Interval:
-        """The median over repeats of the variant's time over the reference's time in
-        the same repeat (a slow spell of the machine hits both), with its 95% bootstrap
-        interval."""
-        ratios = [t / d for t, d in zip(walls[name], walls[reference], strict=True)]
-        return bootstrap_median_interval(ratios)
-
-    rows = [
-        [
-            name,
-            f"{statistics.median(t):.3f}",
-            f"{min(t):.3f}",
-            f"{statistics.median(t) / base:.3f}",
-            f"{min(t) / best:.3f}",
-            f"{paired(name).estimate:.3f} [{paired(name).low:.3f}-{paired(name).high:.3f}]",
-        ]
-        for name, t in walls.items()
-    ]
-    print(f"{args.tests} trivial tests, {args.repeats} interleaved repeats, process wall time")
-    print(
-        tabulate(
-            rows,
-            ["variant", "median s", "min s", "median ratio", "min ratio", "paired ratio [95% CI]"],
-        )
-    )
-    print()
-    # "no flags" loads the plugin and times nothing: how far it strays from 1.0 shows
-    # what this machine's noise does to a ratio.
-    for name in ("report", "json"):
-        if name not in walls:
+    for what, times in (("pytest's session time", sessions), ("process wall time", walls)):
+        print(f"{args.tests} trivial tests, {args.repeats} interleaved repeats, {what}")
+        print_table(times)
+        print()
+    # The targets are on the session (issue 11): the process wall adds the interpreter's
+    # and the plugin's import, paid before any session starts.
+    for name, reference, target in TARGETS:
+        if name not in sessions or reference not in sessions:
             continue
-        ratio = paired(name)
-        if ratio.high <= 1.05:
-            verdict = "within the 5% target"
-        elif ratio.low > 1.05:
-            verdict = "over the 5% target"
+        ratio = paired(sessions, name, reference)
+        if ratio.high <= 1 + target:
+            verdict = f"within the {target:.0%} target"
+        elif ratio.low > 1 + target:
+            verdict = f"over the {target:.0%} target"
         else:
-            verdict = "the 5% target inside the interval: inconclusive at this noise"
+            verdict = f"the {target:.0%} target inside the interval: inconclusive at this noise"
         line = (
-            f"{name}: {ratio.estimate - 1:+.1%} [{ratio.low - 1:+.1%} to {ratio.high - 1:+.1%}] "
-            f"against the plugin disabled ({verdict})"
+            f"{name}: session {ratio.estimate - 1:+.1%} [{ratio.low - 1:+.1%} to "
+            f"{ratio.high - 1:+.1%}] against {reference} ({verdict})"
         )
-        if "pytest-durations" in walls:
-            versus = paired(name, "pytest-durations")
+        if "pytest-durations" in sessions and reference == "disabled":
+            versus = paired(sessions, name, "pytest-durations")
             relation = (
                 "below"
                 if versus.high < 1.0
@@ -291,14 +320,16 @@ def main() -> int:
     split_rows = []
     for name in walls:
         row: list[object] = [name]
+        # each -n 2 variant against the plugin disabled under -n 2
+        ref = "disabled -n 2" if name.endswith("-n 2") and "disabled -n 2" in walls else "disabled"
         for phase in ("collection", "run loop", "finish"):
-            delta = phase_median(name, phase) - phase_median("disabled", phase)
+            delta = phase_median(name, phase) - phase_median(ref, phase)
             row.append(f"{phase_median(name, phase) * 1000:.0f} ({delta * 1000:+.0f})")
-        loop_delta = phase_median(name, "run loop") - phase_median("disabled", "run loop")
-        row.append(f"{loop_delta / base:+.1%}")
+        loop_delta = phase_median(name, "run loop") - phase_median(ref, "run loop")
+        row.append(f"{loop_delta / statistics.median(walls[ref]):+.1%}")
         split_rows.append(row)
     print()
-    print("phases inside pytest, median ms (difference from disabled)")
+    print("phases inside pytest, median ms (difference from disabled, or disabled -n 2)")
     print(
         tabulate(
             split_rows,

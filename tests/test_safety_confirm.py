@@ -96,4 +96,4 @@ def test_a_confirmation_that_could_not_run_confirms_nothing() -> None:
 
 
 def test_access_words_are_the_documented_ones() -> None:
-    assert [a.value for a in Access] == ["read", "write", "bind", "left", "used"]
+    assert [a.value for a in Access] == ["read", "write", "bind", "run", "left", "used"]
