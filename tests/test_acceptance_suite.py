@@ -531,3 +531,37 @@ def test_a_bad_shard_count_is_a_usage_error_naming_the_option(
     result = pytester.runpytest("--parallel-report", f"--parallel-predict-shards={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--parallel-predict-shards*"])
+
+
+def test_a_first_test_that_builds_a_cache_is_a_first_use_each_worker_repeats(
+    pytester: pytest.Pytester, fake_clock: FakeClock
+) -> None:
+    pytester.makepyfile(
+        test_cached="""
+        import pytest
+        from _pytest import timing
+
+        CACHE = {}
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_lookup(n):
+            if not CACHE:
+                timing.sleep(0.5)  # built by whichever test comes first
+                CACHE["built"] = True
+            timing.sleep(0.125)
+        """
+    )
+    result = pytester.runpytest(
+        "-p", "no:asyncio", "--parallel-report", "--parallel-report-json=run.json"
+    )
+    result.assert_outcomes(passed=4)
+    section = suite_of(pytester)
+    assert (section["calibration"]["first_use_units"], section["calibration"]["first_use_s"]) == (
+        1,
+        0.5,
+    )
+    # -n 2 --dist load: two tests to each worker, and the second worker builds it again
+    (load,) = [p for p in section["prediction"] if (p["workers"], p["dist"]) == (2, "load")]
+    assert load["repeated_s"] == 0.5
+    text = " ".join(result.stdout.str().split())  # the basis is wrapped to the terminal
+    assert "first use in tests (imports, caches) in 1 unit, 0.500 s once" in text

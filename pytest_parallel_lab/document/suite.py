@@ -143,6 +143,11 @@ class Calibration:
     #: what the controller spends per report, and a worker per report it sends
     controller_report_s: float = DEFAULT_REPORT_ROUNDTRIP_S * CONTROLLER_REPORT_RATIO
     worker_report_s: float = DEFAULT_REPORT_ROUNDTRIP_S * WORKER_REPORT_RATIO
+    #: the first-use costs found in tests (``suite/first_use.py``): how many units
+    #: (modules, parametrized functions) and their costs once; each worker pays a
+    #: unit's cost on its first test of it
+    first_use_units: int = 0
+    first_use_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,9 @@ class Prediction:
     wall_s: float
     lower_bound_s: float
     worker_finish_s: tuple[float, ...] = ()
+    #: the estimated first-use work (suite/first_use.py) the workers repeat beyond the
+    #: one time the measured run paid it, summed over the workers
+    repeated_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -84,8 +84,42 @@ def _prediction_basis(section: SuiteSection) -> str:
         f"in {number_cell(cal.collection_s)} s; the controller spends "
         f"{cal.controller_report_s * 1e6:.0f} us on each of {reports} reports "
         f"({number_cell(controller)} s on one CPU); the session's end takes "
-        f"{number_cell(cal.shutdown_s)} s; {cal.cpus} CPUs."
+        f"{number_cell(cal.shutdown_s)} s; {cal.cpus} CPUs; {_first_use_basis(section)}."
     )
+
+
+def _first_use_basis(section: SuiteSection) -> str:
+    """How much of the prediction rests on the first-use estimate (issue 11): of the
+    recommended configuration, else the run's own, else the first predicted."""
+    cal = section.calibration
+    if cal is None or not cal.first_use_units:
+        return "no first-use cost found in tests (imports, caches) that workers would repeat"
+    found = (
+        f"first use in tests (imports, caches) in {cal.first_use_units} "
+        f"{'unit' if cal.first_use_units == 1 else 'units'}, {number_cell(cal.first_use_s)} s "
+        "once, estimated from each unit's first test"
+    )
+    chosen = _shown_prediction(section)
+    if chosen is None or chosen.wall_s <= 0.0:
+        return found
+    per_worker = chosen.repeated_s / max(1, chosen.workers)
+    return (
+        f"{found}: -n {chosen.workers} --dist {chosen.dist} repeats "
+        f"{number_cell(chosen.repeated_s)} s of it over its workers, about "
+        f"{number_cell(per_worker)} s ({per_worker / chosen.wall_s:.0%}) of its predicted "
+        f"{number_cell(chosen.wall_s)} s"
+    )
+
+
+def _shown_prediction(section: SuiteSection) -> Prediction | None:
+    wanted = section.recommended
+    key = (wanted.workers, wanted.dist) if wanted is not None and wanted.workers else None
+    if key is None and section.actual is not None:
+        key = (section.actual.workers, section.actual.dist)
+    for p in section.prediction:
+        if key is None or (p.workers, p.dist) == key:
+            return p
+    return section.prediction[0] if section.prediction else None
 
 
 def _slowest_tests(section: SuiteSection, width: int) -> str:

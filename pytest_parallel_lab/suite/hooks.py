@@ -449,6 +449,13 @@ class SuiteTimingPlugin:
             )
             section = replace(section, calibration=calibration)
             model = model_from_section(section)
+            if model.first_use:  # estimated by the model from the tests: in the report too
+                calibration = replace(
+                    calibration,
+                    first_use_units=len(model.first_use),
+                    first_use_s=sum(model.first_use.values()),
+                )
+                section = replace(section, calibration=calibration)
             extra = [*self.options.predict, *([xdist_n] if xdist_n else [])]
             counts = default_worker_counts(calibration.cpus, extra)
             factory = xdist_scheduler_factory(self.config)

@@ -12,7 +12,7 @@ predictions follow the installed xdist version and options.
 
 :func:`run_cost` charges a worker its own instance of every shared fixture, set up
 on first use and torn down when it leaves the fixture's scope, as pytest's SetupState
-does.
+does, and its own first-use cost of each unit (``suite/first_use.py``).
 """
 
 from __future__ import annotations
@@ -136,6 +136,9 @@ class SimNode:
         self.ran = 0
         self.active: dict[str, tuple[SimFixture, str]] = {}  # key -> (fixture, scope node)
         self.context: object = None  # SuiteModel.contexts of the last test run
+        #: the first-use units (SuiteModel.first_use) it has paid, and what they cost it
+        self.first_used: set[str] = set()
+        self.first_use_s = 0.0
         self.started = 0.0
         self.finish = 0.0
         #: the CPU share of the test it runs (for the contention of the others)
@@ -179,8 +182,16 @@ class SimNode:
 
 def run_cost(model: SuiteModel, worker: SimNode, index: int) -> float:
     """Test *index* run next on *worker*: its cost, with the fixture setups and teardowns
-    that moving there takes (pytest's SetupState rules)."""
+    that moving there takes (pytest's SetupState rules), and the first-use cost of each
+    unit of the test the worker has not run a test of yet."""
     cost = model.test_costs[index]
+    units = model.tests[index].first_use_units
+    if units:
+        for unit in units:
+            if unit not in worker.first_used:
+                worker.first_used.add(unit)
+                worker.first_use_s += model.first_use[unit]
+                cost += model.first_use[unit]
     context = model.contexts[index]
     if worker.context is context:
         return cost  # same scopes and fixtures as the worker's last test: all set up

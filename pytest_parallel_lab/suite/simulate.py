@@ -52,6 +52,8 @@ class _Run:
     finishes: tuple[float, ...]
     wall_s: float
     controller_busy_s: float
+    #: first-use work charged beyond once per unit, over every worker
+    repeated_s: float = 0.0
 
 
 def predict_xdist_wall_time(
@@ -76,7 +78,9 @@ def predict_xdist_wall_time(
     load = run.controller_busy_s / run.wall_s if run.wall_s > 0 else 0.0
     if load >= MIN_CONTROLLER_LOAD and workers + 1 > model.calibration.cpus:
         run = _simulate(model, workers, dist, factory, options, controller_load=min(1.0, load))
-    return Prediction(workers, dist, run.wall_s, lower_bound(model, workers, dist), run.finishes)
+    return Prediction(
+        workers, dist, run.wall_s, lower_bound(model, workers, dist), run.finishes, run.repeated_s
+    )
 
 
 def _simulate(
@@ -203,7 +207,10 @@ def _simulate(
     # as xdist shows it: not at all.
     finishes = tuple(node.finish for node in pool if node.ran) or (begin,)
     wall = max(max(node.finish for node in pool), controller_free) + cal.shutdown_s
-    return _Run(finishes, wall, controller_busy)
+    used: set[str] = set().union(*(node.first_used for node in pool))
+    once = sum(model.first_use[unit] for unit in used)
+    repeated = max(0.0, sum(node.first_use_s for node in pool) - once)
+    return _Run(finishes, wall, controller_busy, repeated)
 
 
 def _hand_back_stolen(scheduler: object, pool: Sequence[SimNode]) -> None:
