@@ -115,6 +115,8 @@ def test_every_fixture_is_counted_once_per_instance_in_a_serial_run(
         "worksteal",
     }
     assert section["recommended"]["message"]
+    # the session end was timed on an interpreter started for it
+    assert section["calibration"]["shutdown_measured"] is True
 
 
 def test_a_fixture_own_time_excludes_the_fixtures_it_depends_on(

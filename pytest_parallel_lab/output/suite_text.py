@@ -83,8 +83,10 @@ def _prediction_basis(section: SuiteSection) -> str:
         f"prediction basis: a worker starts in {number_cell(cal.startup_s)} s and collects "
         f"in {number_cell(cal.collection_s)} s; the controller spends "
         f"{cal.controller_report_s * 1e6:.0f} us on each of {reports} reports "
-        f"({number_cell(controller)} s on one CPU); the session's end takes "
-        f"{number_cell(cal.shutdown_s)} s; {cal.cpus} CPUs; {_first_use_basis(section)}."
+        f"({number_cell(controller)} s on one CPU); a worker's session end takes "
+        f"{number_cell(cal.shutdown_s)} s "
+        f"({'measured' if cal.shutdown_measured else 'not measured: the default'}); "
+        f"{cal.cpus} CPUs; {_first_use_basis(section)}."
     )
 
 

@@ -36,6 +36,7 @@ from pytest_parallel_lab.suite.recorder import (
     build_section,
     fixture_id,
 )
+from pytest_parallel_lab.suite.session_end import InterpreterExitProbe
 from pytest_parallel_lab.suite.shards import predict_shards
 from pytest_parallel_lab.suite.simulate import (
     SavedPrediction,
@@ -94,6 +95,18 @@ def report_roundtrip_s(config: pytest.Config, reports: list[pytest.TestReport]) 
         data = hook.pytest_report_to_serializable(config=config, report=report)
         hook.pytest_report_from_serializable(config=config, data=execnet.loads(execnet.dumps(data)))
     return (timing.perf_counter() - start) / len(reports)
+
+
+def plugin_modules(config: pytest.Config) -> list[str]:
+    """The modules of the plugins installed from distributions (this one, xdist...):
+    what every xdist worker imports. Conftest files are left out: importing one in a
+    probe could have side effects."""
+    names = []
+    for plugin, _ in config.pluginmanager.list_plugin_distinfo():
+        name = getattr(plugin, "__name__", None)
+        if isinstance(name, str):
+            names.append(name)
+    return names
 
 
 def xdist_group(item: pytest.Item) -> str:
@@ -166,6 +179,8 @@ class SuiteTimingPlugin:
         self.interrupted_at: float | None = None
         self.wall_s: float | None = None
         self.controller_cpu_s = 0.0
+        #: an interpreter like a worker's, whose exit calibrates the session end
+        self.exit_probe: InterpreterExitProbe | None = None
 
     # --- session -----------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -174,6 +189,9 @@ class SuiteTimingPlugin:
         self.controller_cpu_start = timing.process_time()
         if self.trace is not None:
             self.trace.origin = self.origin
+        if not self.is_worker:
+            # Started now, it imports while the tests run; timed at the session end.
+            self.exit_probe = InterpreterExitProbe(plugin_modules(self.config))
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collected = timing.perf_counter()
@@ -400,6 +418,8 @@ class SuiteTimingPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """Drop what was measured: the section is written and printed by now."""
+        if self.exit_probe is not None:
+            self.exit_probe.close()
         self.items, self.report_log, self.fixture_log = {}, [], []
         self.shared_defs, self.fixture_ids, self.report_sample = {}, {}, []
         self.recorder = SuiteRecorder(self.origin, keep_events=False)
@@ -446,6 +466,7 @@ class SuiteTimingPlugin:
                 cpus=self.options.cpus,
                 report_roundtrip_s=report_roundtrip_s(self.config, self.report_sample),
                 controller_cpu_s=self.controller_cpu_s if xdist_n else None,
+                session_end_s=self.exit_probe.measure() if self.exit_probe else None,
             )
             section = replace(section, calibration=calibration)
             model = model_from_section(section)

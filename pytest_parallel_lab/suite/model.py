@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_parallel_lab.document.suite import (
     CONTROLLER_REPORT_RATIO,
@@ -281,6 +282,7 @@ def calibrate(
     cpus: int,
     report_roundtrip_s: float | None = None,
     controller_cpu_s: float | None = None,
+    session_end_s: float | None = None,
 ) -> Calibration:
     """What a worker costs besides its tests, from this run's section.
 
@@ -290,8 +292,12 @@ def calibrate(
     process: a worker starts much like it did (interpreter, imports, plugins), its
     idle time between tests is the per-test overhead, and the timed round trip of a
     sample of its own reports (*report_roundtrip_s*) scales to what the controller
-    and a worker spend per report.
+    and a worker spend per report. A worker's session end is *session_end_s* when it
+    was measured (``suite/session_end.py``), else the documented fallback.
     """
+    end: dict[str, Any] = {}
+    if session_end_s is not None:
+        end = {"shutdown_s": session_end_s, "shutdown_measured": True}
     workers = section.workers
     tests = max(1, sum(w.tests for w in workers))
     reports = sum(t.reports for t in section.tests)
@@ -308,6 +314,7 @@ def calibrate(
             report_roundtrip_s=roundtrip,
             controller_report_s=per_report,
             worker_report_s=0.0,  # in the workers' measured idle time already
+            **end,
         )
     collection = workers[0].collection_s if workers else 0.0
     busy = workers[0].busy_s if workers else 0.0
@@ -320,4 +327,5 @@ def calibrate(
         report_roundtrip_s=roundtrip,
         controller_report_s=roundtrip * CONTROLLER_REPORT_RATIO,
         worker_report_s=roundtrip * WORKER_REPORT_RATIO,
+        **end,
     )

@@ -206,7 +206,9 @@ def _simulate(
     # A worker the scheduler left without tests (more workers than scopes) is shown
     # as xdist shows it: not at all.
     finishes = tuple(node.finish for node in pool if node.ran) or (begin,)
-    wall = max(max(node.finish for node in pool), controller_free) + cal.shutdown_s
+    # The workers exit together: each exit needs a CPU.
+    wall = max(max(node.finish for node in pool), controller_free)
+    wall += cal.shutdown_s * contention(workers, cpus)
     used: set[str] = set().union(*(node.first_used for node in pool))
     once = sum(model.first_use[unit] for unit in used)
     repeated = max(0.0, sum(node.first_use_s for node in pool) - once)
@@ -231,8 +233,9 @@ def lower_bound(model: SuiteModel, workers: int, dist: str) -> float:
     biggest indivisible unit (a test, or a scope for scope modes), the work spread
     evenly over the workers, the CPU part of the work spread over the CPUs, and the
     controller's handling of every report. Nothing is slowed down here: every cost is
-    at its measured minimum (each shared fixture instance counted once), so it is a
-    bound under the model, not a second prediction."""
+    at its measured minimum (each shared fixture instance and each first-use cost
+    counted once, no session end: a measured exit may be slower than a real one), so
+    it is a bound under the model, not a second prediction."""
     cal = model.calibration
     if dist in ("loadscope", "loadfile", "loadgroup"):
         units = model.units(dist)
