@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from pytest_parallel_lab import timing
 
 #: What the probe runs: import what a worker imports, say how much it holds, wait for
-#: the word to exit (the end of its stdin).
+#: the word to exit (a line: not the end of its stdin, which a process the tests forked
+#: may hold open).
 PROBE_CODE = """
 import importlib, sys
 import pytest
@@ -36,7 +37,7 @@ for name in sys.argv[1:]:
         pass
 sys.stdout.write(f"{sys.getallocatedblocks()}\\n")
 sys.stdout.flush()
-sys.stdin.read()
+sys.stdin.readline()
 """
 #: How long the session end waits for a probe still importing, and for its exit.
 PROBE_TIMEOUT_S = 10.0
@@ -78,7 +79,8 @@ class InterpreterExitProbe:
             if not line.strip().isdigit():
                 return None
             start = timing.perf_counter()
-            process.stdin.close()
+            process.stdin.write(b"exit\n")
+            process.stdin.flush()
             process.wait(PROBE_TIMEOUT_S)
             exit_s = timing.perf_counter() - start
         except (OSError, ValueError, subprocess.TimeoutExpired):
