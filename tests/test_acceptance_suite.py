@@ -567,3 +567,50 @@ def test_a_first_test_that_builds_a_cache_is_a_first_use_each_worker_repeats(
     assert load["repeated_s"] == 0.5
     text = " ".join(result.stdout.str().split())  # the basis is wrapped to the terminal
     assert "first use in tests (imports, caches) in 1 unit, 0.500 s once" in text
+
+
+def test_remote_gateways_of_the_tx_option_are_predicted_with_the_given_start_up(
+    pytester: pytest.Pytester,
+) -> None:
+    # A serial run that names gateways (without -n or --dist xdist does not start them):
+    # their prediction beside -n N's, each remote gateway starting in 2.5 s.
+    pytester.makepyfile("def test_a(): pass\ndef test_b(): pass")
+    result = pytester.runpytest(
+        "-p",
+        "no:asyncio",
+        "--tx",
+        "popen",
+        "--tx",
+        "ssh=build-box",
+        "--parallel-predict-tx-startup=2.5",
+        "--parallel-report",
+        "--parallel-report-json=run.json",
+    )
+    result.assert_outcomes(passed=2)
+    section = suite_of(pytester)
+    assert section["calibration"]["remote_startup_s"] == 2.5
+    remote = [p for p in section["prediction"] if p["remote"]]
+    assert {(p["workers"], p["remote"]) for p in remote} == {(2, 1)}
+    assert all(p["wall_s"] >= 2.5 for p in remote)  # nothing runs before it has started
+    assert section["recommended"]["workers"] in (0, 2)
+    text = " ".join(result.stdout.str().split())
+    assert "a remote gateway starts in 2.500 s (given)" in text
+    assert "2 (1 remote)" in text
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "inf"])
+def test_a_bad_remote_start_up_is_a_usage_error_naming_the_option_before_any_test(
+    pytester: pytest.Pytester, value: str
+) -> None:
+    pytester.makepyfile("def test_x(): print('RAN')")
+    result = pytester.runpytest(
+        "-p", "no:asyncio", "-s", "--parallel-report", f"--parallel-predict-tx-startup={value}"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--parallel-predict-tx-startup: expected a number of seconds*"])
+    assert "RAN" not in result.stdout.str()
+    pytester.makeini(f"[pytest]\nparallel_predict_tx_startup = {value}\n")
+    result = pytester.runpytest("-p", "no:asyncio", "-s", "--parallel-report")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*parallel_predict_tx_startup*expected a number of seconds*"])
+    assert "RAN" not in result.stdout.str()

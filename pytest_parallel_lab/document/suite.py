@@ -152,6 +152,9 @@ class Calibration:
     first_use_s: float = 0.0
     #: whether ``shutdown_s`` was measured on this machine (else it is the fallback)
     shutdown_measured: bool = False
+    #: a remote gateway's (``--tx ssh=...``, ``socket=...``) start-up as the user gave
+    #: it (``--parallel-predict-tx-startup``); None: like a local worker's
+    remote_startup_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,8 @@ class Prediction:
     #: the estimated first-use work (suite/first_use.py) the workers repeat beyond the
     #: one time the measured run paid it, summed over the workers
     repeated_s: float = 0.0
+    #: how many of the workers are remote gateways (``--tx ssh=...``, ``socket=...``)
+    remote: int = 0
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,8 @@ class ActualRun:
     workers: int
     dist: str
     wall_s: float
+    #: how many of its workers were remote gateways
+    remote: int = 0
 
 
 @dataclass(frozen=True)

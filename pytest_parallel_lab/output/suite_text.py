@@ -86,7 +86,23 @@ def _prediction_basis(section: SuiteSection) -> str:
         f"({number_cell(controller)} s on one CPU); a worker's session end takes "
         f"{number_cell(cal.shutdown_s)} s "
         f"({'measured' if cal.shutdown_measured else 'not measured: the default'}); "
-        f"{cal.cpus} CPUs; {_first_use_basis(section)}."
+        f"{cal.cpus} CPUs;{_remote_basis(section)} {_first_use_basis(section)}."
+    )
+
+
+def _remote_basis(section: SuiteSection) -> str:
+    """The start-up of remote gateways, when some were predicted."""
+    cal = section.calibration
+    if cal is None or not any(p.remote for p in section.prediction):
+        return ""
+    if cal.remote_startup_s is None:
+        return (
+            " a remote gateway starts like a local worker (not given: "
+            "--parallel-predict-tx-startup) and computes on CPUs of its own;"
+        )
+    return (
+        f" a remote gateway starts in {number_cell(cal.remote_startup_s)} s (given) and "
+        "computes on CPUs of its own;"
     )
 
 
@@ -115,11 +131,11 @@ def _first_use_basis(section: SuiteSection) -> str:
 
 def _shown_prediction(section: SuiteSection) -> Prediction | None:
     wanted = section.recommended
-    key = (wanted.workers, wanted.dist) if wanted is not None and wanted.workers else None
+    key = (wanted.workers, wanted.dist, 0) if wanted is not None and wanted.workers else None
     if key is None and section.actual is not None:
-        key = (section.actual.workers, section.actual.dist)
+        key = (section.actual.workers, section.actual.dist, section.actual.remote)
     for p in section.prediction:
-        if key is None or (p.workers, p.dist) == key:
+        if key is None or (p.workers, p.dist, p.remote) == key:
             return p
     return section.prediction[0] if section.prediction else None
 
@@ -237,7 +253,7 @@ def render_prediction(
     table = []
     for p in predictions:
         line: list[object] = [
-            p.workers,
+            f"{p.workers} ({p.remote} remote)" if p.remote else p.workers,
             p.dist,
             number_cell(p.wall_s),
             number_cell(p.lower_bound_s),
@@ -245,7 +261,7 @@ def render_prediction(
         if serial_wall_s:
             line.append(ratio_cell(serial_wall_s, p.wall_s))
         if actual:
-            same = p.workers == actual.workers and p.dist == actual.dist
+            same = (p.workers, p.dist, p.remote) == (actual.workers, actual.dist, actual.remote)
             line.append(number_cell(actual.wall_s) if same else "")
         table.append(line)
     headers = ["-n", "dist", "predicted s", "lower bound s"]

@@ -29,6 +29,7 @@ from pytest_parallel_lab.document.suite import (
 )
 from pytest_parallel_lab.options import LabOptions, write_output
 from pytest_parallel_lab.output.trace import TraceLog, events_from_recording, trace_text
+from pytest_parallel_lab.suite.gateways import count_gateways
 from pytest_parallel_lab.suite.model import calibrate, model_from_section
 from pytest_parallel_lab.suite.recorder import (
     SHARED_SCOPES,
@@ -43,6 +44,7 @@ from pytest_parallel_lab.suite.simulate import (
     advise,
     default_worker_counts,
     predict_all,
+    predict_gateways,
 )
 from pytest_parallel_lab.suite.xdist_schedulers import xdist_scheduler_factory
 from pytest_parallel_lab.vocabulary import Outcome, Role
@@ -458,6 +460,7 @@ class SuiteTimingPlugin:
             self.recorder.set_groups(groups)
         section = build_section(self.recorder, wall, self.crashed_workers)
         predictions: tuple[Prediction, ...] = ()
+        local, remote = count_gateways(self.options.tx)
         if section.tests:
             calibration = calibrate(
                 section,
@@ -468,6 +471,7 @@ class SuiteTimingPlugin:
                 controller_cpu_s=self.controller_cpu_s if xdist_n else None,
                 session_end_s=self.exit_probe.measure() if self.exit_probe else None,
             )
+            calibration = replace(calibration, remote_startup_s=self.options.tx_startup)
             section = replace(section, calibration=calibration)
             model = model_from_section(section)
             if model.first_use:  # estimated by the model from the tests: in the report too
@@ -477,10 +481,13 @@ class SuiteTimingPlugin:
                     first_use_s=sum(model.first_use.values()),
                 )
                 section = replace(section, calibration=calibration)
-            extra = [*self.options.predict, *([xdist_n] if xdist_n else [])]
-            counts = default_worker_counts(calibration.cpus, extra)
+            # A run on remote gateways is predicted as one: -n of its count is another.
+            own = [xdist_n] if xdist_n and not remote else []
+            counts = default_worker_counts(calibration.cpus, [*self.options.predict, *own])
             factory = xdist_scheduler_factory(self.config)
             predictions = tuple(predict_all(model, counts, factory=factory))
+            if remote:
+                predictions += tuple(predict_gateways(model, local, remote, factory=factory))
             if self.options.predict_shards and not xdist_n:
                 section = replace(
                     section,
@@ -494,7 +501,7 @@ class SuiteTimingPlugin:
             section = replace(
                 section,
                 prediction=predictions,
-                actual=ActualRun(xdist_n, xdist.dist, wall),
+                actual=ActualRun(xdist_n, xdist.dist, wall, remote),
                 serial_wall_s=None,
             )
         else:

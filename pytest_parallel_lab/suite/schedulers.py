@@ -106,9 +106,9 @@ SHUTDOWN = -1
 class Gateway:
     """``node.gateway``: the worker's id (gw0, gw1, ...) and its spec."""
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, remote: bool = False) -> None:
         self.id = f"gw{index}"
-        self.spec = "popen"
+        self.spec = "ssh" if remote else "popen"
 
 
 class SimNode:
@@ -117,11 +117,17 @@ class SimNode:
     it holds, the shared fixtures it has set up, and its clock."""
 
     def __init__(
-        self, index: int, count: int, deliver: Callable[[SimNode, Sequence[int]], None]
+        self,
+        index: int,
+        count: int,
+        deliver: Callable[[SimNode, Sequence[int]], None],
+        remote: bool = False,
     ) -> None:
         self.index = index
         self.count = count
-        self.gateway = Gateway(index)
+        #: a remote gateway (``--tx ssh=...``): its CPU is its own, not one of this machine's
+        self.remote = remote
+        self.gateway = Gateway(index, remote)
         self._deliver = deliver
         self._shutdown_sent = False
         #: what the worker was sent and has not taken yet (SHUTDOWN at its end)
