@@ -252,7 +252,16 @@ def test_each_test_records_the_cpu_share_of_its_time(
     assert share["test_computes"] > share["test_sleeps"]
 
 
-def test_an_xdist_group_is_recorded_for_loadgroup(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize(
+    "xdist",
+    [[], ["-n", "2"], ["-n", "2", "--dist", "loadgroup"]],
+    ids=["plain", "load", "loadgroup"],
+)
+def test_an_xdist_group_is_recorded_for_loadgroup(
+    pytester: pytest.Pytester, xdist: list[str]
+) -> None:
+    # Under -n the workers send the groups with their end of session (issue 11: they
+    # were recorded by plain runs only).
     pytester.makepyfile(
         """
         import pytest
@@ -267,7 +276,8 @@ def test_an_xdist_group_is_recorded_for_loadgroup(pytester: pytest.Pytester) -> 
             pass
         """
     )
-    pytester.runpytest("-p", "no:asyncio", "--parallel-report-json=run.json")
+    result = pytester.runpytest("-p", "no:asyncio", *xdist, "--parallel-report-json=run.json")
+    result.assert_outcomes(passed=3)
     suite = suite_of(pytester)
     groups = {t["nodeid"].split("::")[1]: t["group"] for t in suite["tests"]}
     assert groups == {"test_a": "db", "test_b": "db_net", "test_c": ""}

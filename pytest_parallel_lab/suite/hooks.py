@@ -111,6 +111,11 @@ def plugin_modules(config: pytest.Config) -> list[str]:
     return names
 
 
+def item_groups(items: dict[str, tuple[int, pytest.Item]]) -> dict[str, str]:
+    """The ``xdist_group`` of each of *items* that has one, by node id."""
+    return {nodeid: g for nodeid, (_, item) in items.items() for g in (xdist_group(item),) if g}
+
+
 def xdist_group(item: pytest.Item) -> str:
     """The item's ``xdist_group`` as xdist's worker appends it to the node id under
     ``--dist loadgroup`` (several groups sorted and joined by "_"), or ""."""
@@ -171,6 +176,8 @@ class SuiteTimingPlugin:
         #: fixture ids by (definition, param)
         self.fixture_ids: dict[tuple[int, str | None], str] = {}
         self.crashed_workers: list[str] = []
+        #: the ``xdist_group`` of each test with one, as xdist workers sent them
+        self.received_groups: dict[str, str] = {}
         #: the CPU clock at the end of the last test phase (or the test's logstart)
         self.cpu_mark = 0.0
         #: a few of this run's reports, to time their trip to an xdist controller
@@ -333,6 +340,24 @@ class SuiteTimingPlugin:
             }
         return payload
 
+    def _send_session_end(self) -> None:
+        """What a worker tells the controller once, with its ``workerfinished``
+        (``config.workeroutput``, plain builtins): when it was interrupted, and the
+        ``xdist_group`` of its tests (worked out here, not per test: the reports only
+        carry timings)."""
+        output = getattr(self.config, "workeroutput", None)
+        if not isinstance(output, dict):
+            return
+        sent: dict[str, Any] = {}
+        if self.interrupted_at is not None:
+            # The controller ends the interrupted test when it hears the worker is down.
+            sent["interrupted_at"] = self.interrupted_at
+        groups = item_groups(self.items)
+        if groups:
+            sent["groups"] = groups
+        if sent:
+            output[REPORT_ATTRIBUTE] = sent
+
     def _record_plain_run(self) -> None:
         """A plain run's logs go straight into the recorder, once, at the end."""
         recorder, worker = self.recorder, self.worker_id
@@ -394,11 +419,8 @@ class SuiteTimingPlugin:
         end = timing.perf_counter()
         self.wall_s = end - self.origin
         self.controller_cpu_s = timing.process_time() - self.controller_cpu_start
-        if self.is_worker and self.interrupted_at is not None:
-            # The controller ends the interrupted test when it hears the worker is down.
-            output = getattr(self.config, "workeroutput", None)
-            if isinstance(output, dict):
-                output[REPORT_ATTRIBUTE] = {"interrupted_at": self.interrupted_at}
+        if self.is_worker:
+            self._send_session_end()
         if not self.is_worker:
             if self.report_log or self.fixture_log:
                 self._record_plain_run()
@@ -453,11 +475,9 @@ class SuiteTimingPlugin:
         wall = self.wall_s if self.wall_s is not None else timing.perf_counter() - self.origin
         xdist = self.options.xdist
         xdist_n = xdist.workers if self.is_controller else 0
-        if not self.is_controller:
-            groups = {
-                n: g for n, (_, item) in self.items.items() for g in (xdist_group(item),) if g
-            }
-            self.recorder.set_groups(groups)
+        # A plain run's own items; under -n, what the workers sent at their end.
+        groups = self.received_groups if self.is_controller else item_groups(self.items)
+        self.recorder.set_groups(groups)
         section = build_section(self.recorder, wall, self.crashed_workers)
         predictions: tuple[Prediction, ...] = ()
         local, remote = count_gateways(self.options.tx)
@@ -550,6 +570,13 @@ class XdistSuiteHooks:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         if error:
             self.plugin.crashed_workers.append(str(node.gateway.id))
+        output = getattr(node, "workeroutput", None)  # set when the worker finished
+        sent = output.get(REPORT_ATTRIBUTE) if isinstance(output, dict) else None
+        groups = sent.get("groups") if isinstance(sent, dict) else None
+        if isinstance(groups, dict):
+            self.plugin.received_groups.update(
+                (str(nodeid), str(group)) for nodeid, group in groups.items()
+            )
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
