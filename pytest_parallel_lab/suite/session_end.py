@@ -16,6 +16,7 @@ in constant time). When nothing could be measured the calibration keeps
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import subprocess
@@ -63,6 +64,9 @@ class InterpreterExitProbe:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                # Out of the run's process group: Ctrl-C to the run is not for it. It
+                # still ends with the run: its stdin closes when the run's process does.
+                start_new_session=True,
             )
         except OSError:
             self.process = None
@@ -102,4 +106,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
     for stream in (process.stdin, process.stdout):
         if stream is not None:
-            stream.close()
+            # a probe that died: the word to exit is left unsent, and that is all
+            with contextlib.suppress(OSError):
+                stream.close()
