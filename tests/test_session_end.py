@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
 
@@ -45,13 +46,34 @@ def test_a_workers_exit_is_the_probes_scaled_by_what_it_holds(
     assert session_end_s(exit_s, probe_blocks, blocks) == pytest.approx(expected)
 
 
-def test_a_started_interpreter_is_timed_once_as_it_exits() -> None:
+@pytest.mark.skipif(not hasattr(os, "WNOWAIT"), reason="waits without reaping on POSIX only")
+def test_a_started_interpreter_is_timed_as_it_exits_while_the_tests_run_and_reaped_after() -> None:
     probe = InterpreterExitProbe(["json"])
+    assert probe.thread is not None
+    probe.thread.join(2 * session_end.PROBE_TIMEOUT_S)
+    assert probe.timed is not None
+    assert probe.process is not None
+    # It has exited but is not reaped: its CPU would count as the running test's.
+    pid = probe.process.pid
+    assert os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     measured = probe.measure()
     assert measured is not None
     assert measured > 0.0
+    with pytest.raises(ChildProcessError):
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG)  # reaped by now
     assert probe.measure() is None  # the probe is gone
     probe.close()
+
+
+def test_without_waiting_unreaped_the_session_end_times_the_exit_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(session_end.os, "WNOWAIT", raising=False)
+    probe = InterpreterExitProbe(["json"])
+    assert probe.thread is None
+    measured = probe.measure()
+    assert measured is not None
+    assert measured > 0.0
 
 
 def test_a_probe_that_never_says_it_is_ready_measures_nothing(
