@@ -222,10 +222,13 @@ def command_predict(args: argparse.Namespace) -> int:
     document = load_document(args.file)
     # Imported lazily: the prediction model is only needed by this subcommand.
     from pytest_parallel_lab.output.suite_text import render_prediction
+    from pytest_parallel_lab.suite.gateways import count_gateways
     from pytest_parallel_lab.suite.simulate import predict_saved_run
 
     try:
-        saved = predict_saved_run(document, workers, args.dist or ())
+        saved = predict_saved_run(
+            document, workers, args.dist or (), count_gateways(args.tx or ()), args.tx_startup
+        )
     except DocumentError as exc:
         message = str(exc)
         # The model's messages are about the content; name the file as every error does.
@@ -246,6 +249,17 @@ def command_predict(args: argparse.Namespace) -> int:
         )
     print(render_prediction(saved.predictions, saved.advice, saved.serial_wall_s))
     return EXIT_OK
+
+
+def tx_startup_seconds(text: str) -> float:
+    """``--tx-startup SECONDS``: a finite number >= 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return seconds
 
 
 def prediction_is_finite(saved: SavedPrediction) -> bool:
@@ -350,6 +364,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="Predict a CI matrix of 1..K machines, each running -n N (split by duration, "
         "as pytest-split does).",
+    )
+    predict.add_argument(
+        "--tx",
+        action="append",
+        metavar="SPEC",
+        help="Also predict xdist's --tx gateways (repeat: --tx 2*popen --tx ssh=host); "
+        "ssh and socket gateways are remote workers with CPUs of their own.",
+    )
+    predict.add_argument(
+        "--tx-startup",
+        type=tx_startup_seconds,
+        metavar="SECONDS",
+        help="Seconds a remote --tx gateway takes to start (default: like a local worker).",
     )
     predict.add_argument(
         "--durations",

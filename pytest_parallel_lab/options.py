@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import os
 import warnings
 from collections.abc import Callable
@@ -71,6 +72,11 @@ HELP_PREDICT_SHARDS = (
 MAX_PREDICTED_SHARDS = 256
 HELP_PREDICT = "Worker counts to predict the xdist wall time for, e.g. 2,4,8 (default 2..CPUs)."
 HELP_PREDICT_FROM = "Predict the xdist wall time from a saved --parallel-report-json run."
+HELP_PREDICT_TX_STARTUP = (
+    "Seconds a remote xdist gateway (--tx ssh=..., socket=...) takes to start: the "
+    "prediction adds the run's --tx gateways as workers with this start-up and CPUs of "
+    "their own (default: like a local worker)."
+)
 HELP_DASK_SCHEDULER = (
     "Run the dask backend on the cluster at ADDRESS (tcp://host:8786, or a scheduler file) "
     "instead of a LocalCluster of its own; that cluster is never shut down."
@@ -175,6 +181,20 @@ def worker_counts_option(text: str) -> tuple[int, ...]:
     return counts
 
 
+def tx_startup_option(text: str) -> float:
+    """``SECONDS``: a remote gateway's start-up, a finite number >= 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise _option_error(
+            "--parallel-predict-tx-startup",
+            f"expected a number of seconds >= 0 (e.g. 2.5), got {text!r}",
+        )
+    return seconds
+
+
 def shards_option(text: str) -> int:
     """``K``: 1 to MAX_PREDICTED_SHARDS machines."""
     shards = positive_int_option("--parallel-predict-shards")(text)
@@ -238,6 +258,13 @@ def add_options(parser: pytest.Parser) -> None:
         help=HELP_PREDICT_SHARDS,
     )
     group.addoption(
+        "--parallel-predict-tx-startup",
+        metavar="SECONDS",
+        type=tx_startup_option,
+        default=None,
+        help=HELP_PREDICT_TX_STARTUP,
+    )
+    group.addoption(
         "--parallel-dask-scheduler", metavar="ADDRESS", default=None, help=HELP_DASK_SCHEDULER
     )
     group.addoption("--parallel-safety", action="store_true", default=None, help=HELP_SAFETY)
@@ -263,6 +290,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("parallel_max_rounds", HELP_MAX_ROUNDS, default=str(DEFAULT_MAX_ROUNDS))
     parser.addini("parallel_predict", HELP_PREDICT, default="")
     parser.addini("parallel_predict_shards", HELP_PREDICT_SHARDS, default="")
+    parser.addini("parallel_predict_tx_startup", HELP_PREDICT_TX_STARTUP, default="")
     parser.addini("parallel_dask_scheduler", HELP_DASK_SCHEDULER, default="")
     parser.addini("parallel_safety", HELP_SAFETY, type="bool", default=False)
 
@@ -284,6 +312,10 @@ class LabOptions:
     predict_from: str | None = None
     #: --parallel-predict-shards: predict 1..K machines (None: not asked)
     predict_shards: int | None = None
+    #: xdist's ``--tx`` specs of this run (remote ones are predicted as gateways)
+    tx: tuple[str, ...] = ()
+    #: --parallel-predict-tx-startup: a remote gateway's start-up (None: like a local worker)
+    tx_startup: float | None = None
     parallel_all: bool = False
     defaults: Defaults = field(default_factory=Defaults)
     xdist: XdistRun = field(default_factory=XdistRun)
@@ -405,6 +437,10 @@ def read_options(config: pytest.Config) -> LabOptions:
         predict=pick("parallel_predict", "parallel_predict", worker_counts_option) or (),
         predict_from=config.getoption("parallel_predict_from"),
         predict_shards=pick("parallel_predict_shards", "parallel_predict_shards", shards_option),
+        tx=tuple(str(spec) for spec in getattr(option, "tx", None) or ()),
+        tx_startup=pick(
+            "parallel_predict_tx_startup", "parallel_predict_tx_startup", tx_startup_option
+        ),
         parallel_all=parallel_all,
         defaults=defaults,
         xdist=XdistRun.from_settings(

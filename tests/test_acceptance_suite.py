@@ -115,6 +115,8 @@ def test_every_fixture_is_counted_once_per_instance_in_a_serial_run(
         "worksteal",
     }
     assert section["recommended"]["message"]
+    # the session end was timed on an interpreter started for it
+    assert section["calibration"]["shutdown_measured"] is True
 
 
 def test_a_fixture_own_time_excludes_the_fixtures_it_depends_on(
@@ -250,7 +252,16 @@ def test_each_test_records_the_cpu_share_of_its_time(
     assert share["test_computes"] > share["test_sleeps"]
 
 
-def test_an_xdist_group_is_recorded_for_loadgroup(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize(
+    "xdist",
+    [[], ["-n", "2"], ["-n", "2", "--dist", "loadgroup"]],
+    ids=["plain", "load", "loadgroup"],
+)
+def test_an_xdist_group_is_recorded_for_loadgroup(
+    pytester: pytest.Pytester, xdist: list[str]
+) -> None:
+    # Under -n the workers send the groups with their end of session (issue 11: they
+    # were recorded by plain runs only).
     pytester.makepyfile(
         """
         import pytest
@@ -265,7 +276,8 @@ def test_an_xdist_group_is_recorded_for_loadgroup(pytester: pytest.Pytester) -> 
             pass
         """
     )
-    pytester.runpytest("-p", "no:asyncio", "--parallel-report-json=run.json")
+    result = pytester.runpytest("-p", "no:asyncio", *xdist, "--parallel-report-json=run.json")
+    result.assert_outcomes(passed=3)
     suite = suite_of(pytester)
     groups = {t["nodeid"].split("::")[1]: t["group"] for t in suite["tests"]}
     assert groups == {"test_a": "db", "test_b": "db_net", "test_c": ""}
@@ -531,3 +543,84 @@ def test_a_bad_shard_count_is_a_usage_error_naming_the_option(
     result = pytester.runpytest("--parallel-report", f"--parallel-predict-shards={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--parallel-predict-shards*"])
+
+
+def test_a_first_test_that_builds_a_cache_is_a_first_use_each_worker_repeats(
+    pytester: pytest.Pytester, fake_clock: FakeClock
+) -> None:
+    pytester.makepyfile(
+        test_cached="""
+        import pytest
+        from _pytest import timing
+
+        CACHE = {}
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_lookup(n):
+            if not CACHE:
+                timing.sleep(0.5)  # built by whichever test comes first
+                CACHE["built"] = True
+            timing.sleep(0.125)
+        """
+    )
+    result = pytester.runpytest(
+        "-p", "no:asyncio", "--parallel-report", "--parallel-report-json=run.json"
+    )
+    result.assert_outcomes(passed=4)
+    section = suite_of(pytester)
+    assert (section["calibration"]["first_use_units"], section["calibration"]["first_use_s"]) == (
+        1,
+        0.5,
+    )
+    # -n 2 --dist load: two tests to each worker, and the second worker builds it again
+    (load,) = [p for p in section["prediction"] if (p["workers"], p["dist"]) == (2, "load")]
+    assert load["repeated_s"] == 0.5
+    text = " ".join(result.stdout.str().split())  # the basis is wrapped to the terminal
+    assert "first use in tests (imports, caches) in 1 unit, 0.500 s once" in text
+
+
+def test_remote_gateways_of_the_tx_option_are_predicted_with_the_given_start_up(
+    pytester: pytest.Pytester,
+) -> None:
+    # A serial run that names gateways (without -n or --dist xdist does not start them):
+    # their prediction beside -n N's, each remote gateway starting in 2.5 s.
+    pytester.makepyfile("def test_a(): pass\ndef test_b(): pass")
+    result = pytester.runpytest(
+        "-p",
+        "no:asyncio",
+        "--tx",
+        "popen",
+        "--tx",
+        "ssh=build-box",
+        "--parallel-predict-tx-startup=2.5",
+        "--parallel-report",
+        "--parallel-report-json=run.json",
+    )
+    result.assert_outcomes(passed=2)
+    section = suite_of(pytester)
+    assert section["calibration"]["remote_startup_s"] == 2.5
+    remote = [p for p in section["prediction"] if p["remote"]]
+    assert {(p["workers"], p["remote"]) for p in remote} == {(2, 1)}
+    assert all(p["wall_s"] >= 2.5 for p in remote)  # nothing runs before it has started
+    assert section["recommended"]["workers"] in (0, 2)
+    text = " ".join(result.stdout.str().split())
+    assert "a remote gateway starts in 2.500 s (given)" in text
+    assert "2 (1 remote)" in text
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "inf"])
+def test_a_bad_remote_start_up_is_a_usage_error_naming_the_option_before_any_test(
+    pytester: pytest.Pytester, value: str
+) -> None:
+    pytester.makepyfile("def test_x(): print('RAN')")
+    result = pytester.runpytest(
+        "-p", "no:asyncio", "-s", "--parallel-report", f"--parallel-predict-tx-startup={value}"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--parallel-predict-tx-startup: expected a number of seconds*"])
+    assert "RAN" not in result.stdout.str()
+    pytester.makeini(f"[pytest]\nparallel_predict_tx_startup = {value}\n")
+    result = pytester.runpytest("-p", "no:asyncio", "-s", "--parallel-report")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*parallel_predict_tx_startup*expected a number of seconds*"])
+    assert "RAN" not in result.stdout.str()

@@ -188,7 +188,7 @@ def test_the_json_has_the_documented_top_level_keys(tmp_path: Path) -> None:
         "ci_high": 1.9,
     }
     assert data["suite"]["tests"][1]["outcome"] == "failed"
-    assert data["suite"]["actual"] == {"workers": 2, "dist": "load", "wall_s": 1.0}
+    assert data["suite"]["actual"] == {"workers": 2, "dist": "load", "wall_s": 1.0, "remote": 0}
 
 
 def test_a_document_without_optional_sections_writes_none_of_their_keys() -> None:

@@ -258,3 +258,20 @@ def test_the_page_draws_its_charts_offline_in_headless_chromium(tmp_path: Path) 
     assert dom.count('class="main-svg"') >= 2 * expected
     assert dom.count('class="point"') >= 8  # bars with data, not empty axes
     assert "errorbar" in dom
+
+
+def test_the_ci_matrix_prediction_is_a_table_of_the_suite_escaped(without_plotly: None) -> None:
+    from pytest_parallel_lab.document.suite import ShardPrediction
+
+    shards = (
+        ShardPrediction(1, 2, "load", 4.0, (4.0,), (6,)),
+        ShardPrediction(2, 2, HOSTILE, 2.5, (2.5, 1.75), (3, 3)),
+    )
+    page = render_html([RunDocument(suite=SuiteSection(shards=shards))], ["ci"])
+    assert "<h4>CI matrix prediction (split by duration, as pytest-split does)</h4>" in page
+    table = page[page.index("<h4>CI matrix") :]
+    assert "<td>2.500</td><td>2.500 1.750</td><td>3 3</td>" in table
+    assert "<script>alert" not in page
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&amp;&lt;b&gt;" in table
+    # without shards, no such table
+    assert "CI matrix" not in render_html([RunDocument(suite=SuiteSection())], ["plain"])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pytest_parallel_lab.document.suite import (
     ActualRun,
+    Calibration,
     ChainLink,
     FixtureDuplication,
     FixtureTiming,
@@ -110,3 +113,26 @@ def test_a_section_in_which_no_test_ran_says_so_and_predicts_nothing() -> None:
     # Issue 14: `pytest --co --parallel-report` printed a prediction for 0 tests.
     text = render_suite_section(SuiteSection(wall_s=0.25, serial_wall_s=0.25))
     assert text == "suite analysis: no test ran (session 0.250 s)\n"
+
+
+def test_the_prediction_basis_says_how_much_rests_on_the_first_use_estimate() -> None:
+    section = dataclasses.replace(
+        SERIAL,
+        calibration=Calibration(cpus=2, first_use_units=3, first_use_s=0.75),
+        prediction=(
+            Prediction(2, "load", 1.5, 1.25, repeated_s=0.5),
+            Prediction(2, "worksteal", 1.125, 1.0, repeated_s=0.45),
+        ),
+    )
+    text = render_suite_section(section)
+    basis = text[text.index("prediction basis:") :].split("\n\n")[0]
+    assert all(len(line) <= 80 for line in basis.splitlines())
+    # the recommended -n 2 --dist worksteal: 0.45 s repeated over 2 workers, 0.225 s
+    # of its 1.125 s
+    assert " ".join(basis.split()).endswith(
+        "first use in tests (imports, caches) in 3 units, 0.750 s once, estimated from "
+        "each unit's first test: -n 2 --dist worksteal repeats 0.450 s of it over its "
+        "workers, about 0.225 s (20%) of its predicted 1.125 s."
+    )
+    without = render_suite_section(dataclasses.replace(section, calibration=Calibration()))
+    assert "no first-use cost found in tests" in " ".join(without.split())

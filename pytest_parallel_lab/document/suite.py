@@ -14,8 +14,9 @@ from pytest_parallel_lab.vocabulary import Outcome
 #: The -n N modes the prediction simulates, in the order reports list them.
 DIST_MODES = ("load", "loadscope", "loadfile", "loadgroup", "worksteal")
 
-#: Shutting the workers down after the last test (their sessionfinish, gateway exit):
-#: pytest's reported time exceeds the controller's session end by 0.13-0.15 s here.
+#: Shutting the workers down after the last test (their sessionfinish, gateway exit)
+#: when it was not measured (``suite/session_end.py`` times an interpreter's exit): the
+#: fallback of runs where the probe could not run and of documents saved before it.
 XDIST_SHUTDOWN_S = 0.15
 #: A report's trip from a worker to the controller (serialise, execnet dumps and
 #: loads, unserialise) when this run could not time its own reports.
@@ -137,12 +138,23 @@ class Calibration:
     collection_s: float = 0.0
     per_test_overhead_s: float = 0.0
     cpus: int = 1
+    #: a worker's session end (its exit), measured or XDIST_SHUTDOWN_S
     shutdown_s: float = XDIST_SHUTDOWN_S
     #: the timed trip of one of this run's reports from a worker to the controller
     report_roundtrip_s: float = DEFAULT_REPORT_ROUNDTRIP_S
     #: what the controller spends per report, and a worker per report it sends
     controller_report_s: float = DEFAULT_REPORT_ROUNDTRIP_S * CONTROLLER_REPORT_RATIO
     worker_report_s: float = DEFAULT_REPORT_ROUNDTRIP_S * WORKER_REPORT_RATIO
+    #: the first-use costs found in tests (``suite/first_use.py``): how many units
+    #: (modules, parametrized functions) and their costs once; each worker pays a
+    #: unit's cost on its first test of it
+    first_use_units: int = 0
+    first_use_s: float = 0.0
+    #: whether ``shutdown_s`` was measured on this machine (else it is the fallback)
+    shutdown_measured: bool = False
+    #: a remote gateway's (``--tx ssh=...``, ``socket=...``) start-up as the user gave
+    #: it (``--parallel-predict-tx-startup``); None: like a local worker's
+    remote_startup_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +166,11 @@ class Prediction:
     wall_s: float
     lower_bound_s: float
     worker_finish_s: tuple[float, ...] = ()
+    #: the estimated first-use work (suite/first_use.py) the workers repeat beyond the
+    #: one time the measured run paid it, summed over the workers
+    repeated_s: float = 0.0
+    #: how many of the workers are remote gateways (``--tx ssh=...``, ``socket=...``)
+    remote: int = 0
 
 
 @dataclass(frozen=True)
@@ -176,6 +193,8 @@ class ActualRun:
     workers: int
     dist: str
     wall_s: float
+    #: how many of its workers were remote gateways
+    remote: int = 0
 
 
 @dataclass(frozen=True)

@@ -301,6 +301,21 @@ def _suite_section(page: _Page, runs: Sequence[Run]) -> None:
         ]
         if rows:
             page.add(_table(["worker", "startup s", "busy s", "idle s", "tests"], rows))
+        if suite.shards:
+            page.add("<h4>CI matrix prediction (split by duration, as pytest-split does)</h4>")
+            shards = [
+                [
+                    p.shards,
+                    p.workers,
+                    p.dist,
+                    number_cell(p.wall_s),
+                    " ".join(number_cell(w) for w in p.shard_wall_s),
+                    " ".join(str(n) for n in p.shard_tests),
+                ]
+                for p in suite.shards
+            ]
+            headers = ["shards", "-n", "dist", "slowest s", "each shard s", "tests per shard"]
+            page.add(_table(headers, shards))
 
 
 def _safety_section(page: _Page, runs: Sequence[Run]) -> None:

@@ -83,9 +83,61 @@ def _prediction_basis(section: SuiteSection) -> str:
         f"prediction basis: a worker starts in {number_cell(cal.startup_s)} s and collects "
         f"in {number_cell(cal.collection_s)} s; the controller spends "
         f"{cal.controller_report_s * 1e6:.0f} us on each of {reports} reports "
-        f"({number_cell(controller)} s on one CPU); the session's end takes "
-        f"{number_cell(cal.shutdown_s)} s; {cal.cpus} CPUs."
+        f"({number_cell(controller)} s on one CPU); a worker's session end takes "
+        f"{number_cell(cal.shutdown_s)} s "
+        f"({'measured' if cal.shutdown_measured else 'not measured: the default'}); "
+        f"{cal.cpus} CPUs;{_remote_basis(section)} {_first_use_basis(section)}."
     )
+
+
+def _remote_basis(section: SuiteSection) -> str:
+    """The start-up of remote gateways, when some were predicted."""
+    cal = section.calibration
+    if cal is None or not any(p.remote for p in section.prediction):
+        return ""
+    if cal.remote_startup_s is None:
+        return (
+            " a remote gateway starts like a local worker (not given: "
+            "--parallel-predict-tx-startup) and computes on CPUs of its own;"
+        )
+    return (
+        f" a remote gateway starts in {number_cell(cal.remote_startup_s)} s (given) and "
+        "computes on CPUs of its own;"
+    )
+
+
+def _first_use_basis(section: SuiteSection) -> str:
+    """How much of the prediction rests on the first-use estimate (issue 11): of the
+    recommended configuration, else the run's own, else the first predicted."""
+    cal = section.calibration
+    if cal is None or not cal.first_use_units:
+        return "no first-use cost found in tests (imports, caches) that workers would repeat"
+    found = (
+        f"first use in tests (imports, caches) in {cal.first_use_units} "
+        f"{'unit' if cal.first_use_units == 1 else 'units'}, {number_cell(cal.first_use_s)} s "
+        "once, estimated from each unit's first test"
+    )
+    chosen = _shown_prediction(section)
+    if chosen is None or chosen.wall_s <= 0.0:
+        return found
+    per_worker = chosen.repeated_s / max(1, chosen.workers)
+    return (
+        f"{found}: -n {chosen.workers} --dist {chosen.dist} repeats "
+        f"{number_cell(chosen.repeated_s)} s of it over its workers, about "
+        f"{number_cell(per_worker)} s ({per_worker / chosen.wall_s:.0%}) of its predicted "
+        f"{number_cell(chosen.wall_s)} s"
+    )
+
+
+def _shown_prediction(section: SuiteSection) -> Prediction | None:
+    wanted = section.recommended
+    key = (wanted.workers, wanted.dist, 0) if wanted is not None and wanted.workers else None
+    if key is None and section.actual is not None:
+        key = (section.actual.workers, section.actual.dist, section.actual.remote)
+    for p in section.prediction:
+        if key is None or (p.workers, p.dist, p.remote) == key:
+            return p
+    return section.prediction[0] if section.prediction else None
 
 
 def _slowest_tests(section: SuiteSection, width: int) -> str:
@@ -201,7 +253,7 @@ def render_prediction(
     table = []
     for p in predictions:
         line: list[object] = [
-            p.workers,
+            f"{p.workers} ({p.remote} remote)" if p.remote else p.workers,
             p.dist,
             number_cell(p.wall_s),
             number_cell(p.lower_bound_s),
@@ -209,7 +261,7 @@ def render_prediction(
         if serial_wall_s:
             line.append(ratio_cell(serial_wall_s, p.wall_s))
         if actual:
-            same = p.workers == actual.workers and p.dist == actual.dist
+            same = (p.workers, p.dist, p.remote) == (actual.workers, actual.dist, actual.remote)
             line.append(number_cell(actual.wall_s) if same else "")
         table.append(line)
     headers = ["-n", "dist", "predicted s", "lower bound s"]

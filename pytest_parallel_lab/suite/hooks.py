@@ -29,6 +29,7 @@ from pytest_parallel_lab.document.suite import (
 )
 from pytest_parallel_lab.options import LabOptions, write_output
 from pytest_parallel_lab.output.trace import TraceLog, events_from_recording, trace_text
+from pytest_parallel_lab.suite.gateways import count_gateways
 from pytest_parallel_lab.suite.model import calibrate, model_from_section
 from pytest_parallel_lab.suite.recorder import (
     SHARED_SCOPES,
@@ -36,12 +37,14 @@ from pytest_parallel_lab.suite.recorder import (
     build_section,
     fixture_id,
 )
+from pytest_parallel_lab.suite.session_end import InterpreterExitProbe
 from pytest_parallel_lab.suite.shards import predict_shards
 from pytest_parallel_lab.suite.simulate import (
     SavedPrediction,
     advise,
     default_worker_counts,
     predict_all,
+    predict_gateways,
 )
 from pytest_parallel_lab.suite.xdist_schedulers import xdist_scheduler_factory
 from pytest_parallel_lab.vocabulary import Outcome, Role
@@ -94,6 +97,23 @@ def report_roundtrip_s(config: pytest.Config, reports: list[pytest.TestReport]) 
         data = hook.pytest_report_to_serializable(config=config, report=report)
         hook.pytest_report_from_serializable(config=config, data=execnet.loads(execnet.dumps(data)))
     return (timing.perf_counter() - start) / len(reports)
+
+
+def plugin_modules(config: pytest.Config) -> list[str]:
+    """The modules of the plugins installed from distributions (this one, xdist...):
+    what every xdist worker imports. Conftest files are left out: importing one in a
+    probe could have side effects."""
+    names = []
+    for plugin, _ in config.pluginmanager.list_plugin_distinfo():
+        name = getattr(plugin, "__name__", None)
+        if isinstance(name, str):
+            names.append(name)
+    return names
+
+
+def item_groups(items: dict[str, tuple[int, pytest.Item]]) -> dict[str, str]:
+    """The ``xdist_group`` of each of *items* that has one, by node id."""
+    return {nodeid: g for nodeid, (_, item) in items.items() for g in (xdist_group(item),) if g}
 
 
 def xdist_group(item: pytest.Item) -> str:
@@ -156,6 +176,8 @@ class SuiteTimingPlugin:
         #: fixture ids by (definition, param)
         self.fixture_ids: dict[tuple[int, str | None], str] = {}
         self.crashed_workers: list[str] = []
+        #: the ``xdist_group`` of each test with one, as xdist workers sent them
+        self.received_groups: dict[str, str] = {}
         #: the CPU clock at the end of the last test phase (or the test's logstart)
         self.cpu_mark = 0.0
         #: a few of this run's reports, to time their trip to an xdist controller
@@ -166,6 +188,8 @@ class SuiteTimingPlugin:
         self.interrupted_at: float | None = None
         self.wall_s: float | None = None
         self.controller_cpu_s = 0.0
+        #: an interpreter like a worker's, whose exit calibrates the session end
+        self.exit_probe: InterpreterExitProbe | None = None
 
     # --- session -----------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -174,6 +198,9 @@ class SuiteTimingPlugin:
         self.controller_cpu_start = timing.process_time()
         if self.trace is not None:
             self.trace.origin = self.origin
+        if not self.is_worker:
+            # Started now, it imports while the tests run; timed at the session end.
+            self.exit_probe = InterpreterExitProbe(plugin_modules(self.config))
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collected = timing.perf_counter()
@@ -313,6 +340,24 @@ class SuiteTimingPlugin:
             }
         return payload
 
+    def _send_session_end(self) -> None:
+        """What a worker tells the controller once, with its ``workerfinished``
+        (``config.workeroutput``, plain builtins): when it was interrupted, and the
+        ``xdist_group`` of its tests (worked out here, not per test: the reports only
+        carry timings)."""
+        output = getattr(self.config, "workeroutput", None)
+        if not isinstance(output, dict):
+            return
+        sent: dict[str, Any] = {}
+        if self.interrupted_at is not None:
+            # The controller ends the interrupted test when it hears the worker is down.
+            sent["interrupted_at"] = self.interrupted_at
+        groups = item_groups(self.items)
+        if groups:
+            sent["groups"] = groups
+        if sent:
+            output[REPORT_ATTRIBUTE] = sent
+
     def _record_plain_run(self) -> None:
         """A plain run's logs go straight into the recorder, once, at the end."""
         recorder, worker = self.recorder, self.worker_id
@@ -374,11 +419,8 @@ class SuiteTimingPlugin:
         end = timing.perf_counter()
         self.wall_s = end - self.origin
         self.controller_cpu_s = timing.process_time() - self.controller_cpu_start
-        if self.is_worker and self.interrupted_at is not None:
-            # The controller ends the interrupted test when it hears the worker is down.
-            output = getattr(self.config, "workeroutput", None)
-            if isinstance(output, dict):
-                output[REPORT_ATTRIBUTE] = {"interrupted_at": self.interrupted_at}
+        if self.is_worker:
+            self._send_session_end()
         if not self.is_worker:
             if self.report_log or self.fixture_log:
                 self._record_plain_run()
@@ -400,6 +442,8 @@ class SuiteTimingPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """Drop what was measured: the section is written and printed by now."""
+        if self.exit_probe is not None:
+            self.exit_probe.close()
         self.items, self.report_log, self.fixture_log = {}, [], []
         self.shared_defs, self.fixture_ids, self.report_sample = {}, {}, []
         self.recorder = SuiteRecorder(self.origin, keep_events=False)
@@ -431,13 +475,12 @@ class SuiteTimingPlugin:
         wall = self.wall_s if self.wall_s is not None else timing.perf_counter() - self.origin
         xdist = self.options.xdist
         xdist_n = xdist.workers if self.is_controller else 0
-        if not self.is_controller:
-            groups = {
-                n: g for n, (_, item) in self.items.items() for g in (xdist_group(item),) if g
-            }
-            self.recorder.set_groups(groups)
+        # A plain run's own items; under -n, what the workers sent at their end.
+        groups = self.received_groups if self.is_controller else item_groups(self.items)
+        self.recorder.set_groups(groups)
         section = build_section(self.recorder, wall, self.crashed_workers)
         predictions: tuple[Prediction, ...] = ()
+        local, remote = count_gateways(self.options.tx)
         if section.tests:
             calibration = calibrate(
                 section,
@@ -446,13 +489,25 @@ class SuiteTimingPlugin:
                 cpus=self.options.cpus,
                 report_roundtrip_s=report_roundtrip_s(self.config, self.report_sample),
                 controller_cpu_s=self.controller_cpu_s if xdist_n else None,
+                session_end_s=self.exit_probe.measure() if self.exit_probe else None,
             )
+            calibration = replace(calibration, remote_startup_s=self.options.tx_startup)
             section = replace(section, calibration=calibration)
             model = model_from_section(section)
-            extra = [*self.options.predict, *([xdist_n] if xdist_n else [])]
-            counts = default_worker_counts(calibration.cpus, extra)
+            if model.first_use:  # estimated by the model from the tests: in the report too
+                calibration = replace(
+                    calibration,
+                    first_use_units=len(model.first_use),
+                    first_use_s=sum(model.first_use.values()),
+                )
+                section = replace(section, calibration=calibration)
+            # A run on remote gateways is predicted as one: -n of its count is another.
+            own = [xdist_n] if xdist_n and not remote else []
+            counts = default_worker_counts(calibration.cpus, [*self.options.predict, *own])
             factory = xdist_scheduler_factory(self.config)
             predictions = tuple(predict_all(model, counts, factory=factory))
+            if remote:
+                predictions += tuple(predict_gateways(model, local, remote, factory=factory))
             if self.options.predict_shards and not xdist_n:
                 section = replace(
                     section,
@@ -466,7 +521,7 @@ class SuiteTimingPlugin:
             section = replace(
                 section,
                 prediction=predictions,
-                actual=ActualRun(xdist_n, xdist.dist, wall),
+                actual=ActualRun(xdist_n, xdist.dist, wall, remote),
                 serial_wall_s=None,
             )
         else:
@@ -515,6 +570,13 @@ class XdistSuiteHooks:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         if error:
             self.plugin.crashed_workers.append(str(node.gateway.id))
+        output = getattr(node, "workeroutput", None)  # set when the worker finished
+        sent = output.get(REPORT_ATTRIBUTE) if isinstance(output, dict) else None
+        groups = sent.get("groups") if isinstance(sent, dict) else None
+        if isinstance(groups, dict):
+            self.plugin.received_groups.update(
+                (str(nodeid), str(group)) for nodeid, group in groups.items()
+            )
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:

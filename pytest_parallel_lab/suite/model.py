@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_parallel_lab.document.suite import (
     CONTROLLER_REPORT_RATIO,
@@ -21,6 +22,7 @@ from pytest_parallel_lab.document.suite import (
     Calibration,
     SuiteSection,
 )
+from pytest_parallel_lab.suite.first_use import estimate_first_use
 from pytest_parallel_lab.suite.recorder import SHARED_SCOPES, fixture_key, scope_node
 
 #: A worker's start-up (from the controller's session start to the worker's) as a
@@ -45,6 +47,10 @@ class SimTest:
     reports: int = 3
     #: its xdist_group, or ""
     group: str = ""
+    #: the first-use cost it paid in the measured run (in ``base_s``; suite/first_use.py)
+    first_use_s: float = 0.0
+    #: the units (SuiteModel.first_use) whose cost a worker pays on its first test of them
+    first_use_units: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,9 @@ class SuiteModel:
     fixtures: Mapping[str, SimFixture] = field(default_factory=dict)
     calibration: Calibration = field(default_factory=Calibration)
     serial_wall_s: float | None = None
+    #: the estimated first-use cost of each unit (module or parametrized function),
+    #: paid by every worker on its first test of the unit
+    first_use: Mapping[str, float] = field(default_factory=dict)
 
     @functools.cached_property
     def scope_nodes(self) -> list[dict[str, str]]:
@@ -110,11 +119,13 @@ class SuiteModel:
 
     @functools.cached_property
     def test_costs(self) -> list[float]:
-        """Per test, its own cost plus the per-test overheads of a worker (pytest's own,
-        and sending its reports to the controller)."""
+        """Per test, its own cost without the first-use cost it paid (a worker pays
+        that on its first test of the unit, see :func:`run_cost`), plus the per-test
+        overheads of a worker (pytest's own, and sending its reports to the controller)."""
         cal = self.calibration
         return [
-            t.base_s + cal.per_test_overhead_s + cal.worker_report_s * t.reports for t in self.tests
+            t.base_s - t.first_use_s + cal.per_test_overhead_s + cal.worker_report_s * t.reports
+            for t in self.tests
         ]
 
     @functools.cached_property
@@ -170,17 +181,20 @@ class SuiteModel:
         )
 
     def unit_cost(self, indices: Iterable[int]) -> float:
-        """The tests at *indices* run together: each once, each fixture instance once."""
-        costs, per_test = self.test_costs, self.test_instances
+        """The tests at *indices* run together: each once, each fixture instance once,
+        each first-use cost once."""
+        costs, per_test, tests = self.test_costs, self.test_instances, self.tests
         cost = 0.0
         instances: set[tuple[str, str]] = set()
+        first_used: set[str] = set()
         for i in indices:
             cost += costs[i]
             for fixture, node in per_test[i]:
                 instances.add((fixture.id, node))
+            first_used.update(tests[i].first_use_units)
         for fid, _ in instances:
             cost += self.fixtures[fid].setup_s + self.fixtures[fid].teardown_s
-        return cost
+        return cost + sum(self.first_use[unit] for unit in first_used)
 
     @functools.cached_property
     def _units(self) -> dict[str, list[list[int]]]:
@@ -216,6 +230,9 @@ def model_from_section(section: SuiteSection) -> SuiteModel:
         return kept
 
     rows = sorted(section.tests, key=lambda r: (r.index, r.start_s))
+    first_use = estimate_first_use(rows)
+    paid = first_use.paid_s or (0.0,) * len(rows)
+    units = first_use.units or ((),) * len(rows)
     tests = tuple(
         SimTest(
             r.nodeid,
@@ -225,10 +242,18 @@ def model_from_section(section: SuiteSection) -> SuiteModel:
             cpu_share(r.cpu_s, r.total_s),
             max(1, r.reports),
             r.group,
+            min(p, max(0.0, r.total_s - r.fixture_s)),
+            u,
         )
-        for r in rows
+        for r, p, u in zip(rows, paid, units, strict=True)
     )
-    return SuiteModel(tests, fixtures, section.calibration or Calibration(), serial_wall_s(section))
+    return SuiteModel(
+        tests,
+        fixtures,
+        section.calibration or Calibration(),
+        serial_wall_s(section),
+        first_use.costs,
+    )
 
 
 def cpu_share(cpu_s: float | None, total_s: float) -> float:
@@ -257,6 +282,7 @@ def calibrate(
     cpus: int,
     report_roundtrip_s: float | None = None,
     controller_cpu_s: float | None = None,
+    session_end_s: float | None = None,
 ) -> Calibration:
     """What a worker costs besides its tests, from this run's section.
 
@@ -266,8 +292,12 @@ def calibrate(
     process: a worker starts much like it did (interpreter, imports, plugins), its
     idle time between tests is the per-test overhead, and the timed round trip of a
     sample of its own reports (*report_roundtrip_s*) scales to what the controller
-    and a worker spend per report.
+    and a worker spend per report. A worker's session end is *session_end_s* when it
+    was measured (``suite/session_end.py``), else the documented fallback.
     """
+    end: dict[str, Any] = {}
+    if session_end_s is not None:
+        end = {"shutdown_s": session_end_s, "shutdown_measured": True}
     workers = section.workers
     tests = max(1, sum(w.tests for w in workers))
     reports = sum(t.reports for t in section.tests)
@@ -284,6 +314,7 @@ def calibrate(
             report_roundtrip_s=roundtrip,
             controller_report_s=per_report,
             worker_report_s=0.0,  # in the workers' measured idle time already
+            **end,
         )
     collection = workers[0].collection_s if workers else 0.0
     busy = workers[0].busy_s if workers else 0.0
@@ -296,4 +327,5 @@ def calibrate(
         report_roundtrip_s=roundtrip,
         controller_report_s=roundtrip * CONTROLLER_REPORT_RATIO,
         worker_report_s=roundtrip * WORKER_REPORT_RATIO,
+        **end,
     )

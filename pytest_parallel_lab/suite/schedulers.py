@@ -12,7 +12,7 @@ predictions follow the installed xdist version and options.
 
 :func:`run_cost` charges a worker its own instance of every shared fixture, set up
 on first use and torn down when it leaves the fixture's scope, as pytest's SetupState
-does.
+does, and its own first-use cost of each unit (``suite/first_use.py``).
 """
 
 from __future__ import annotations
@@ -106,9 +106,9 @@ SHUTDOWN = -1
 class Gateway:
     """``node.gateway``: the worker's id (gw0, gw1, ...) and its spec."""
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, remote: bool = False) -> None:
         self.id = f"gw{index}"
-        self.spec = "popen"
+        self.spec = "ssh" if remote else "popen"
 
 
 class SimNode:
@@ -117,11 +117,17 @@ class SimNode:
     it holds, the shared fixtures it has set up, and its clock."""
 
     def __init__(
-        self, index: int, count: int, deliver: Callable[[SimNode, Sequence[int]], None]
+        self,
+        index: int,
+        count: int,
+        deliver: Callable[[SimNode, Sequence[int]], None],
+        remote: bool = False,
     ) -> None:
         self.index = index
         self.count = count
-        self.gateway = Gateway(index)
+        #: a remote gateway (``--tx ssh=...``): its CPU is its own, not one of this machine's
+        self.remote = remote
+        self.gateway = Gateway(index, remote)
         self._deliver = deliver
         self._shutdown_sent = False
         #: what the worker was sent and has not taken yet (SHUTDOWN at its end)
@@ -136,6 +142,9 @@ class SimNode:
         self.ran = 0
         self.active: dict[str, tuple[SimFixture, str]] = {}  # key -> (fixture, scope node)
         self.context: object = None  # SuiteModel.contexts of the last test run
+        #: the first-use units (SuiteModel.first_use) it has paid, and what they cost it
+        self.first_used: set[str] = set()
+        self.first_use_s = 0.0
         self.started = 0.0
         self.finish = 0.0
         #: the CPU share of the test it runs (for the contention of the others)
@@ -179,8 +188,16 @@ class SimNode:
 
 def run_cost(model: SuiteModel, worker: SimNode, index: int) -> float:
     """Test *index* run next on *worker*: its cost, with the fixture setups and teardowns
-    that moving there takes (pytest's SetupState rules)."""
+    that moving there takes (pytest's SetupState rules), and the first-use cost of each
+    unit of the test the worker has not run a test of yet."""
     cost = model.test_costs[index]
+    units = model.tests[index].first_use_units
+    if units:
+        for unit in units:
+            if unit not in worker.first_used:
+                worker.first_used.add(unit)
+                worker.first_use_s += model.first_use[unit]
+                cost += model.first_use[unit]
     context = model.contexts[index]
     if worker.context is context:
         return cost  # same scopes and fixtures as the worker's last test: all set up

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 
 from pytest_parallel_lab.document.codec import DocumentError
 from pytest_parallel_lab.document.run import RunDocument
-from pytest_parallel_lab.document.suite import DIST_MODES, Prediction, XdistAdvice
+from pytest_parallel_lab.document.suite import DIST_MODES, Calibration, Prediction, XdistAdvice
 from pytest_parallel_lab.suite.model import SuiteModel, model_from_section
 from pytest_parallel_lab.suite.schedulers import (
     SHUTDOWN,
@@ -52,6 +52,8 @@ class _Run:
     finishes: tuple[float, ...]
     wall_s: float
     controller_busy_s: float
+    #: first-use work charged beyond once per unit, over every worker
+    repeated_s: float = 0.0
 
 
 def predict_xdist_wall_time(
@@ -60,23 +62,36 @@ def predict_xdist_wall_time(
     dist: str,
     factory: SchedulerFactory | None = None,
     options: SchedulerOptions | None = None,
+    remote: int = 0,
 ) -> Prediction:
     """Simulate ``pytest -n workers --dist dist`` on the model with the schedulers
-    *factory* makes (the installed xdist's classes when None)."""
+    *factory* makes (the installed xdist's classes when None). The last *remote* of the
+    workers are remote gateways (``--tx ssh=...``, ``socket=...``): they start in the
+    calibration's ``remote_startup_s`` and compute on CPUs of their own."""
     if dist not in DIST_MODES:
         raise ValueError(f"unknown dist mode {dist!r}; expected one of {', '.join(DIST_MODES)}")
+    if not 0 <= remote <= workers:
+        raise ValueError(f"{remote} remote gateways among {workers} workers")
     if factory is None:
         from pytest_parallel_lab.suite.xdist_schedulers import xdist_scheduler_factory
 
         factory = xdist_scheduler_factory()
     options = options or SchedulerOptions()
-    run = _simulate(model, workers, dist, factory, options, controller_load=0.0)
-    # The controller's CPU takes from the workers' when they fill the CPUs: a second
-    # pass with its measured share, when it is worth one.
+    run = _simulate(model, workers, dist, factory, options, 0.0, remote)
+    # The controller's CPU takes from the local workers' when they fill the CPUs: a
+    # second pass with its measured share, when it is worth one.
     load = run.controller_busy_s / run.wall_s if run.wall_s > 0 else 0.0
-    if load >= MIN_CONTROLLER_LOAD and workers + 1 > model.calibration.cpus:
-        run = _simulate(model, workers, dist, factory, options, controller_load=min(1.0, load))
-    return Prediction(workers, dist, run.wall_s, lower_bound(model, workers, dist), run.finishes)
+    if load >= MIN_CONTROLLER_LOAD and workers - remote + 1 > model.calibration.cpus:
+        run = _simulate(model, workers, dist, factory, options, min(1.0, load), remote)
+    return Prediction(
+        workers,
+        dist,
+        run.wall_s,
+        lower_bound(model, workers, dist, remote),
+        run.finishes,
+        run.repeated_s,
+        remote,
+    )
 
 
 def _simulate(
@@ -86,6 +101,7 @@ def _simulate(
     factory: SchedulerFactory,
     options: SchedulerOptions,
     controller_load: float,
+    remote: int = 0,
 ) -> _Run:
     cal = model.calibration
     cpus = cal.cpus
@@ -133,13 +149,14 @@ def _simulate(
         woken.clear()
         if not starting:
             return
-        demand = sum(n.cpu_share for n in pool if n.running)
-        demand += sum(shares[index] for _, index in starting) + controller_load
-        slow = contention(demand, cpus)
+        # A remote gateway computes on its own CPUs: it neither slows nor is slowed here.
+        demand = sum(n.cpu_share for n in pool if n.running and not n.remote)
+        demand += sum(shares[index] for node, index in starting if not node.remote)
+        slow = contention(demand + controller_load, cpus)
         for node, index in starting:
             share = shares[index]
             cost = run_cost(model, node, index)
-            duration = cost * (1.0 - share) + cost * share * slow
+            duration = cost * (1.0 - share) + cost * share * (1.0 if node.remote else slow)
             node.running, node.cpu_share, node.started = True, share, now
             node.ran += 1
             sequence += 1
@@ -147,17 +164,19 @@ def _simulate(
 
     def finish(node: SimNode) -> None:
         # The worker's session ends: what it still has set up is torn down.
-        demand = sum(n.cpu_share for n in pool if n.running) + 1.0 + controller_load
+        demand = sum(n.cpu_share for n in pool if n.running and not n.remote)
+        slow = 1.0 if node.remote else contention(demand + 1.0 + controller_load, cpus)
         node.finished = True
-        node.finish = now + contention(demand, cpus) * sum(
-            f.teardown_s for f, _ in node.active.values()
-        )
+        node.finish = now + slow * sum(f.teardown_s for f, _ in node.active.values())
 
-    pool = [SimNode(i, len(model.tests), deliver) for i in range(workers)]
+    local = workers - remote
+    pool = [SimNode(i, len(model.tests), deliver, i >= local) for i in range(workers)]
     scheduler = factory(dist, SimConfig(workers, dist, options))
-    # Every worker starts and collects at once, all of them contending for the CPUs;
+    # Every worker starts and collects at once, the local ones contending for the CPUs;
     # the scheduler hands out tests once every worker has collected.
-    begin = (cal.startup_s + cal.collection_s) * contention(workers, cpus)
+    begin = (cal.startup_s + cal.collection_s) * contention(local, cpus) if local else 0.0
+    if remote:
+        begin = max(begin, remote_startup(cal) + cal.collection_s)
     now = begin
     collection = model.collection(dist)
     for node in pool:
@@ -202,8 +221,13 @@ def _simulate(
     # A worker the scheduler left without tests (more workers than scopes) is shown
     # as xdist shows it: not at all.
     finishes = tuple(node.finish for node in pool if node.ran) or (begin,)
-    wall = max(max(node.finish for node in pool), controller_free) + cal.shutdown_s
-    return _Run(finishes, wall, controller_busy)
+    # The workers exit together: each local exit needs one of the CPUs.
+    wall = max(max(node.finish for node in pool), controller_free)
+    wall += cal.shutdown_s * (contention(local, cpus) if local else 1.0)
+    used: set[str] = set().union(*(node.first_used for node in pool))
+    once = sum(model.first_use[unit] for unit in used)
+    repeated = max(0.0, sum(node.first_use_s for node in pool) - once)
+    return _Run(finishes, wall, controller_busy, repeated)
 
 
 def _hand_back_stolen(scheduler: object, pool: Sequence[SimNode]) -> None:
@@ -219,13 +243,21 @@ def _hand_back_stolen(scheduler: object, pool: Sequence[SimNode]) -> None:
                 again = True
 
 
-def lower_bound(model: SuiteModel, workers: int, dist: str) -> float:
+def remote_startup(calibration: Calibration) -> float:
+    """A remote gateway's start-up: as given, else a local worker's."""
+    given = calibration.remote_startup_s
+    return calibration.startup_s if given is None else given
+
+
+def lower_bound(model: SuiteModel, workers: int, dist: str, remote: int = 0) -> float:
     """No schedule beats one worker's start-up and collection plus the largest of: the
     biggest indivisible unit (a test, or a scope for scope modes), the work spread
     evenly over the workers, the CPU part of the work spread over the CPUs, and the
     controller's handling of every report. Nothing is slowed down here: every cost is
-    at its measured minimum (each shared fixture instance counted once), so it is a
-    bound under the model, not a second prediction."""
+    at its measured minimum (each shared fixture instance and each first-use cost
+    counted once, no session end: a measured exit may be slower than a real one), so
+    it is a bound under the model, not a second prediction. Remote gateways add their
+    CPUs, and the start-up is the quicker of a local worker's and a remote one's."""
     cal = model.calibration
     if dist in ("loadscope", "loadfile", "loadgroup"):
         units = model.units(dist)
@@ -238,10 +270,11 @@ def lower_bound(model: SuiteModel, workers: int, dist: str) -> float:
     work = max(
         biggest,
         model.total_work_s / active,
-        model.total_cpu_s / min(active, max(1, cal.cpus)),
+        model.total_cpu_s / min(active, max(1, cal.cpus) + remote),
         cal.controller_report_s * sum(model.report_counts),
     )
-    return cal.startup_s + cal.collection_s + work
+    startup = min(cal.startup_s, remote_startup(cal)) if remote else cal.startup_s
+    return startup + cal.collection_s + work
 
 
 def default_worker_counts(cpus: int, extra: Iterable[int] = ()) -> list[int]:
@@ -288,8 +321,27 @@ def predict_all(
     return predictions
 
 
+def predict_gateways(
+    model: SuiteModel,
+    local: int,
+    remote: int,
+    dists: Iterable[str] | None = None,
+    factory: SchedulerFactory | None = None,
+) -> list[Prediction]:
+    """``--tx`` with *local* popen workers and *remote* gateways (ssh, socket), in every
+    mode :func:`predict_all` would simulate."""
+    if dists is None:
+        dists = [d for d in DIST_MODES if d != "loadgroup" or model.has_groups]
+    return [
+        predict_xdist_wall_time(model, local + remote, dist, factory, remote=remote)
+        for dist in dists
+    ]
+
+
 def advise(predictions: Sequence[Prediction], serial_wall_s: float | None) -> XdistAdvice:
-    """The fastest predicted configuration, or advice to stay serial."""
+    """The fastest predicted local configuration (-n N), or advice to stay serial;
+    predictions with remote gateways are shown, not advised."""
+    predictions = [p for p in predictions if not p.remote]
     if not predictions:
         return XdistAdvice(0, None, serial_wall_s, "nothing to predict")
     best = min(predictions, key=lambda p: (p.wall_s, p.workers))
@@ -334,9 +386,16 @@ class SavedPrediction:
 
 
 def predict_saved_run(
-    document: RunDocument, workers: Sequence[int] = (), dists: Sequence[str] = ()
+    document: RunDocument,
+    workers: Sequence[int] = (),
+    dists: Sequence[str] = (),
+    gateways: tuple[int, int] = (0, 0),
+    remote_startup_s: float | None = None,
 ) -> SavedPrediction:
-    """Predict from a saved run's suite section (2..its CPUs when *workers* is empty)."""
+    """Predict from a saved run's suite section (2..its CPUs when *workers* is empty),
+    and for ``--tx`` *gateways* (local, remote) when some are remote, each remote one
+    starting in *remote_startup_s* (else the saved calibration's, else like a local
+    worker)."""
     section = document.suite
     if section is None or not section.tests:
         raise DocumentError(
@@ -347,8 +406,16 @@ def predict_saved_run(
         if dist not in DIST_MODES:
             raise DocumentError(f"unknown dist mode {dist!r}; expected one of {DIST_MODES}")
     model = model_from_section(section)
+    if remote_startup_s is not None:
+        model = dataclasses.replace(
+            model,
+            calibration=dataclasses.replace(model.calibration, remote_startup_s=remote_startup_s),
+        )
     cpus = document.environment.usable_cpus or model.calibration.cpus
     predictions = predict_all(model, workers or default_worker_counts(cpus), dists or None)
+    local, remote = gateways
+    if remote:
+        predictions += predict_gateways(model, local, remote, dists or None)
     return SavedPrediction(
         tuple(predictions), advise(predictions, model.serial_wall_s), model.serial_wall_s
     )

@@ -1,0 +1,120 @@
+"""The session's end, calibrated from an interpreter's exit and used by the prediction."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pytest
+
+from pytest_parallel_lab.document.suite import (
+    XDIST_SHUTDOWN_S,
+    Calibration,
+    SuiteSection,
+    WorkerTiming,
+)
+from pytest_parallel_lab.suite import session_end
+from pytest_parallel_lab.suite.model import SimTest, SuiteModel, calibrate
+from pytest_parallel_lab.suite.session_end import InterpreterExitProbe, session_end_s
+from pytest_parallel_lab.suite.simulate import predict_xdist_wall_time
+
+FREE = Calibration(
+    startup_s=0.0,
+    collection_s=0.0,
+    per_test_overhead_s=0.0,
+    cpus=2,
+    shutdown_s=0.0,
+    controller_report_s=0.0,
+    worker_report_s=0.0,
+)
+
+
+@pytest.mark.parametrize(
+    ("exit_s", "probe_blocks", "blocks", "expected"),
+    [
+        # a worker that holds four times what the probe held exits four times as long
+        (0.05, 1000, 4000, 0.2),
+        # never less than the probe's own exit
+        (0.05, 1000, 500, 0.05),
+        # a probe that said it held nothing: its exit as it was
+        (0.05, 0, 4000, 0.05),
+    ],
+)
+def test_a_workers_exit_is_the_probes_scaled_by_what_it_holds(
+    exit_s: float, probe_blocks: int, blocks: int, expected: float
+) -> None:
+    assert session_end_s(exit_s, probe_blocks, blocks) == pytest.approx(expected)
+
+
+@pytest.mark.skipif(not hasattr(os, "WNOWAIT"), reason="waits without reaping on POSIX only")
+def test_a_started_interpreter_is_timed_as_it_exits_while_the_tests_run_and_reaped_after() -> None:
+    probe = InterpreterExitProbe(["json"])
+    assert probe.thread is not None
+    probe.thread.join(2 * session_end.PROBE_TIMEOUT_S)
+    assert probe.timed is not None
+    assert probe.process is not None
+    # It has exited but is not reaped: its CPU would count as the running test's.
+    pid = probe.process.pid
+    assert os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    measured = probe.measure()
+    assert measured is not None
+    assert measured > 0.0
+    with pytest.raises(ChildProcessError):
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG)  # reaped by now
+    assert probe.measure() is None  # the probe is gone
+    probe.close()
+
+
+def test_without_waiting_unreaped_the_session_end_times_the_exit_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(session_end.os, "WNOWAIT", raising=False)
+    probe = InterpreterExitProbe(["json"])
+    assert probe.thread is None
+    measured = probe.measure()
+    assert measured is not None
+    assert measured > 0.0
+
+
+def test_a_probe_that_never_says_it_is_ready_measures_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(session_end, "PROBE_CODE", "import sys")
+    assert InterpreterExitProbe([]).measure() is None
+    unused = InterpreterExitProbe([])
+    unused.close()
+    assert unused.process is None
+
+
+SERIAL = SuiteSection(workers=(WorkerTiming("main", 0.0, 0.5, 3.0, 0.5, 4, 4.0),), wall_s=4.0)
+
+
+def test_a_measured_session_end_is_the_calibrations_and_the_constant_only_a_fallback() -> None:
+    measured = calibrate(SERIAL, xdist_workers=0, process_age_s=0.5, cpus=2, session_end_s=0.75)
+    assert (measured.shutdown_s, measured.shutdown_measured) == (0.75, True)
+    fallback = calibrate(SERIAL, xdist_workers=0, process_age_s=0.5, cpus=2)
+    assert (fallback.shutdown_s, fallback.shutdown_measured) == (XDIST_SHUTDOWN_S, False)
+    assert XDIST_SHUTDOWN_S == 0.15
+
+
+def four_tests(calibration: Calibration) -> SuiteModel:
+    return SuiteModel(tuple(SimTest(f"t.py::t{i}", 1.0) for i in range(4)), {}, calibration)
+
+
+def test_the_prediction_ends_with_the_workers_exits_sharing_the_cpus() -> None:
+    model = four_tests(dataclasses.replace(FREE, shutdown_s=0.5))
+    # -n 2 on 2 CPUs: two 1 s tests each, then both exit at once on their own CPU
+    assert predict_xdist_wall_time(model, 2, "load").wall_s == pytest.approx(2.5)
+    # -n 4 on 2 CPUs: one test each at half speed (2 s), then four exits on two CPUs
+    assert predict_xdist_wall_time(model, 4, "load").wall_s == pytest.approx(2.0 + 1.0)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_the_lower_bound_counts_no_session_end(workers: int) -> None:
+    ended = predict_xdist_wall_time(
+        four_tests(dataclasses.replace(FREE, shutdown_s=0.5)), workers, "load"
+    )
+    free = predict_xdist_wall_time(four_tests(FREE), workers, "load")
+    # the most optimistic session end is none: the bound is the same with or without one
+    assert ended.lower_bound_s == free.lower_bound_s
+    assert ended.lower_bound_s <= free.wall_s <= ended.wall_s
