@@ -9,7 +9,8 @@ then under each of :data:`MODES` (``-n 2`` and ``-n 4`` with ``load``, ``-n 2`` 
 with the one pytest reports, and with the naive serial/N; and whether the recommended
 configuration was the fastest measured one.
 
-Usage: python benchmarks/bench_xdist_prediction.py [--repeats 2] [pkg[==ver]:testpath[:deps] ...]
+Usage: python benchmarks/bench_xdist_prediction.py [--repeats 2] [--save results.jsonl]
+[pkg[==ver]:testpath[:deps] ...]; ``--load results.jsonl`` prints the tables again.
 """
 
 from __future__ import annotations
@@ -27,16 +28,26 @@ import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 
 #: package spec, test path inside the sdist, extra test dependencies (comma separated)
 DEFAULT_SUITES = [
+    # unittest subTest: pytest 9 reports each subtest to the controller
+    "pyparsing==3.2.0:tests/test_unit.py:",
+    "docutils==0.21.2:test:",
     "more-itertools==10.5.0:tests:",
-    "toolz==1.0.0:toolz/tests:",
+    # >= 5,000 tests (jsonschema also >= 60 s serially; --no-deps: its own deps listed)
+    "babel==2.16.0:tests:freezegun,pytz",
+    "jsonschema==4.23.0:jsonschema/tests:attrs,jsonschema-specifications,referencing,rpds-py",
+    # tests that mostly wait: child processes and sockets; sleeps and timeouts in threads
+    "execnet==2.1.1:testing:",
+    "func-timeout==4.3.5:tests:",
+    # CPU-bound, many tests; small and fast
+    "pygments==2.18.0:tests:wcag-contrast-ratio",
     "parso==0.8.4:test:",
-    "jinja2==3.1.4:tests:markupsafe",
-    "idna==3.10:tests:",
+    "toolz==1.0.0:toolz/tests:",
 ]
 #: the (-n, --dist) configurations run for real beside the prediction
 MODES = [(2, "load"), (4, "load"), (2, "worksteal"), (2, "loadfile")]
@@ -219,17 +230,56 @@ def advice_table(rows: list[dict[str, object]]) -> str:
     return "recommendation (among serial and the measured modes)\n" + tabulate(table, headers)
 
 
+def _to_json(row: dict[str, object]) -> dict[str, object]:
+    return {str(key): value for key, value in row.items()}
+
+
+def _from_json(saved: dict[str, Any]) -> dict[str, object]:
+    """A saved row back as :func:`bench_one` made it (tuples, not lists)."""
+    row: dict[str, object] = dict(saved)
+    for mode in MODES:
+        row[f"{mode}"] = tuple(saved[f"{mode}"])
+    chosen, best, chosen_time, best_time = saved["advice"]
+    row["advice"] = (tuple(chosen), tuple(best), chosen_time, best_time)
+    return row
+
+
+def _progress(row: dict[str, object]) -> str:
+    """One line: each mode's predicted / actual seconds."""
+    parts = []
+    for mode in MODES:
+        predicted, actual = row[f"{mode}"]  # type: ignore[misc]
+        parts.append(f"-n {mode[0]} {mode[1]} {predicted:.2f}/{actual:.2f}")
+    return f"serial {row['serial']:.2f}; predicted/actual " + ", ".join(parts)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suites", nargs="*", default=DEFAULT_SUITES)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--save",
+        type=Path,
+        help="append each suite's result to this JSON-lines file as soon as it is measured",
+    )
+    parser.add_argument(
+        "--load",
+        type=Path,
+        help="print the tables of the results saved with --save instead of measuring",
+    )
     args = parser.parse_args()
-    rows = []
-    for spec in args.suites:
+    rows: list[dict[str, object]] = []
+    if args.load is not None:
+        rows = [_from_json(json.loads(line)) for line in args.load.read_text().splitlines()]
+    for spec in [] if args.load is not None else args.suites:
         work = Path(tempfile.mkdtemp(prefix="bench-xdist-"))
         try:
-            rows.append(bench_one(spec, args.repeats, work))
-            print(f"{spec}: done", file=sys.stderr, flush=True)
+            row = bench_one(spec, args.repeats, work)
+            rows.append(row)
+            print(f"{spec}: done {_progress(row)}", file=sys.stderr, flush=True)
+            if args.save is not None:
+                with args.save.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(_to_json(row)) + "\n")
         except Exception as exc:  # one broken sdist must not hide the others
             print(f"{spec}: skipped ({str(exc).splitlines()[0][:200]})", file=sys.stderr)
         finally:
