@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 import pytest
@@ -118,3 +119,33 @@ def test_the_lower_bound_counts_no_session_end(workers: int) -> None:
     # the most optimistic session end is none: the bound is the same with or without one
     assert ended.lower_bound_s == free.lower_bound_s
     assert ended.lower_bound_s <= free.wall_s <= ended.wall_s
+
+
+def test_under_xdist_the_workers_own_ends_are_measured_and_no_probe_is_started(
+    lab: pytest.Pytester,
+) -> None:
+    lab.makepyfile(test_two="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    result = lab.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "2", "--parallel-report-json=run.json"
+    )
+    result.assert_outcomes(passed=2)
+    calibration = json.loads((lab.path / "run.json").read_text())["suite"]["calibration"]
+    assert calibration["shutdown_measured"] is True
+    # from each worker's last test to the controller hearing it go down: a real span
+    assert 0.0 < calibration["shutdown_s"] < 60.0
+
+
+def test_under_xdist_no_exit_probe_is_started(
+    lab: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[object] = []
+    monkeypatch.setattr(
+        "pytest_parallel_lab.suite.hooks.InterpreterExitProbe",
+        lambda modules: started.append(modules),
+    )
+    lab.makepyfile(test_two="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    result = lab.runpytest_inprocess(
+        "-p", "no:cacheprovider", "-n", "2", "--parallel-report-json=run.json"
+    )
+    result.assert_outcomes(passed=2)
+    assert started == []

@@ -171,6 +171,9 @@ class Prediction:
     repeated_s: float = 0.0
     #: how many of the workers are remote gateways (``--tx ssh=...``, ``socket=...``)
     remote: int = 0
+    #: the controller's CPU share the simulation found (busy handling reports over the
+    #: session), before it is capped at one CPU
+    controller_load: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import statistics
 from collections.abc import Generator, Iterator
 from dataclasses import replace
 from typing import Any
@@ -190,6 +191,8 @@ class SuiteTimingPlugin:
         self.controller_cpu_s = 0.0
         #: an interpreter like a worker's, whose exit calibrates the session end
         self.exit_probe: InterpreterExitProbe | None = None
+        #: under -n: when the controller heard each worker go down (by gateway id)
+        self.node_down: dict[str, float] = {}
 
     # --- session -----------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -198,8 +201,9 @@ class SuiteTimingPlugin:
         self.controller_cpu_start = timing.process_time()
         if self.trace is not None:
             self.trace.origin = self.origin
-        if not self.is_worker:
+        if not self.is_worker and not self.is_controller:
             # Started now, it imports while the tests run; timed at the session end.
+            # Under -n the workers' own ends are measured instead (node_down).
             self.exit_probe = InterpreterExitProbe(plugin_modules(self.config))
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -208,7 +212,8 @@ class SuiteTimingPlugin:
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self.current = self.running = nodeid
-        self.cpu_mark = timing.cpu_time()
+        if not self.is_controller:  # the controller runs no test: no CPU to mark
+            self.cpu_mark = timing.cpu_time()
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         self.running = None
@@ -339,6 +344,18 @@ class SuiteTimingPlugin:
                 "process_age": self.process_age,
             }
         return payload
+
+    def _workers_end_s(self) -> float | None:
+        """Under -n: how long the workers took from their last test's end to going down
+        (their interpreters' exit, their plugins' end of session), the median over the
+        workers; None in a plain run or when no worker was heard going down."""
+        ends = [
+            down - state.last_end
+            for worker, down in self.node_down.items()
+            for state in (self.recorder.workers.get(worker),)
+            if state is not None and 0.0 < state.last_end <= down
+        ]
+        return statistics.median(ends) if ends else None
 
     def _send_session_end(self) -> None:
         """What a worker tells the controller once, with its ``workerfinished``
@@ -489,7 +506,9 @@ class SuiteTimingPlugin:
                 cpus=self.options.cpus,
                 report_roundtrip_s=report_roundtrip_s(self.config, self.report_sample),
                 controller_cpu_s=self.controller_cpu_s if xdist_n else None,
-                session_end_s=self.exit_probe.measure() if self.exit_probe else None,
+                session_end_s=(
+                    self.exit_probe.measure() if self.exit_probe else self._workers_end_s()
+                ),
             )
             calibration = replace(calibration, remote_startup_s=self.options.tx_startup)
             section = replace(section, calibration=calibration)
@@ -568,6 +587,7 @@ class XdistSuiteHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        self.plugin.node_down[str(node.gateway.id)] = timing.perf_counter()
         if error:
             self.plugin.crashed_workers.append(str(node.gateway.id))
         output = getattr(node, "workeroutput", None)  # set when the worker finished

@@ -63,11 +63,16 @@ def predict_xdist_wall_time(
     factory: SchedulerFactory | None = None,
     options: SchedulerOptions | None = None,
     remote: int = 0,
+    controller_load: float | None = None,
 ) -> Prediction:
     """Simulate ``pytest -n workers --dist dist`` on the model with the schedulers
     *factory* makes (the installed xdist's classes when None). The last *remote* of the
     workers are remote gateways (``--tx ssh=...``, ``socket=...``): they start in the
-    calibration's ``remote_startup_s`` and compute on CPUs of their own."""
+    calibration's ``remote_startup_s`` and compute on CPUs of their own.
+
+    The controller's CPU share comes from a first pass without it; a *controller_load*
+    given (:attr:`Prediction.controller_load` of another mode with as many workers: the
+    controller handles the same reports in about the same time) saves that pass."""
     if dist not in DIST_MODES:
         raise ValueError(f"unknown dist mode {dist!r}; expected one of {', '.join(DIST_MODES)}")
     if not 0 <= remote <= workers:
@@ -77,12 +82,18 @@ def predict_xdist_wall_time(
 
         factory = xdist_scheduler_factory()
     options = options or SchedulerOptions()
-    run = _simulate(model, workers, dist, factory, options, 0.0, remote)
     # The controller's CPU takes from the local workers' when they fill the CPUs: a
-    # second pass with its measured share, when it is worth one.
-    load = run.controller_busy_s / run.wall_s if run.wall_s > 0 else 0.0
-    if load >= MIN_CONTROLLER_LOAD and workers - remote + 1 > model.calibration.cpus:
-        run = _simulate(model, workers, dist, factory, options, min(1.0, load), remote)
+    # second pass with its share from the first, when it is worth one.
+    filled = workers - remote + 1 > model.calibration.cpus
+    if controller_load is None:
+        run = _simulate(model, workers, dist, factory, options, 0.0, remote)
+        load = run.controller_busy_s / run.wall_s if run.wall_s > 0 else 0.0
+        if load >= MIN_CONTROLLER_LOAD and filled:
+            run = _simulate(model, workers, dist, factory, options, min(1.0, load), remote)
+    else:
+        load = controller_load
+        used = min(1.0, load) if load >= MIN_CONTROLLER_LOAD and filled else 0.0
+        run = _simulate(model, workers, dist, factory, options, used, remote)
     return Prediction(
         workers,
         dist,
@@ -91,6 +102,7 @@ def predict_xdist_wall_time(
         run.finishes,
         run.repeated_s,
         remote,
+        load,
     )
 
 
@@ -311,12 +323,16 @@ def predict_all(
     predictions = []
     for n in workers:
         done: dict[str, Prediction] = {}
+        load: float | None = None  # the controller's share, from the first mode's pass
         for dist in dists:
             twin = {"loadscope": "loadfile", "loadfile": "loadscope"}.get(dist, "")
             if alike and twin in done:
                 done[dist] = dataclasses.replace(done[twin], dist=dist)
             else:
-                done[dist] = predict_xdist_wall_time(model, n, dist, factory, options)
+                done[dist] = predict_xdist_wall_time(
+                    model, n, dist, factory, options, controller_load=load
+                )
+                load = done[dist].controller_load if load is None else load
             predictions.append(done[dist])
     return predictions
 
