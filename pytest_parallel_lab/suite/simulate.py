@@ -148,35 +148,43 @@ def _simulate(
         node.last_was_final = following == SHUTDOWN
         return index
 
+    # The CPU shares of the tests the local workers run now (a remote gateway computes
+    # on its own CPUs: it neither slows nor is slowed), kept as tests start and end.
+    running_demand = 0.0
+
     def start_woken() -> None:
         # Workers that start together contend with each other from the start.
-        nonlocal sequence
-        starting = [
-            (node, index)
-            for node in pool
-            if node.index in woken
-            for index in (take(node),)
-            if index is not None
-        ]
+        nonlocal sequence, running_demand
+        if not woken:
+            return
+        starting = []
+        for worker in sorted(woken) if len(woken) > 1 else woken:
+            node = pool[worker]
+            index = take(node)
+            if index is not None:
+                starting.append((node, index))
         woken.clear()
         if not starting:
             return
-        # A remote gateway computes on its own CPUs: it neither slows nor is slowed here.
-        demand = sum(n.cpu_share for n in pool if n.running and not n.remote)
-        demand += sum(shares[index] for node, index in starting if not node.remote)
+        demand = running_demand
+        for node, index in starting:
+            if not node.remote:
+                demand += shares[index]
         slow = contention(demand + controller_load, cpus)
         for node, index in starting:
             share = shares[index]
             cost = run_cost(model, node, index)
             duration = cost * (1.0 - share) + cost * share * (1.0 if node.remote else slow)
             node.running, node.cpu_share, node.started = True, share, now
+            if not node.remote:
+                running_demand += share
             node.ran += 1
             sequence += 1
             heapq.heappush(events, (now + duration, sequence, done_kind, node, index, duration))
 
     def finish(node: SimNode) -> None:
         # The worker's session ends: what it still has set up is torn down.
-        demand = sum(n.cpu_share for n in pool if n.running and not n.remote)
+        demand = running_demand
         slow = 1.0 if node.remote else contention(demand + 1.0 + controller_load, cpus)
         node.finished = True
         node.finish = now + slow * sum(f.teardown_s for f, _ in node.active.values())
@@ -204,6 +212,8 @@ def _simulate(
     while events:
         now, _, kind, node, index, duration = heapq.heappop(events)
         if kind == done_kind:
+            if not node.remote:
+                running_demand = max(0.0, running_demand - node.cpu_share)
             node.running, node.cpu_share = False, 0.0
             node.finish = now
             if node.refused_steal:
