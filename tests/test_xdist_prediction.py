@@ -30,6 +30,7 @@ from pytest_parallel_lab.suite.model import (
     SimFixture,
     SimTest,
     SuiteModel,
+    background_demand,
     calibrate,
     model_from_section,
     scope_units,
@@ -161,6 +162,45 @@ def test_a_waiting_suite_scales_past_the_cpus_and_a_cpu_bound_one_does_not() -> 
     # the bound knows it too: the CPU part of the work spread over 2 CPUs
     assert predict_xdist_wall_time(busy, 4, "load").lower_bound_s == pytest.approx(4.0)
     assert predict_xdist_wall_time(waiting, 4, "load").lower_bound_s == pytest.approx(2.0)
+
+
+def test_other_processes_demand_slows_the_workers_relative_to_the_measured_run() -> None:
+    # 8 CPU-bound 1 s tests measured serially on 2 CPUs while another process kept one
+    # CPU busy: 1 + 1 of demand on 2 CPUs, the measured times are unslowed. On 2 workers
+    # the demand is 2 + 1 on 2 CPUs: each test takes 1.5 s, 4 tests a worker: 6 s.
+    busy = SuiteModel(tuple(SimTest(f"t.py::t{i}", 1.0, cpu_share=1.0) for i in range(8)))
+    quiet = dataclasses.replace(busy, calibration=FREE)
+    loaded = dataclasses.replace(busy, calibration=dataclasses.replace(FREE, background_demand=1.0))
+    assert predict_xdist_wall_time(quiet, 2, "load").wall_s == pytest.approx(4.0)
+    assert predict_xdist_wall_time(loaded, 2, "load").wall_s == pytest.approx(6.0)
+    # Two others on 2 CPUs: the measured run had 2/3 of a CPU (times slowed by 1.5);
+    # on 2 workers 4 tasks share 2 CPUs (slowed by 2): 2 / 1.5 of the measured times.
+    two = dataclasses.replace(busy, calibration=dataclasses.replace(FREE, background_demand=2.0))
+    assert predict_xdist_wall_time(two, 2, "load").wall_s == pytest.approx(4 * 2 / 1.5)
+    # waiting tests do not compete; the bound assumes the others are gone
+    waiting = dataclasses.replace(
+        loaded, tests=tuple(dataclasses.replace(t, cpu_share=0.0) for t in busy.tests)
+    )
+    assert predict_xdist_wall_time(waiting, 2, "load").wall_s == pytest.approx(4.0)
+    assert predict_xdist_wall_time(loaded, 2, "load").lower_bound_s == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize(
+    ("other_cpu_s", "wall_s", "cpus", "demand"),
+    [
+        (0.0, 10.0, 2, 0.0),
+        (5.0, 10.0, 2, 0.5),  # half a CPU: it had a CPU of its own, it used half
+        (10.0, 10.0, 2, 1.0),  # exactly the other CPU
+        # 4/3 of the CPUs: the run and two others shared 2 CPUs (2/3 each)
+        (40.0 / 3.0, 10.0, 2, 2.0),
+        (20.0, 10.0, 2, 8.0),  # everything: capped at 4 per CPU
+        (3.0, 10.0, 1, 3.0 / 7.0),  # one CPU: L = K / (1 + K)
+    ],
+)
+def test_the_background_demand_is_what_other_processes_used_shared_fairly(
+    other_cpu_s: float, wall_s: float, cpus: int, demand: float
+) -> None:
+    assert background_demand(other_cpu_s, wall_s, cpus) == pytest.approx(demand)
 
 
 def test_start_up_and_collection_are_paid_once_per_worker_in_parallel() -> None:

@@ -155,6 +155,11 @@ class Calibration:
     #: a remote gateway's (``--tx ssh=...``, ``socket=...``) start-up as the user gave
     #: it (``--parallel-predict-tx-startup``); None: like a local worker's
     remote_startup_s: float | None = None
+    #: how many CPUs' worth of runnable work other processes brought while this (plain)
+    #: run was measured (the machine's busy time minus this run's own): they compete
+    #: with the workers as with the measured run (``suite/model.py``
+    #: ``background_demand``); 0.0 when not measured
+    background_demand: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from pytest_parallel_lab.document.suite import (
     ActualRun,
+    Calibration,
     Prediction,
     ShardPrediction,
     SuiteSection,
@@ -86,7 +87,18 @@ def _prediction_basis(section: SuiteSection) -> str:
         f"({number_cell(controller)} s on one CPU); a worker's session end takes "
         f"{number_cell(cal.shutdown_s)} s "
         f"({'measured' if cal.shutdown_measured else 'not measured: the default'}); "
-        f"{cal.cpus} CPUs;{_remote_basis(section)} {_first_use_basis(section)}."
+        f"{cal.cpus} CPUs;{_background_basis(cal)}{_remote_basis(section)} "
+        f"{_first_use_basis(section)}."
+    )
+
+
+def _background_basis(cal: Calibration) -> str:
+    """Other processes' demand during the measured run, when there was some."""
+    if cal.background_demand < 0.05:
+        return ""
+    return (
+        f" other processes kept {cal.background_demand:.1f} CPUs' worth of work running"
+        " during this run (the workers are predicted to compete with it);"
     )
 
 

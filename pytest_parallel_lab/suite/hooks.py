@@ -54,6 +54,18 @@ from pytest_parallel_lab.vocabulary import Outcome, Role
 REPORT_ATTRIBUTE = "parallel_lab_suite"
 
 
+def _machine_and_own_cpu() -> tuple[float, float] | None:
+    """(the machine's busy CPU seconds, this process's with its children and live
+    descendants): their difference over a run is what other processes took (Linux)."""
+    machine = timing.machine_cpu_seconds()
+    descendants = timing.own_cpu_seconds()
+    if machine is None or descendants is None:
+        return None
+    # own_cpu_seconds: this process and its live descendants; cpu_time adds the children
+    # already waited for (a test's subprocess.run)
+    return machine[0], descendants + timing.cpu_time() - timing.process_time()
+
+
 def _process_age() -> float | None:
     """Seconds since this process started (interpreter start-up, imports, configure)."""
     try:
@@ -191,6 +203,10 @@ class SuiteTimingPlugin:
         self.controller_cpu_s = 0.0
         #: an interpreter like a worker's, whose exit calibrates the session end
         self.exit_probe: InterpreterExitProbe | None = None
+        #: a plain run's (machine busy, own) CPU seconds at its start, and the CPU
+        #: time other processes took during it (None: not measured)
+        self.machine_start: tuple[float, float] | None = None
+        self.other_cpu_s: float | None = None
         #: under -n: when the controller heard each worker go down (by gateway id)
         self.node_down: dict[str, float] = {}
 
@@ -202,6 +218,7 @@ class SuiteTimingPlugin:
         if self.trace is not None:
             self.trace.origin = self.origin
         if not self.is_worker and not self.is_controller:
+            self.machine_start = _machine_and_own_cpu()
             # Started now, it imports while the tests run; timed at the session end.
             # Under -n the workers' own ends are measured instead (node_down).
             self.exit_probe = InterpreterExitProbe(plugin_modules(self.config))
@@ -345,6 +362,14 @@ class SuiteTimingPlugin:
             }
         return payload
 
+    @staticmethod
+    def _other_cpu_since(start: tuple[float, float] | None) -> float | None:
+        """The CPU seconds the machine's other processes took since *start*."""
+        now = _machine_and_own_cpu()
+        if start is None or now is None:
+            return None
+        return max(0.0, (now[0] - start[0]) - (now[1] - start[1]))
+
     def _workers_end_s(self) -> float | None:
         """Under -n: how long the workers took from their last test's end to going down
         (their interpreters' exit, their plugins' end of session), the median over the
@@ -436,6 +461,7 @@ class SuiteTimingPlugin:
         end = timing.perf_counter()
         self.wall_s = end - self.origin
         self.controller_cpu_s = timing.process_time() - self.controller_cpu_start
+        self.other_cpu_s = self._other_cpu_since(self.machine_start)
         if self.is_worker:
             self._send_session_end()
         if not self.is_worker:
@@ -506,6 +532,7 @@ class SuiteTimingPlugin:
                 cpus=self.options.cpus,
                 report_roundtrip_s=report_roundtrip_s(self.config, self.report_sample),
                 controller_cpu_s=self.controller_cpu_s if xdist_n else None,
+                other_cpu_s=self.other_cpu_s,
                 session_end_s=(
                     self.exit_probe.measure() if self.exit_probe else self._workers_end_s()
                 ),

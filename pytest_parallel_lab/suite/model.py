@@ -274,6 +274,28 @@ def serial_wall_s(section: SuiteSection) -> float | None:
     return section.wall_s if section.actual is None else None
 
 
+#: The most background demand estimated, in CPUs per usable CPU: a machine that gave
+#: the measured run almost nothing says "very busy", not "infinitely".
+MAX_BACKGROUND_PER_CPU = 4.0
+
+
+def background_demand(other_cpu_s: float, wall_s: float, cpus: int) -> float:
+    """The runnable demand (in CPUs) of other processes that kept *other_cpu_s* of the
+    machine's CPU time busy over *wall_s* while a serial run (one CPU of demand) ran on
+    *cpus* CPUs. Below ``cpus - 1`` CPUs each got a CPU of its own: the demand is what
+    they used; beyond, the CPUs were shared fairly among 1 + K runnable tasks, so the
+    others' use ``L = K * cpus / (1 + K)`` gives ``K = L / (cpus - L)``."""
+    if wall_s <= 0 or other_cpu_s <= 0 or cpus < 1:
+        return 0.0
+    used = other_cpu_s / wall_s
+    cap = MAX_BACKGROUND_PER_CPU * cpus
+    if used <= cpus - 1:
+        return min(cap, used)
+    if used >= cpus:
+        return cap
+    return min(cap, used / (cpus - used))
+
+
 def calibrate(
     section: SuiteSection,
     *,
@@ -283,6 +305,7 @@ def calibrate(
     report_roundtrip_s: float | None = None,
     controller_cpu_s: float | None = None,
     session_end_s: float | None = None,
+    other_cpu_s: float | None = None,
 ) -> Calibration:
     """What a worker costs besides its tests, from this run's section.
 
@@ -293,7 +316,9 @@ def calibrate(
     idle time between tests is the per-test overhead, and the timed round trip of a
     sample of its own reports (*report_roundtrip_s*) scales to what the controller
     and a worker spend per report. A worker's session end is *session_end_s* when it
-    was measured (``suite/session_end.py``), else the documented fallback.
+    was measured (``suite/session_end.py``), else the documented fallback. In a serial
+    run, *other_cpu_s* (the CPU time other processes of the machine took meanwhile)
+    gives the background demand the workers will compete with.
     """
     end: dict[str, Any] = {}
     if session_end_s is not None:
@@ -327,5 +352,8 @@ def calibrate(
         report_roundtrip_s=roundtrip,
         controller_report_s=roundtrip * CONTROLLER_REPORT_RATIO,
         worker_report_s=roundtrip * WORKER_REPORT_RATIO,
+        background_demand=(
+            background_demand(other_cpu_s, section.wall_s, cpus) if other_cpu_s else 0.0
+        ),
         **end,
     )

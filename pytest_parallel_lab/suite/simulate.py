@@ -117,6 +117,15 @@ def _simulate(
 ) -> _Run:
     cal = model.calibration
     cpus = cal.cpus
+    # Other processes' demand competes with the workers as it did with the measured
+    # run, whose times are already slowed by it: slowdowns are relative to that run's.
+    background = cal.background_demand
+    measured_slow = contention(1.0 + background, cpus)
+
+    def slowdown(demand: float) -> float:
+        # never faster than measured (a test's own demand was below one CPU then too)
+        return max(1.0, contention(demand + background, cpus) / measured_slow)
+
     shares, reports = model.cpu_shares, model.report_counts
     events: list[tuple[float, int, int, SimNode, int, float]] = []
     sequence = 0
@@ -170,7 +179,7 @@ def _simulate(
         for node, index in starting:
             if not node.remote:
                 demand += shares[index]
-        slow = contention(demand + controller_load, cpus)
+        slow = slowdown(demand + controller_load)
         for node, index in starting:
             share = shares[index]
             cost = run_cost(model, node, index)
@@ -185,7 +194,7 @@ def _simulate(
     def finish(node: SimNode) -> None:
         # The worker's session ends: what it still has set up is torn down.
         demand = running_demand
-        slow = 1.0 if node.remote else contention(demand + 1.0 + controller_load, cpus)
+        slow = 1.0 if node.remote else slowdown(demand + 1.0 + controller_load)
         node.finished = True
         node.finish = now + slow * sum(f.teardown_s for f, _ in node.active.values())
 
@@ -194,7 +203,7 @@ def _simulate(
     scheduler = factory(dist, SimConfig(workers, dist, options))
     # Every worker starts and collects at once, the local ones contending for the CPUs;
     # the scheduler hands out tests once every worker has collected.
-    begin = (cal.startup_s + cal.collection_s) * contention(local, cpus) if local else 0.0
+    begin = (cal.startup_s + cal.collection_s) * slowdown(local) if local else 0.0
     if remote:
         begin = max(begin, remote_startup(cal) + cal.collection_s)
     now = begin
@@ -245,7 +254,7 @@ def _simulate(
     finishes = tuple(node.finish for node in pool if node.ran) or (begin,)
     # The workers exit together: each local exit needs one of the CPUs.
     wall = max(max(node.finish for node in pool), controller_free)
-    wall += cal.shutdown_s * (contention(local, cpus) if local else 1.0)
+    wall += cal.shutdown_s * (slowdown(local) if local else 1.0)
     used: set[str] = set().union(*(node.first_used for node in pool))
     once = sum(model.first_use[unit] for unit in used)
     repeated = max(0.0, sum(node.first_use_s for node in pool) - once)
