@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_parallel_lab.backends import BUILTIN_BACKENDS as REGISTERED
+from pytest_parallel_lab.backends.protocol import in_all
 from pytest_parallel_lab.environment import usable_cpus
 
-#: The built-ins as "all" orders them: the serial A/A check last.
-BUILTIN_BACKENDS = ["thread", "process", "multiprocessing", "asyncio", "serial"]
+#: The built-ins "all" makes items for on this interpreter, as it orders them (the
+#: serial A/A check last): every one available here. Worked out from the registry, so
+#: that it holds on 3.11 and on 3.14+ (subinterpreters), with or without the extras.
+BUILTIN_BACKENDS = sorted(
+    (b.name for b in REGISTERED if in_all(b) and b.unavailable_reason() is None),
+    key=lambda name: name == "serial",
+)
+
+
+def test_all_here_is_the_five_everywhere_and_subinterpreters_from_3_14() -> None:
+    # Independent of the registry's own answers: what this interpreter has.
+    subinterpreters = sys.version_info >= (3, 14) and bool(
+        importlib.util.find_spec("concurrent.futures.interpreter")
+    )
+    expected = ["thread", "process", "multiprocessing", "asyncio"]
+    expected += ["interpreter"] * subinterpreters + ["serial"]
+    assert expected == BUILTIN_BACKENDS
+
 
 #: A conftest backend wrapping the thread runner, registered through the documented hook.
 THIRD_PARTY_CONFTEST = """
@@ -79,7 +99,7 @@ def test_all_makes_one_item_per_available_backend_with_the_backend_in_the_id(
         [f"test_all_makes_*.py::test_x[[]{name}[]]" for name in BUILTIN_BACKENDS]
         + [f"test_all_makes_*.py::test_default_is_all[[]{name}[]]" for name in BUILTIN_BACKENDS]
     )
-    result.stdout.fnmatch_lines(["10 tests collected*"])
+    result.stdout.fnmatch_lines([f"{2 * len(BUILTIN_BACKENDS)} tests collected*"])
 
 
 def test_a_name_a_list_and_a_positional_backend_select_those_backends(
@@ -126,7 +146,7 @@ def test_minus_k_selects_items_by_backend(lab: pytest.Pytester) -> None:
     )
     result = lab.runpytest("-v", "-k", "process and not multiprocessing")
     result.stdout.fnmatch_lines(["*::test_x[[]process[]] PASSED*"])
-    result.assert_outcomes(passed=1, deselected=4)
+    result.assert_outcomes(passed=1, deselected=len(BUILTIN_BACKENDS) - 1)
 
 
 def test_the_body_runs_tasks_times_serially_and_under_the_thread_backend_per_round(
@@ -436,7 +456,8 @@ def test_an_unavailable_backend_is_left_out_of_all_and_named_when_asked_for(
             pass
         """
     )
-    result = lab.runpytest("-v")
+    # In a subprocess: "all" may start a Dask LocalCluster, which stays out of this one.
+    result = lab.runpytest_subprocess("-v")
     result.stdout.fnmatch_lines(
         ["*test_asks_for_it*backend 'quantum' is not available*needs a quantum computer*"]
     )
@@ -461,7 +482,7 @@ def test_a_third_party_backend_registered_by_the_hook_is_in_all_the_ids_and_the_
             return 7
         """
     )
-    result = lab.runpytest("-v", "--parallel-report", "--parallel-report-json=out.json")
+    result = lab.runpytest_subprocess("-v", "--parallel-report", "--parallel-report-json=out.json")
     result.stdout.fnmatch_lines(
         [
             "*::test_all[[]mythreads[]] PASSED*",
