@@ -24,13 +24,18 @@ BUILTIN_BACKENDS = sorted(
 )
 
 
-def test_all_here_is_the_five_everywhere_and_subinterpreters_from_3_14() -> None:
+def test_all_here_is_the_five_everywhere_and_each_optional_model_this_interpreter_has() -> None:
     # Independent of the registry's own answers: what this interpreter has.
     subinterpreters = sys.version_info >= (3, 14) and bool(
         importlib.util.find_spec("concurrent.futures.interpreter")
     )
+    optional = {
+        "interpreter": subinterpreters,
+        "dask": importlib.util.find_spec("distributed") is not None,
+        "loky": importlib.util.find_spec("loky") is not None,
+    }
     expected = ["thread", "process", "multiprocessing", "asyncio"]
-    expected += ["interpreter"] * subinterpreters + ["serial"]
+    expected += [name for name, here in optional.items() if here] + ["serial"]
     assert expected == BUILTIN_BACKENDS
 
 
@@ -457,12 +462,16 @@ def test_an_unavailable_backend_is_left_out_of_all_and_named_when_asked_for(
         """
     )
     # In a subprocess: "all" may start a Dask LocalCluster, which stays out of this one.
-    result = lab.runpytest_subprocess("-v")
+    result = lab.runpytest_subprocess("-v", "--parallel-report")
     result.stdout.fnmatch_lines(
         ["*test_asks_for_it*backend 'quantum' is not available*needs a quantum computer*"]
     )
     assert "test_all[quantum]" not in result.stdout.str()
     result.assert_outcomes(passed=len(BUILTIN_BACKENDS) + 1, errors=1)
+    # The report says which models were not measured here, and why.
+    result.stdout.fnmatch_lines(
+        ["unavailable on this interpreter (not measured):", "  quantum: needs a quantum computer"]
+    )
 
 
 def test_a_third_party_backend_registered_by_the_hook_is_in_all_the_ids_and_the_report(
