@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -187,8 +188,9 @@ def test_the_body_runs_tasks_times_serially_and_under_the_thread_backend_per_rou
 
 
 def test_the_body_runs_in_worker_processes_under_the_process_backends(
-    lab: pytest.Pytester,
+    lab: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("LAB_TEST_MAIN_PID", str(os.getpid()))
     calls = lab.path / "calls.txt"
     lab.makepyfile(
         f"""
@@ -197,7 +199,9 @@ def test_the_body_runs_in_worker_processes_under_the_process_backends(
 
         import pytest
 
-        MAIN_PID = os.getpid()
+        # From the environment: under spawn or forkserver (3.14's default) a worker
+        # imports this module afresh, so os.getpid() here would be the worker's own.
+        MAIN_PID = int(os.environ["LAB_TEST_MAIN_PID"])
 
         @pytest.mark.parallel(backend=["process", "multiprocessing"], tasks=2, rounds=2)
         def test_x():
