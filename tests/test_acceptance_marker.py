@@ -188,9 +188,10 @@ def test_the_body_runs_tasks_times_serially_and_under_the_thread_backend_per_rou
 
 
 def test_the_body_runs_in_worker_processes_under_the_process_backends(
-    lab: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    lab: pytest.Pytester,
 ) -> None:
-    monkeypatch.setenv("LAB_TEST_MAIN_PID", str(os.getpid()))
+    main_pid = lab.path / "main_pid.txt"
+    main_pid.write_text(str(os.getpid()))  # the inner run is in this process
     calls = lab.path / "calls.txt"
     lab.makepyfile(
         f"""
@@ -199,9 +200,11 @@ def test_the_body_runs_in_worker_processes_under_the_process_backends(
 
         import pytest
 
-        # From the environment: under spawn or forkserver (3.14's default) a worker
-        # imports this module afresh, so os.getpid() here would be the worker's own.
-        MAIN_PID = int(os.environ["LAB_TEST_MAIN_PID"])
+        # From a file: under spawn or forkserver (3.14's default) a worker imports this
+        # module afresh, so os.getpid() here would be its own; and a forkserver started
+        # by an earlier test does not have this test's environment.
+        with open({str(main_pid)!r}) as f:
+            MAIN_PID = int(f.read())
 
         @pytest.mark.parallel(backend=["process", "multiprocessing"], tasks=2, rounds=2)
         def test_x():
