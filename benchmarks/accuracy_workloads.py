@@ -1,12 +1,16 @@
 """Workloads measured both by hand and through the plugin by bench_marker_accuracy.py.
 
-The same functions are the hand measurement's tasks and the marked tests' bodies.
+The same functions are the hand measurement's tasks and the marked tests' bodies. The
+tests of the optional backends (subinterpreters on 3.14+, loky, dask) exist only where
+the backend can run, so that every interpreter runs this file without errors.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
+import sys
 import time
 
 import pytest
@@ -53,3 +57,38 @@ def test_sleep_thread():
 @pytest.mark.parallel(backend="asyncio", workers=8, tasks=TASKS)
 async def test_async_sleep_asyncio():
     await async_sleep_work()
+
+
+def available(backend: str) -> bool:
+    """Whether *backend* can run here: subinterpreters need 3.14+, loky and dask their
+    package; the others always can."""
+    if backend == "interpreter":
+        return sys.version_info >= (3, 14) and bool(
+            importlib.util.find_spec("concurrent.futures.interpreter")
+        )
+    if backend == "loky":
+        return importlib.util.find_spec("loky") is not None
+    if backend == "dask":
+        return importlib.util.find_spec("distributed") is not None
+    return True
+
+
+if available("interpreter"):
+
+    @pytest.mark.parallel(backend="interpreter", workers=2, tasks=TASKS, compare_results=False)
+    def test_cpu_interpreter():
+        cpu_work()
+
+
+if available("loky"):
+
+    @pytest.mark.parallel(backend="loky", workers=2, tasks=TASKS, compare_results=False)
+    def test_cpu_loky():
+        cpu_work()
+
+
+if available("dask"):
+
+    @pytest.mark.parallel(backend="dask", workers=2, tasks=TASKS, compare_results=False)
+    def test_cpu_dask():
+        cpu_work()

@@ -1,8 +1,11 @@
 """Is the plugin's speedup what a careful hand measurement gives?
 
 In one run, for each workload of accuracy_workloads.py, this script measures the
-speedup by hand (ThreadPoolExecutor, ProcessPoolExecutor, asyncio.gather, timed with
-time.perf_counter: warm-up, then paired rounds, median of per-round ratios) and
+speedup by hand (ThreadPoolExecutor, ProcessPoolExecutor, asyncio.gather, and where they
+can run InterpreterPoolExecutor (3.14+), loky.ProcessPoolExecutor and a Dask
+LocalCluster's Client.map(pure=False), each started once before its rounds as the
+plugin's pools are; timed with time.perf_counter: warm-up, then paired rounds, median of
+per-round ratios) and
 through the plugin (pytest --parallel-report-json in a subprocess), alternating the
 two several times so that a change in the machine's load hits both alike. It prints
 both speedups and their ratio; targets: plugin within 10% of hand, and the sleep
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import os
 import statistics
@@ -35,18 +39,25 @@ sys.path.insert(0, str(HERE))
 
 import accuracy_workloads as w  # noqa: E402
 
-#: (plugin test, hand workload, backend, workers)
+#: (plugin test, hand workload, backend, workers); the optional backends where they run
 CASES = [
-    ("test_cpu_process", w.cpu_work, "process", 2),
-    ("test_hash_thread", w.hash_work, "thread", 2),
-    ("test_sleep_thread", w.sleep_work, "thread", 8),
-    ("test_async_sleep_asyncio", w.async_sleep_work, "asyncio", 8),
+    case
+    for case in [
+        ("test_cpu_process", w.cpu_work, "process", 2),
+        ("test_hash_thread", w.hash_work, "thread", 2),
+        ("test_sleep_thread", w.sleep_work, "thread", 8),
+        ("test_async_sleep_asyncio", w.async_sleep_work, "asyncio", 8),
+        ("test_cpu_interpreter", w.cpu_work, "interpreter", 2),
+        ("test_cpu_loky", w.cpu_work, "loky", 2),
+        ("test_cpu_dask", w.cpu_work, "dask", 2),
+    ]
+    if w.available(case[2])
 ]
 
 
 def _serial(fn: Callable[[object], object]) -> float:
     started = time.perf_counter()
-    if asyncio.iscoroutinefunction(fn):
+    if inspect.iscoroutinefunction(fn):
 
         async def one_by_one() -> None:
             for i in range(w.TASKS):
@@ -83,19 +94,69 @@ def _gather(fn: Callable[[object], object], workers: int) -> float:
     return asyncio.run(run())
 
 
-def hand_speedup(fn: Callable[[object], object], backend: str, workers: int, rounds: int) -> float:
-    """Speedup measured by hand: warm-up, then paired rounds, median of ratios."""
-    executor: Executor | None = None
+def _pool(backend: str, workers: int) -> tuple[Callable[..., list[object]], Callable[[], None]]:
+    """The library's own pool for *backend*, every worker started: its map (all tasks,
+    results gathered) and how to close it."""
+    executor: Executor
+    if backend == "dask":
+        from distributed import Client, LocalCluster
+
+        # As the plugin's default cluster: worker processes, one thread each, no dashboard.
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+        client = Client(cluster)
+        client.wait_for_workers(workers)
+
+        def dask_map(fn: Callable[[object], object], items: range) -> list[object]:
+            # pure=False: Dask would cache identical calls, and each must run.
+            return list(client.gather(client.map(fn, items, pure=False)))
+
+        def close_dask() -> None:
+            client.close()
+            cluster.close()
+
+        return dask_map, close_dask
     if backend == "process":
         executor = ProcessPoolExecutor(workers)
     elif backend == "thread":
         executor = ThreadPoolExecutor(workers)
+    elif backend == "loky":
+        from loky import ProcessPoolExecutor as LokyPool
+
+        executor = LokyPool(workers)
+    elif backend == "interpreter":
+        from concurrent.futures import InterpreterPoolExecutor  # type: ignore[attr-defined,unused-ignore]
+
+        # Each interpreter imports the workloads module from this folder (as the
+        # plugin gives its interpreters pytest's sys.path).
+        executor = InterpreterPoolExecutor(
+            workers, initializer=exec, initargs=(f"import sys; sys.path[:] = {sys.path!r}",)
+        )
+    else:
+        raise ValueError(backend)
+    # Start every worker before the rounds, as the plugin does outside its timed region.
+    list(executor.map(time.sleep, [0.05] * workers))
+
+    def executor_map(fn: Callable[[object], object], items: range) -> list[object]:
+        return list(executor.map(fn, items))
+
+    return executor_map, executor.shutdown
+
+
+def hand_speedup(fn: Callable[[object], object], backend: str, workers: int, rounds: int) -> float:
+    """Speedup measured by hand: warm-up, then paired rounds, median of ratios."""
+    pool_map, close = (None, None) if backend == "asyncio" else _pool(backend, workers)
 
     def parallel() -> float:
-        if executor is None:
+        if pool_map is None:
             return _gather(fn, workers)
         t = time.perf_counter()
-        list(executor.map(fn, range(w.TASKS)))
+        pool_map(fn, range(w.TASKS))
         return time.perf_counter() - t
 
     try:
@@ -110,8 +171,8 @@ def hand_speedup(fn: Callable[[object], object], backend: str, workers: int, rou
             ratios.append(s / p)
         return statistics.median(ratios)
     finally:
-        if executor is not None:
-            executor.shutdown()
+        if close is not None:
+            close()
 
 
 def plugin_speedups(rounds: int) -> dict[str, float]:
@@ -152,7 +213,7 @@ def main() -> int:
             plugin[name].append(value)
 
     print(f"CPUs: {os.cpu_count()}, repeats: {args.repeats}, rounds: {args.rounds}")
-    print(f"{'workload':28} {'backend':8} {'hand':>7} {'plugin':>7} {'plugin/hand':>12}  target")
+    print(f"{'workload':28} {'backend':11} {'hand':>7} {'plugin':>7} {'plugin/hand':>12}  target")
     ok = True
     for name, _fn, backend, _workers in CASES:
         h, p = statistics.median(hand[name]), statistics.median(plugin[name])
@@ -160,7 +221,7 @@ def main() -> int:
         within = abs(ratio - 1) <= 0.10
         ok &= within
         verdict = "ok" if within else "MISSED"
-        print(f"{name:28} {backend:8} {h:6.2f}x {p:6.2f}x {ratio:11.3f}   {verdict} (within 10%)")
+        print(f"{name:28} {backend:11} {h:6.2f}x {p:6.2f}x {ratio:11.3f}   {verdict} (within 10%)")
     for name in ("test_sleep_thread", "test_async_sleep_asyncio"):
         p = statistics.median(plugin[name])
         within = abs(p / 8 - 1) <= 0.10

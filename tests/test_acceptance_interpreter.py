@@ -125,6 +125,42 @@ def test_a_module_that_cannot_load_in_a_subinterpreter_is_named_with_the_process
 
 
 @needs_interpreter_pool
+def test_a_task_calling_os_exit_or_abort_fails_the_item_and_pytest_goes_on(
+    lab: pytest.Pytester,
+) -> None:
+    # Unguarded, either call would end pytest's own process (the workers are its threads).
+    lab.makepyfile(
+        """
+        import os
+
+        import pytest
+
+        @pytest.mark.parallel(backend="interpreter", tasks=2, rounds=2)
+        def test_exits():
+            os._exit(3)
+
+        @pytest.mark.parallel(backend="interpreter", tasks=2, rounds=2)
+        def test_aborts():
+            from os import abort
+            abort()
+
+        def test_after():
+            pass
+        """
+    )
+    result = lab.runpytest_subprocess(timeout=SUBPROCESS_TIMEOUT_S)
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_exits[[]interpreter[]]*",
+            "*os._exit() called under the interpreter backend*pytest's own process*"
+            'Fix: measure a workload that exits or aborts with backend="process"*',
+        ]
+    )
+    result.stdout.fnmatch_lines(["*os.abort() called under the interpreter backend*"])
+
+
+@needs_interpreter_pool
 def test_an_unpicklable_fixture_value_names_the_fixture(lab: pytest.Pytester) -> None:
     lab.makepyfile(
         """

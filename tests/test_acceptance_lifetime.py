@@ -53,11 +53,31 @@ def test_crash_the_worker():
 
 
 def _leftovers(session_id: int) -> list[str]:
-    """The live (not zombie) processes of a session."""
-    ps = subprocess.run(
-        ["ps", "-o", "pid=,stat=,args=", "-s", str(session_id)], capture_output=True, text=True
-    )
-    return [line for line in ps.stdout.splitlines() if line.split()[1:2] != ["Z"]]
+    """The live (not zombie) processes of a session, as "pid state args" lines.
+
+    Read from /proc where it exists: a minimal system (a container, a chroot) may have
+    no ``ps``."""
+    if not os.path.isdir("/proc"):
+        ps = subprocess.run(
+            ["ps", "-o", "pid=,stat=,args=", "-s", str(session_id)], capture_output=True, text=True
+        )
+        return [line for line in ps.stdout.splitlines() if line.split()[1:2] != ["Z"]]
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                # pid (comm) state ppid pgrp session ...; comm may hold spaces
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # it ended meanwhile
+            continue
+        state, session = fields[0], int(fields[3])
+        if session == session_id and state != "Z":
+            found.append(f"{entry} {state} {args}")
+    return found
 
 
 def _run(

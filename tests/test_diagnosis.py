@@ -491,6 +491,25 @@ def test_the_recommendation_names_the_backend_and_why(
         assert recommendation.test == records[0].test
 
 
+def test_a_cheaper_model_unavailable_here_is_named_beside_the_process_choice() -> None:
+    no_interpreters = dataclasses.replace(
+        GIL,
+        unavailable_backends={
+            "interpreter": "concurrent.futures.InterpreterPoolExecutor needs Python 3.14+",
+            "dask": "needs the distributed package",
+        },
+    )
+    chosen = recommend(CPU_LOOP, no_interpreters)
+    assert chosen.backend == "process"
+    # Subinterpreters are cheaper than processes; a cluster is not, so it is not named.
+    assert chosen.why.endswith("; interpreter not measured (unavailable on this interpreter)")
+    assert chosen.why in chosen.reason
+    assert "dask" not in chosen.reason
+    assert "not measured" not in recommend(CPU_LOOP, GIL).reason
+    # Threads win I/O: nothing unavailable here is cheaper than them.
+    assert "not measured" not in recommend(SLEEP_SYNC, no_interpreters).reason
+
+
 def test_a_small_speedup_inside_the_noise_does_not_win() -> None:
     records = [measured("thread", (1.05, 0.99, 1.1), backend_cpu=1.0)]
     assert recommend(records, GIL).backend == SERIAL

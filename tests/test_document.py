@@ -97,7 +97,12 @@ SUITE = SuiteSection(
     recommended=XdistAdvice(2, "load", 0.9, "use -n 2"),
 )
 DOCUMENT = RunDocument(
-    environment=Environment(python_version="3.11.7", usable_cpus=2, xdist_workers=0),
+    environment=Environment(
+        python_version="3.11.7",
+        usable_cpus=2,
+        xdist_workers=0,
+        unavailable_backends={"interpreter": "needs Python 3.14+ (this is 3.11)"},
+    ),
     results=(RECORD, FAILED),
     created="2026-01-01T00:00:00+00:00",
     recommendations=(RECOMMENDATION,),

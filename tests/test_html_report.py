@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -127,6 +128,22 @@ def test_several_runs_are_drawn_side_by_side_with_one_trace_per_run() -> None:
 def test_repeated_titles_get_distinct_columns(without_plotly: None) -> None:
     page = render_html([document("baseline.json")] * 2, ["run", "run"])
     assert "<th>run #2</th>" in page
+
+
+def test_the_runs_table_names_the_backends_each_run_could_not_measure(
+    without_plotly: None,
+) -> None:
+    old = document("baseline.json")
+    on_311 = RunDocument(
+        environment=dataclasses.replace(
+            old.environment, unavailable_backends={"interpreter": "needs 3.14+", "dask": "pip"}
+        ),
+        results=old.results,
+    )
+    page = render_html([on_311, old], ["py311", "older"])
+    assert "<th>unavailable backends</th>" in page
+    assert "<td>interpreter, dask</td>" in page
+    assert f"<td>{MISSING}</td>" in page  # a file from before the field: nothing known
 
 
 GARBAGE_SECTIONS = [

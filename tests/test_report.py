@@ -299,10 +299,36 @@ LONG_RECOMMENDATION = Recommendation(
 )
 
 
+#: What a 3.11 interpreter without the extras says of the optional backends.
+UNAVAILABLE_HERE = {
+    "interpreter": "concurrent.futures.InterpreterPoolExecutor needs Python 3.14+ (this is 3.11)",
+    "dask": "needs the distributed package: pip install 'pytest-parallel-lab[dask]'",
+    "loky": "needs the loky package: pip install 'pytest-parallel-lab[loky]'",
+}
+
+
+def test_the_report_lists_each_model_unavailable_here_with_why_after_the_recommendations() -> None:
+    environment = dataclasses.replace(ENVIRONMENT, unavailable_backends=UNAVAILABLE_HERE)
+    document = RunDocument(
+        environment=environment, results=(PASSED,), recommendations=(LONG_RECOMMENDATION,)
+    )
+    lines = render_document(document, 80).splitlines()
+    start = lines.index("unavailable on this interpreter (not measured):")
+    assert lines[start + 1 : start + 5] == [
+        "  interpreter: concurrent.futures.InterpreterPoolExecutor needs Python 3.14+",
+        "    (this is 3.11)",
+        "  dask: needs the distributed package: pip install 'pytest-parallel-lab[dask]'",
+        "  loky: needs the loky package: pip install 'pytest-parallel-lab[loky]'",
+    ]
+    assert lines.index("recommendations (choosing the right tool)") < start
+    # Nothing marked ran: nothing was left unmeasured.
+    assert "unavailable" not in render_document(RunDocument(environment=environment))
+
+
 @pytest.mark.parametrize("width", [80, 100, 120])
 def test_the_default_report_fits_the_terminal_width(width: int) -> None:
     document = RunDocument(
-        environment=ENVIRONMENT,
+        environment=dataclasses.replace(ENVIRONMENT, unavailable_backends=UNAVAILABLE_HERE),
         results=(LONG, dataclasses.replace(LONG, backend="serial")),
         recommendations=(LONG_RECOMMENDATION,),
         suite=SuiteSection(

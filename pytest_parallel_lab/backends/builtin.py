@@ -120,9 +120,8 @@ class DaskBackend:
         "distributed.Client.map(pure=False) on a LocalCluster or --parallel-dask-scheduler"
     )
     uses_processes = True
-    #: a cluster is started (or reached) only when a test names this backend; and an
-    #: optional extra: installing it does not change what "all" means
-    in_all = False
+    #: In "all" where ``distributed`` is installed: the LocalCluster's start-up (seconds)
+    #: is paid once per session, reused by every item and reported apart from dispatch.
     #: Dask pickles with cloudpickle (lambdas and closures travel)
     pickler = "cloudpickle"
 
@@ -146,8 +145,6 @@ class LokyBackend:
     name = "loky"
     description = "loky.ProcessPoolExecutor (joblib's pool; cloudpickle: lambdas travel)"
     uses_processes = True
-    #: an optional extra: installing it does not change what "all" means
-    in_all = False
     pickler = "cloudpickle"
 
     def unavailable_reason(self) -> str | None:

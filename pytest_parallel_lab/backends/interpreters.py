@@ -4,9 +4,10 @@ PEP 734), one isolated interpreter with its own GIL per worker thread.
 The task's callable, its arguments and its result are pickled between interpreters, as
 for worker processes, but everything stays in this process: start-up creates
 interpreters rather than processes, and a task cannot be killed. A run past the timeout
-abandons the pool's threads (daemon threads, as for the ``thread`` backend); a task that
-ends the process (``os._exit``, a segfault) ends pytest with it, which is why the process
-backends exist.
+abandons the pool's threads (daemon threads, as for the ``thread`` backend). A task that
+calls ``os._exit`` or ``os.abort`` fails instead (each interpreter's ``os`` has them
+replaced); one that segfaults, or kills its own process by a signal, still ends pytest
+with it: that is what the process backends are for.
 
 An extension module that does not support subinterpreters (single-phase init, such as
 ``_curses`` or many older C extensions) cannot be imported there: the item fails naming
@@ -57,10 +58,33 @@ def interpreter_pool_support(version: tuple[int, int] = sys.version_info[:2]) ->
     return None
 
 
+#: What a task that calls ``os._exit`` or ``os.abort`` in a subinterpreter gets instead
+#: of ending pytest's process (the workers are threads of it).
+PROCESS_EXIT_REFUSED = (
+    "os.{name}() called under the interpreter backend: subinterpreters run in pytest's own "
+    "process, which it would end. Fix: measure a workload that exits or aborts with "
+    'backend="process"'
+)
+
+
 def worker_prelude(path: list[str]) -> str:
     """The code each new interpreter runs first: this process's ``sys.path``, so that it
-    imports the test's module (pytest puts its rootdir there) as the process does."""
-    return f"import sys\nsys.path[:] = {path!r}\n"
+    imports the test's module (pytest puts its rootdir there) as the process does; and
+    ``os._exit``/``os.abort`` replaced in that interpreter's own ``os`` module by a
+    function that raises, so that a task calling them fails instead of ending pytest.
+    (A segfault cannot be caught this way: it still ends the process.)"""
+    return (
+        f"import sys\nsys.path[:] = {path!r}\n"
+        "import os\n"
+        "def _refuse(name):\n"
+        "    def refused(*args, **kwargs):\n"
+        f"        raise RuntimeError({PROCESS_EXIT_REFUSED!r}.format(name=name))\n"
+        "    refused.__name__ = name\n"
+        "    return refused\n"
+        "os._exit = _refuse('_exit')\n"
+        "os.abort = _refuse('abort')\n"
+        "del _refuse\n"
+    )
 
 
 def subinterpreter_import_error(text: str) -> str | None:

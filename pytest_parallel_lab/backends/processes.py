@@ -76,6 +76,43 @@ def _exit_status(process: BaseProcess, deadline: float) -> int | None:
             return code
 
 
+def guard_exit_status(process: BaseProcess) -> None:
+    """Let one thread at a time read a forkserver worker's exit status.
+
+    Under ``forkserver`` the status arrives as four bytes on the worker's sentinel pipe.
+    Two threads polling at once both see the pipe readable: one reads the status, the
+    other reads end-of-file and stores 255 over it ("perhaps the forkserver itself got
+    killed"). Since CPython 3.15 the executor's own thread reads every worker's exit code
+    when a pool breaks, at the moment this plugin (or a test's ``join``) reads it, so a
+    SIGKILLed worker was reported with "exit code 255" about one time in ten. The wait
+    for the pipe stays outside the lock, so a blocking ``join`` never holds up
+    ``is_alive()`` in another thread.
+    """
+    popen: Any = getattr(process, "_popen", None)
+    if popen is None or getattr(popen, "method", None) != "forkserver":
+        return
+    if getattr(popen, _GUARDED, False):
+        return
+    from multiprocessing.connection import wait
+
+    unguarded_poll = popen.poll
+    lock = threading.Lock()
+
+    def poll(flag: int = os.WNOHANG) -> int | None:
+        if flag != os.WNOHANG and popen.returncode is None:
+            wait([popen.sentinel])
+        with lock:
+            code: int | None = unguarded_poll(os.WNOHANG)
+            return code
+
+    popen.poll = poll
+    setattr(popen, _GUARDED, True)
+
+
+#: Marks a worker's Popen whose exit status reads are serialized (guard_exit_status).
+_GUARDED = "_pytest_parallel_lab_guarded"
+
+
 def _ready_probe(item: Any) -> int:
     """Run on each worker once at start-up: its pid says the worker is ready."""
     return os.getpid()
@@ -115,6 +152,7 @@ class ProcessRunner:
         # Kept so that a crash can be reported with the exit code: the executor
         # forgets its processes when the pool breaks.
         for pid, process in dict(getattr(self.executor, "_processes", None) or {}).items():
+            guard_exit_status(process)
             self._processes[pid] = process
 
     @property
@@ -195,6 +233,9 @@ class MultiprocessingPoolRunner:
 
     def run(self, work: Work, timeout: float) -> BatchResult:
         watched = self._workers()
+        for process in watched:
+            # The pool's worker handler thread polls the same exit codes as this loop.
+            guard_exit_status(process)
         started = timing.perf_counter()
         pending = self.pool.map_async(
             functools.partial(run_task, work.call, work.coroutine), indexed(work.items)

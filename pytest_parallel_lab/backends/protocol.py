@@ -84,9 +84,9 @@ def pickles_tasks(backend: Backend) -> bool:
 
 
 def in_all(backend: Backend) -> bool:
-    """Whether ``backend="all"`` includes *backend* (an optional ``in_all`` attribute,
-    default True): a backend that starts a cluster, or comes from an optional extra, is
-    named explicitly."""
+    """Whether ``backend="all"`` includes *backend* where it is available (an optional
+    ``in_all`` attribute, default True). Every built-in is in "all"; a third-party backend
+    sets ``in_all = False`` when it must be named to run (one that rents machines, say)."""
     return bool(getattr(backend, "in_all", True))
 
 

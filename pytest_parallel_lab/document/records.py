@@ -8,7 +8,7 @@ run. The JSON layout is in ``docs/json-schema.md``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pytest_parallel_lab.stats import Interval
 from pytest_parallel_lab.vocabulary import Classification, GateVerdict, Kind, Outcome, Verdict
@@ -120,6 +120,9 @@ class Environment:
     start_method: str | None = None
     tox_env: str | None = None
     label: str | None = None
+    #: the registered backends that cannot run on this interpreter, each with why (the
+    #: version it needs, the install command); filled when marked tests ran
+    unavailable_backends: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

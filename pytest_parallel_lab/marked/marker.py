@@ -151,7 +151,7 @@ def parse_backends(
     not_in_all: Collection[str] = (),
 ) -> tuple[str, ...]:
     """A name, a list of names, or "all" (every backend available here, but those in
-    *not_in_all*: a backend that starts a cluster is named explicitly)."""
+    *not_in_all*: a third-party backend that must be named to run)."""
     names: list[Any] = [value] if isinstance(value, str) else value
     if not isinstance(names, (list, tuple)) or not names:
         raise MarkerError(

@@ -3,8 +3,10 @@
 The winner is the backend with the best significant speedup (interval above 1.0,
 estimate at least ``MIN_USEFUL_SPEEDUP``); among backends whose intervals overlap
 the winner's, the cheapest model is chosen (asyncio for coroutines, then threads,
-then processes). When nothing wins, ``serial`` is recommended with the reason;
-when the evidence is too noisy, the backend is ``undecided``.
+subinterpreters, processes, a Dask cluster). A cheaper model that this interpreter
+could not run is named beside the choice. When nothing wins, ``serial`` is
+recommended with the reason; when the evidence is too noisy, the backend is
+``undecided``.
 
 Pure: records in, :class:`~pytest_parallel_lab.document.records.Recommendation` out.
 """
@@ -90,10 +92,24 @@ def recommend(records: Sequence[ResultRecord], environment: Environment) -> Reco
     sentence = ", ".join(shown(r) for r in ahead)
     if behind:
         sentence += " vs " + ", ".join(shown(r) for r in behind)
-    why = _why(diagnosis, rows, environment)
+    why = _why(diagnosis, rows, environment) + _not_measured_here(chosen.backend, environment)
     return Recommendation(
         test, diagnosis.classification, chosen.backend, f"{sentence}: {why}", why=why
     )
+
+
+def _not_measured_here(chosen: str, environment: Environment) -> str:
+    """A clause naming the models cheaper than *chosen* that this interpreter could not
+    run (an interpreter pool before 3.14, say), else "": elsewhere one may do as well for
+    less. The report lists why each is unavailable."""
+    rank = preference(chosen)
+    cheaper = sorted(
+        (name for name in environment.unavailable_backends if preference(name) < rank),
+        key=preference,
+    )
+    if not cheaper:
+        return ""
+    return f"; {', '.join(cheaper)} not measured (unavailable on this interpreter)"
 
 
 def _undecided(test: str, classification: Classification, reason: str) -> Recommendation:

@@ -136,6 +136,10 @@ def values_comparable(a: Any, b: Any) -> bool:
     """True when ``==`` says something about *a* and *b* (not identity, not arrays)."""
     if type(a) is not type(b):
         return a is not None and b is not None
+    if a is None:
+        # A body returning nothing; checked apart, as NoneType has an __eq__ of its own
+        # since CPython 3.14 (before, it was object's, which the check below relies on).
+        return False
     own_eq: object = type(a).__eq__
     return own_eq is not object.__eq__
 

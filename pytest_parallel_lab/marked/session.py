@@ -89,9 +89,12 @@ class MarkedSession:
         from pytest_parallel_lab.marked.recommend import recommendations
         from pytest_parallel_lab.marked.scaling import sweeps
 
-        environment = document.environment
+        # The models this interpreter could not measure: the recommendations and the
+        # report name them (a cheaper one missing here may be the better choice elsewhere).
+        environment = replace(document.environment, unavailable_backends=dict(self.unavailable))
         return replace(
             document,
+            environment=environment,
             results=results,
             recommendations=tuple(recommendations(results, environment)),
             scaling=tuple(sweeps(results, environment)),

@@ -130,10 +130,21 @@ def _environment_section(page: _Page, runs: Sequence[Run]) -> None:
                 env.xdist_workers,
                 f"{env.usable_cpus}/{env.cpu_count}",
                 env.platform or MISSING,
+                ", ".join(env.unavailable_backends) or MISSING,
                 run.document.created or MISSING,
             ]
         )
-    headers = ["run", "Python", "build", "start method", "xdist -n", "CPUs", "platform", "created"]
+    headers = [
+        "run",
+        "Python",
+        "build",
+        "start method",
+        "xdist -n",
+        "CPUs",
+        "platform",
+        "unavailable backends",
+        "created",
+    ]
     page.add("<h2>Runs</h2>" + _table(headers, rows))
 
 

@@ -186,6 +186,17 @@ def render_recommendations(
     return f"recommendations (choosing the right tool)\n{table}"
 
 
+def render_unavailable(environment: Environment, width: int = DEFAULT_WIDTH) -> str:
+    """The models this interpreter could not measure, each with why (the Python it
+    needs, the install command of an extra). Empty when every backend could run."""
+    if not environment.unavailable_backends:
+        return ""
+    lines = ["unavailable on this interpreter (not measured):"]
+    for name, reason in environment.unavailable_backends.items():
+        lines.append(wrap(f"  {name}: {reason}", width, indent="    "))
+    return "\n".join(lines)
+
+
 def _fit_line(sweep: Sweep) -> str:
     if sweep.serial_fraction is None:
         return "Amdahl fit: not enough worker counts within the usable CPUs"
@@ -237,6 +248,7 @@ def render_document(document: RunDocument, width: int = DEFAULT_WIDTH, verbose: 
     blocks = [
         wrap(render_environment(document), width),
         render_recommendations(document.recommendations, width, verbose),
+        render_unavailable(document.environment, width) if document.results else "",
         render_results(document, width, verbose),
         render_scaling(document.scaling, width),
     ]
