@@ -181,13 +181,19 @@ def worker_counts_option(text: str) -> tuple[int, ...]:
     return counts
 
 
-def tx_startup_option(text: str) -> float:
-    """``SECONDS``: a remote gateway's start-up, a finite number >= 0."""
+def nonnegative_seconds(text: str) -> float | None:
+    """*text* as a finite number of seconds >= 0, or None when it is not one."""
     try:
         seconds = float(text)
     except ValueError:
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def tx_startup_option(text: str) -> float:
+    """``SECONDS``: a remote gateway's start-up, a finite number >= 0."""
+    seconds = nonnegative_seconds(text)
+    if seconds is None:
         raise _option_error(
             "--parallel-predict-tx-startup",
             f"expected a number of seconds >= 0 (e.g. 2.5), got {text!r}",

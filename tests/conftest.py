@@ -11,6 +11,7 @@ import pytest
 from _pytest import timing as pytest_timing
 
 from pytest_parallel_lab import timing
+from pytest_parallel_lab.document.suite import Calibration
 
 #: An ini for the inner runs: pytest-asyncio's loop scope set where it is installed, so
 #: that its deprecation warning does not add to the warnings an inner run counts.
@@ -79,3 +80,16 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     monkeypatch.setattr(pytest_timing, "time", clock.time)
     monkeypatch.setattr(pytest_timing, "sleep", clock.sleep)
     return clock
+
+
+#: No start-up, no overhead, two CPUs: only tests and fixtures cost time (the
+#: simulator's paper tests).
+FREE = Calibration(
+    startup_s=0.0,
+    collection_s=0.0,
+    per_test_overhead_s=0.0,
+    cpus=2,
+    shutdown_s=0.0,
+    controller_report_s=0.0,
+    worker_report_s=0.0,
+)

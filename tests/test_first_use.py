@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from conftest import FREE
 
-from pytest_parallel_lab.document.suite import Calibration, SuiteSection, TestTiming
+from pytest_parallel_lab.document.suite import SuiteSection, TestTiming
 from pytest_parallel_lab.suite.first_use import (
     FIRST_USE_MIN_S,
     FIRST_USE_RATIO,
@@ -18,16 +19,6 @@ from pytest_parallel_lab.suite.first_use import (
 from pytest_parallel_lab.suite.model import model_from_section
 from pytest_parallel_lab.suite.simulate import lower_bound, predict_xdist_wall_time
 from pytest_parallel_lab.vocabulary import Outcome
-
-FREE = Calibration(
-    startup_s=0.0,
-    collection_s=0.0,
-    per_test_overhead_s=0.0,
-    cpus=2,
-    shutdown_s=0.0,
-    controller_report_s=0.0,
-    worker_report_s=0.0,
-)
 
 
 def timings(

@@ -7,6 +7,7 @@ import json
 import os
 
 import pytest
+from conftest import FREE
 
 from pytest_parallel_lab.document.suite import (
     XDIST_SHUTDOWN_S,
@@ -18,16 +19,6 @@ from pytest_parallel_lab.suite import session_end
 from pytest_parallel_lab.suite.model import SimTest, SuiteModel, calibrate
 from pytest_parallel_lab.suite.session_end import InterpreterExitProbe, session_end_s
 from pytest_parallel_lab.suite.simulate import predict_xdist_wall_time
-
-FREE = Calibration(
-    startup_s=0.0,
-    collection_s=0.0,
-    per_test_overhead_s=0.0,
-    cpus=2,
-    shutdown_s=0.0,
-    controller_report_s=0.0,
-    worker_report_s=0.0,
-)
 
 
 @pytest.mark.parametrize(

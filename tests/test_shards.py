@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import FREE
 
 from pytest_parallel_lab import cli
 from pytest_parallel_lab.document.suite import Calibration
@@ -19,15 +20,6 @@ from pytest_parallel_lab.suite.shards import (
     split_least_duration,
 )
 
-FREE = Calibration(
-    startup_s=0.0,
-    collection_s=0.0,
-    per_test_overhead_s=0.0,
-    cpus=2,
-    shutdown_s=0.0,
-    controller_report_s=0.0,
-    worker_report_s=0.0,
-)
 SESSION = SimFixture("::db@session", "::db@session", "session", 1.0, 0.0)
 
 

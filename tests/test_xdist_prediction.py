@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import pytest
+from conftest import FREE
 
 from pytest_parallel_lab.document.codec import DocumentError
 from pytest_parallel_lab.document.run import RunDocument, document_from_json
@@ -48,16 +49,6 @@ from pytest_parallel_lab.suite.simulate import (
 from pytest_parallel_lab.suite.xdist_schedulers import xdist_scheduler_factory
 from pytest_parallel_lab.vocabulary import Outcome
 
-#: No start-up, no overhead, two CPUs: only tests and fixtures cost time.
-FREE = Calibration(
-    startup_s=0.0,
-    collection_s=0.0,
-    per_test_overhead_s=0.0,
-    cpus=2,
-    shutdown_s=0.0,
-    controller_report_s=0.0,
-    worker_report_s=0.0,
-)
 SESSION = SimFixture("::sess@session", "::sess@session", "session", 1.0, 0.0)
 
 
