@@ -253,10 +253,11 @@ def command_predict(args: argparse.Namespace) -> int:
 
 def tx_startup_seconds(text: str) -> float:
     """``--tx-startup SECONDS``: a finite number >= 0."""
-    from pytest_parallel_lab.options import nonnegative_seconds
-
-    seconds = nonnegative_seconds(text)
-    if seconds is None:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
         raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
     return seconds
 
