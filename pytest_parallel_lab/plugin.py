@@ -72,7 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_parallel_lab.marked import hooks as marked_hooks
     from pytest_parallel_lab.marked.session import MARKED_KEY, MarkedSession
 
-    marked = MarkedSession(config, options, registry, registry.unavailable())
+    marked = MarkedSession(config, options, registry)
     config.stash[MARKED_KEY] = marked
     watch = GilWatch.now()
     if watch.free_threaded:

@@ -353,6 +353,26 @@ def test_the_registry_says_why_each_unavailable_backend_cannot_run() -> None:
     assert list(registry.unavailable()) == ["gone", "away"]
 
 
+def test_the_registry_asks_each_backend_once_until_another_is_registered() -> None:
+    asked: list[str] = []
+
+    @dataclass(frozen=True)
+    class Counted(NamedBackend):
+        def unavailable_reason(self) -> str | None:
+            asked.append(self.name)
+            return None
+
+    registry = BackendRegistry()
+    registry.register(Counted("a"))
+    assert asked == []  # registering probes nothing
+    registry.unavailable()
+    registry.unavailable()
+    assert asked == ["a"]
+    registry.register(Counted("b"))
+    assert registry.unavailable() == {}
+    assert asked == ["a", "a", "b"]
+
+
 def test_the_runner_errors_are_one_family_importable_from_every_old_place() -> None:
     from pytest_parallel_lab.backends import errors, protocol
 

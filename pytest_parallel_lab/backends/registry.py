@@ -14,6 +14,8 @@ class BackendRegistry:
 
     def __init__(self) -> None:
         self._backends: dict[str, Backend] = {}
+        #: the reasons, asked of the backends once (some probe imports) and only when needed
+        self._unavailable: dict[str, str] | None = None
 
     def register(self, backend: Backend) -> None:
         """Add *backend*; a name can be registered once (a clash is a plugin bug)."""
@@ -26,6 +28,7 @@ class BackendRegistry:
         if backend.name in self._backends:
             raise ValueError(f"a backend named {backend.name!r} is already registered")
         self._backends[backend.name] = backend
+        self._unavailable = None
 
     def get(self, name: str) -> Backend | None:
         return self._backends.get(name)
@@ -35,13 +38,16 @@ class BackendRegistry:
         return list(self._backends)
 
     def unavailable(self) -> dict[str, str]:
-        """Why each backend that cannot work on this interpreter cannot, by name."""
-        reasons = {}
-        for name, backend in self._backends.items():
-            reason = backend.unavailable_reason()
-            if reason is not None:
-                reasons[name] = reason
-        return reasons
+        """Why each backend that cannot work on this interpreter cannot, by name (asked
+        of the backends on the first call after a registration)."""
+        if self._unavailable is None:
+            reasons = {}
+            for name, backend in self._backends.items():
+                reason = backend.unavailable_reason()
+                if reason is not None:
+                    reasons[name] = reason
+            self._unavailable = reasons
+        return dict(self._unavailable)
 
     def not_in_all(self) -> list[str]:
         """The backends ``backend="all"`` leaves out (a cluster, an optional extra)."""

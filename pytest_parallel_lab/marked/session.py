@@ -59,8 +59,6 @@ class MarkedSession:
     config: pytest.Config
     options: LabOptions
     registry: BackendRegistry
-    #: why each backend that cannot run here cannot (asked once per session)
-    unavailable: dict[str, str]
     #: with --parallel-trace: where pool workers' tasks go
     trace: TraceLog | None = None
     runners: RunnerCache = field(default_factory=RunnerCache)
@@ -80,6 +78,12 @@ class MarkedSession:
         # The bounded footprint: spare workers beyond the largest request, at least the
         # usable CPUs (every backend of an "all" marker at workers="auto" stays warm).
         self.runners.spare = max(MIN_SPARE_WORKERS, self.options.cpus)
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        """Why each backend that cannot run here cannot: asked once, when a marker or the
+        report first needs it (a session without marked tests never probes)."""
+        return self.registry.unavailable()
 
     def contribute(self, document: RunDocument) -> RunDocument:
         """The results, and the recommendations and sweeps made from them."""
