@@ -483,6 +483,50 @@ def test_a_crashed_worker_loses_nothing_it_already_reported(pytester: pytest.Pyt
     json.loads(Path(pytester.path, "trace.json").read_text())
 
 
+def test_an_xdist_worker_sends_its_timings_once_per_test_with_the_teardown_report(
+    pytester: pytest.Pytester,
+) -> None:
+    pytest.importorskip("xdist")
+    pytester.makeconftest(
+        """
+        import pytest
+
+        CARRIED = []
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_runtest_logreport(report):
+            if hasattr(report, "parallel_lab_suite"):
+                CARRIED.append(report.when)
+
+        def pytest_sessionfinish(session):
+            if not hasattr(session.config, "workerinput"):  # the controller
+                with open("carried.txt", "w") as handle:
+                    handle.write(" ".join(CARRIED))
+        """
+    )
+    pytester.makepyfile(
+        test_three="""
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def shared():
+            yield 1
+
+        def test_a(shared): pass
+        def test_b(shared): pass
+        def test_c(): pass
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:asyncio", "-n", "1", "--parallel-report-json=run.json"
+    )
+    result.assert_outcomes(passed=3)
+    assert Path(pytester.path, "carried.txt").read_text().split() == ["teardown"] * 3
+    section = suite_of(pytester)
+    assert {t["nodeid"].split("::")[1] for t in section["tests"]} == {"test_a", "test_b", "test_c"}
+    assert [f["name"] for f in section["fixtures"]] == ["shared"]
+
+
 def test_every_shared_fixture_a_test_used_is_linked_to_its_row_params_included(
     lab: pytest.Pytester,
 ) -> None:

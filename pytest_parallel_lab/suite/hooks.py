@@ -144,8 +144,8 @@ class SuiteTimingPlugin:
     xdist workers sent and contributes the ``suite`` section.
 
     The per-test hooks only append tuples to logs (a few hundred nanoseconds each);
-    turning them into payloads happens once at the end of a plain run, or per report
-    in an xdist worker, whose payload must travel with each report.
+    turning them into payloads happens once at the end of a plain run, or per test in
+    an xdist worker, whose payload travels with the test's teardown report.
     """
 
     def __init__(
@@ -341,7 +341,11 @@ class SuiteTimingPlugin:
             if len(self.report_sample) < REPORT_SAMPLE and not self.is_worker:
                 self.report_sample.append(report)
         self.report_log.append((nodeid, when, timing.perf_counter(), duration, outcome, used, cpu))
-        if self.is_worker:
+        if self.is_worker and when == "teardown":
+            # One payload per test, on its last report: a third of the dicts to build,
+            # send and merge. A worker that dies inside a test loses only that test's
+            # phases, which the controller ends as crashed (pytest_handlecrashitem);
+            # what an interrupted worker still holds goes with its workerfinished.
             setattr(report, REPORT_ATTRIBUTE, self._payload())
 
     def _payload(self) -> dict[str, Any]:
@@ -397,6 +401,9 @@ class SuiteTimingPlugin:
         groups = item_groups(self.items)
         if groups:
             sent["groups"] = groups
+        if self.report_log or self.fixture_log:
+            # Phases of a test stopped inside (Ctrl-C): its teardown report never came.
+            sent["rest"] = self._payload()
         if sent:
             output[REPORT_ATTRIBUTE] = sent
 
@@ -619,6 +626,10 @@ class XdistSuiteHooks:
             self.plugin.crashed_workers.append(str(node.gateway.id))
         output = getattr(node, "workeroutput", None)  # set when the worker finished
         sent = output.get(REPORT_ATTRIBUTE) if isinstance(output, dict) else None
+        # pop: xdist calls this hook twice for a worker stopped by Ctrl-C
+        rest = sent.pop("rest", None) if isinstance(sent, dict) else None
+        if isinstance(rest, dict):
+            self.plugin.recorder.ingest(rest)
         groups = sent.get("groups") if isinstance(sent, dict) else None
         if isinstance(groups, dict):
             self.plugin.received_groups.update(
