@@ -36,7 +36,14 @@ from pytest_parallel_lab.suite.model import (
     model_from_section,
     scope_units,
 )
-from pytest_parallel_lab.suite.schedulers import SchedulerOptions, SimConfig, SimNode, run_cost
+from pytest_parallel_lab.suite.schedulers import (
+    IndexedCollection,
+    SchedulerOptions,
+    SimConfig,
+    SimNode,
+    index_collections,
+    run_cost,
+)
 from pytest_parallel_lab.suite.simulate import (
     advise,
     contention,
@@ -700,3 +707,35 @@ def test_the_advice_on_a_suite_of_zero_times_names_no_ratio() -> None:
     advice = advise([Prediction(2, "load", 0.0, 0.0)], serial_wall_s=1.0)
     assert (advice.workers, advice.dist) == (0, None)
     assert "0 s" in advice.message
+
+
+def test_an_indexed_collection_answers_index_as_a_list_does_even_after_a_change() -> None:
+    ids = ["a", "b", "a", "c"]
+    indexed = IndexedCollection(ids)
+    assert indexed == ids
+    assert [indexed.index(x) for x in "abc"] == [0, 1, 3]
+    assert indexed.index("a", 1) == 2
+    with pytest.raises(ValueError):
+        indexed.index("z")
+    indexed.insert(0, "c")  # the table is stale now: list.index answers
+    assert [indexed.index(x) for x in "abc"] == [1, 2, 0]
+
+
+def test_the_scope_schedulers_get_indexed_collections_and_schedule_the_same() -> None:
+    factory = xdist_scheduler_factory()
+    scheduler = factory("loadscope", SimConfig(2, "loadscope", SchedulerOptions()))
+    node = SimNode(0, 2, lambda node, indices: None)
+    scheduler.add_node(node)
+    scheduler.add_node_collection(node, ["m.py::a", "m.py::b"])
+    index_collections(scheduler, node)
+    assert isinstance(scheduler.registered_collections[node], IndexedCollection)
+    # Two modules, one per worker: a.py's 1 + 2 s beside b.py's 3 + 4 s.
+    tests = tuple(
+        SimTest(f"{m}.py::t{i}", c, ())
+        for i, (m, c) in enumerate([("a", 1.0), ("a", 2.0), ("b", 3.0), ("b", 4.0)])
+    )
+    model = SuiteModel(tests, {}, FREE)
+    for dist in ("loadscope", "loadfile"):
+        prediction = predict_xdist_wall_time(model, 2, dist)
+        assert prediction.wall_s == pytest.approx(7.0)
+        assert sorted(prediction.worker_finish_s) == pytest.approx([3.0, 7.0])

@@ -30,6 +30,7 @@ from pytest_parallel_lab.suite.schedulers import (
     SchedulerOptions,
     SimConfig,
     SimNode,
+    index_collections,
     run_cost,
 )
 
@@ -212,6 +213,7 @@ def _simulate(
         node.finish = begin
         scheduler.add_node(node)
         scheduler.add_node_collection(node, collection)
+        index_collections(scheduler, node)
     if scheduler.collection_is_completed:
         scheduler.schedule()
     start_woken()
