@@ -110,7 +110,7 @@ class IndexedCollection(list[str]):
         for position, nodeid in enumerate(self):
             self._positions.setdefault(nodeid, position)  # the first, as list.index
 
-    def index(self, value: str, *args: Any) -> int:  # type: ignore[override]
+    def index(self, value: str, *args: Any) -> int:
         position = self._positions.get(value)
         if args or position is None or position >= len(self) or self[position] != value:
             return super().index(value, *args)
