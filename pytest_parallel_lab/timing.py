@@ -41,6 +41,15 @@ def cpu_time() -> float:
     return time.process_time() + float(children.ru_utime + children.ru_stime)
 
 
+def children_cpu_time() -> float:
+    """CPU seconds of the children this process has waited for (0 where the platform
+    does not tell)."""
+    if _getrusage is None:  # pragma: no cover - Windows
+        return 0.0
+    children = _getrusage(_RUSAGE_CHILDREN)
+    return float(children.ru_utime + children.ru_stime)
+
+
 def machine_cpu_seconds() -> tuple[float, float] | None:
     """(busy, steal): CPU seconds the whole machine has spent busy, and lost to a
     hypervisor, since boot, summed over its CPUs (Linux ``/proc/stat``); None where the

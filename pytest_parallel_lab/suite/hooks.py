@@ -11,6 +11,7 @@ controller has everything a crashed worker reported before it died.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import statistics
 from collections.abc import Generator, Iterator
@@ -177,9 +178,10 @@ class SuiteTimingPlugin:
         self.running: str | None = None
         self.setup_stack: list[float] = []
         #: (nodeid, when, clock at the report, duration, outcome, (item, its fixture
-        #: definitions) at teardown or None, CPU seconds) per test phase
+        #: definitions) at teardown or None, the test's CPU seconds at teardown or None)
+        #: per test phase
         self.report_log: list[
-            tuple[str, str, float, float, str, tuple[Any, Any] | None, float]
+            tuple[str, str, float, float, str, tuple[Any, Any] | None, float | None]
         ] = []
         #: (fixturedef, param, nodeid, when, start, own, total) per fixture setup/teardown
         self.fixture_log: list[tuple[Any, Any, str, str, float, float, float]] = []
@@ -191,8 +193,11 @@ class SuiteTimingPlugin:
         self.crashed_workers: list[str] = []
         #: the ``xdist_group`` of each test with one, as xdist workers sent them
         self.received_groups: dict[str, str] = {}
-        #: the CPU clock at the end of the last test phase (or the test's logstart)
+        #: this process's CPU clock at the running test's logstart, and its children's
+        #: at the last test's teardown report (read once a test: every CPU clock is a
+        #: system call, and under -n each one lets the busy CPUs switch processes)
         self.cpu_mark = 0.0
+        self.children_mark = 0.0
         #: a few of this run's reports, to time their trip to an xdist controller
         self.report_sample: list[pytest.TestReport] = []
         #: the controller's CPU clock at the session start
@@ -225,12 +230,14 @@ class SuiteTimingPlugin:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collected = timing.perf_counter()
+        if not self.is_controller:
+            self.children_mark = timing.children_cpu_time()
         self.items = {item.nodeid: (i, item) for i, item in enumerate(session.items)}
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self.current = self.running = nodeid
         if not self.is_controller:  # the controller runs no test: no CPU to mark
-            self.cpu_mark = timing.cpu_time()
+            self.cpu_mark = timing.process_time()
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         self.running = None
@@ -311,8 +318,10 @@ class SuiteTimingPlugin:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.is_controller:
             received = getattr(report, REPORT_ATTRIBUTE, None)
-            if isinstance(received, dict):  # from an xdist worker
-                self.recorder.ingest(received)
+            if isinstance(received, str):  # from an xdist worker, as JSON text
+                payload = _decoded(received)
+                if payload is not None:
+                    self.recorder.ingest(payload)
                 return
             if getattr(report, "node", None) is not None:  # an xdist report without ours
                 return
@@ -331,13 +340,16 @@ class SuiteTimingPlugin:
         # A subtest's report (pytest 9's subtests, the pytest-subtests plugin) comes inside
         # its test's call, whose own report's duration already has its time: its outcome
         # counts, its duration would count twice.
+        cpu: float | None = None  # the test's CPU goes on its teardown row
         if type(report).__name__ in _SUBTEST_REPORTS:
-            duration, cpu = 0.0, 0.0
+            duration = 0.0
         else:
             duration = report.duration
-            # The CPU the phase took: since the previous phase's report (or logstart).
-            now = timing.cpu_time()
-            cpu, self.cpu_mark = now - self.cpu_mark, now
+            if when == "teardown":
+                # Since its logstart, and the children it waited for since the last test.
+                children = timing.children_cpu_time()
+                cpu = timing.process_time() - self.cpu_mark + children - self.children_mark
+                self.children_mark = children
             if len(self.report_sample) < REPORT_SAMPLE and not self.is_worker:
                 self.report_sample.append(report)
         self.report_log.append((nodeid, when, timing.perf_counter(), duration, outcome, used, cpu))
@@ -346,7 +358,9 @@ class SuiteTimingPlugin:
             # send and merge. A worker that dies inside a test loses only that test's
             # phases, which the controller ends as crashed (pytest_handlecrashitem);
             # what an interrupted worker still holds goes with its workerfinished.
-            setattr(report, REPORT_ATTRIBUTE, self._payload())
+            # As one JSON string: execnet (de)serializes nested lists object by object
+            # in Python, on the controller that every report waits for; json is C.
+            setattr(report, REPORT_ATTRIBUTE, json.dumps(self._payload(), separators=(",", ":")))
 
     def _payload(self) -> dict[str, Any]:
         """What was logged since the last payload, as rows of plain builtins (the
@@ -606,6 +620,15 @@ class SuiteTimingPlugin:
         terminalreporter.write_sep("=", "pytest-parallel-lab: prediction from a saved run")
         for line in self.predict_from_text.splitlines():
             terminalreporter.write_line(line)
+
+
+def _decoded(text: str) -> dict[str, Any] | None:
+    """A worker's payload, or None when it is not one (another plugin's attribute)."""
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
 
 
 def _short(value: Any) -> str:
