@@ -128,17 +128,20 @@ def test_the_controller_handles_every_report_before_the_scheduler_sends_more() -
     assert predict_xdist_wall_time(tiny, 2, "load").lower_bound_s == pytest.approx(1.2)
 
 
-def test_the_controller_share_of_a_cpu_slows_workers_that_fill_the_cpus() -> None:
+def test_the_controller_and_the_workers_that_fill_the_cpus_slow_each_other() -> None:
     cal = dataclasses.replace(FREE, controller_report_s=0.05)
     # One worker, four 1 s tests: load keeps it one test ahead, so after each test it
     # waits 0.15 s for the controller to handle three reports and send the next:
     # 4 s of tests and 4 waits. It leaves a CPU to the controller.
     one = predict_xdist_wall_time(suite([1] * 4, calibration=cal), 1, "load").wall_s
     assert one == pytest.approx(4.6)
-    # Two workers get two tests each at once: no waits, but the controller's CPU
-    # (0.6 s over a first-pass 2.3 s session) takes from the two CPUs the workers
-    # fill, and the last reports are handled after the last test.
-    slow = (2 + 0.6 / 2.3) / 2
+    # Two workers get two tests each at once: no waits, but the controller and the
+    # workers share the two CPUs. First pass: the first tests' reports (0.3 s of CPU)
+    # are handled while both workers run their second tests, three tasks on two CPUs:
+    # 0.45 s; the last ones after the last test, alone: 0.3 s. The controller was busy
+    # 0.75 s of a 2.3 s session; that share slows the workers in the second pass, and
+    # its last reports still follow the last test.
+    slow = (2 + 0.75 / 2.3) / 2
     two = predict_xdist_wall_time(suite([1] * 4, calibration=cal), 2, "load").wall_s
     assert two == pytest.approx(2 * slow + 0.3)
 

@@ -24,10 +24,11 @@ DEFAULT_REPORT_ROUNDTRIP_S = 0.00015
 #: The controller's CPU per report (receiving thread, unserialising, every plugin's
 #: ``pytest_runtest_logreport``, the scheduler) over the timed round trip; and the
 #: worker's extra cost of sending one, over the same. Fitted with
-#: ``benchmarks/bench_controller_cost.py`` on a 2-core Linux machine (-n 1 against
-#: serial, CPU time, suites of 2,000 and 6,000 tests: 1.8 and 1.15).
-CONTROLLER_REPORT_RATIO = 1.8
-WORKER_REPORT_RATIO = 1.15
+#: ``benchmarks/bench_controller_cost.py --repeats 5`` on a quiet 2-core Linux machine
+#: (-n 1 against serial, CPU time, suites of 2,000 and 6,000 tests: 188 us and 127 us
+#: per report against an 87 us round trip).
+CONTROLLER_REPORT_RATIO = 2.16
+WORKER_REPORT_RATIO = 1.46
 #: A worker's start-up when nothing was measured (the serial process's age unknown).
 DEFAULT_STARTUP_S = 0.5
 

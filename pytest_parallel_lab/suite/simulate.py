@@ -172,18 +172,18 @@ def _simulate(
             node = pool[worker]
             index = take(node)
             if index is not None:
-                starting.append((node, index))
+                cost = run_cost(model, node, index)
+                # a test that takes no time demands no CPU
+                starting.append((node, index, cost, shares[index] if cost > 0.0 else 0.0))
         woken.clear()
         if not starting:
             return
         demand = running_demand
-        for node, index in starting:
+        for node, _, _, share in starting:
             if not node.remote:
-                demand += shares[index]
+                demand += share
         slow = slowdown(demand + controller_load)
-        for node, index in starting:
-            share = shares[index]
-            cost = run_cost(model, node, index)
+        for node, index, cost, share in starting:
             duration = cost * (1.0 - share) + cost * share * (1.0 if node.remote else slow)
             node.running, node.cpu_share, node.started = True, share, now
             if not node.remote:
@@ -220,6 +220,7 @@ def _simulate(
     controller_free = begin
     controller_busy = 0.0
     per_report = cal.controller_report_s
+    arrived: list[tuple[SimNode, int, float]] = []  # tests whose reports reach the controller
     while events:
         now, _, kind, node, index, duration = heapq.heappop(events)
         if kind == done_kind:
@@ -230,13 +231,7 @@ def _simulate(
             if node.refused_steal:
                 node.refused_steal = False
                 node.stolen.append([])
-            # The controller handles the test's reports in arrival order, then tells
-            # the scheduler; meanwhile the worker goes on with the test it holds.
-            cost = per_report * reports[index]
-            controller_free = max(now, controller_free) + cost
-            controller_busy += cost
-            sequence += 1
-            heapq.heappush(events, (controller_free, sequence, handled_kind, node, index, duration))
+            arrived.append((node, index, duration))
             if node.last_was_final:
                 finish(node)
             else:
@@ -248,6 +243,18 @@ def _simulate(
                 for other in pool:
                     other.shutdown()
         start_woken()
+        # The controller handles the test's reports in arrival order, then tells the
+        # scheduler; meanwhile the worker goes on with the test it holds. Its work is
+        # CPU: it shares the CPUs with the tests the local workers run now.
+        for node, index, duration in arrived:
+            cost = per_report * reports[index]
+            if cost and running_demand:
+                cost *= slowdown(running_demand + 1.0)
+            controller_free = max(now, controller_free) + cost
+            controller_busy += cost
+            sequence += 1
+            heapq.heappush(events, (controller_free, sequence, handled_kind, node, index, duration))
+        arrived.clear()
     for node in pool:
         if not node.finished:  # a scheduler that never shut it down: it stops here
             finish(node)
