@@ -7,7 +7,9 @@ its test dependencies there, run the suite serially with ``--parallel-report-jso
 then under each of :data:`MODES` (``-n 2`` and ``-n 4`` with ``load``, ``-n 2`` with
 ``worksteal`` and ``loadfile``), interleaved, and compare each predicted session time
 with the one pytest reports, and with the naive serial/N; and whether the recommended
-configuration was the fastest measured one.
+configuration was the fastest measured one (a recommendation outside those modes is run
+for real too); and the plugin's cost: each repeat also runs the suite serially with
+``-p no:parallel_lab``.
 
 Usage: python benchmarks/bench_xdist_prediction.py [--repeats 2] [--save results.jsonl]
 [pkg[==ver]:testpath[:deps] ...]; ``--load results.jsonl`` prints the tables again.
@@ -154,9 +156,13 @@ def bench_one(spec: str, repeats: int, work: Path) -> list[object]:
     predicted: dict[tuple[int, str], list[float]] = {mode: [] for mode in MODES}
     actual: dict[tuple[int, str], list[float]] = {mode: [] for mode in MODES}
     serial: list[float] = []
+    disabled: list[float] = []
     advice: list[tuple[int, str | None]] = []
     tests = 0
     for _ in range(repeats):  # interleaved: every mode once per repeat
+        # The plugin's cost: the same serial run with the plugin disabled, beside it.
+        out = run([*base, "-p", "no:parallel_lab"], cwd=source, check=False)
+        disabled.append(session_time(out))
         report = work / "serial.json"
         out = run(
             [*base, "--parallel-predict=2,4", f"--parallel-report-json={report}"],
@@ -171,16 +177,27 @@ def bench_one(spec: str, repeats: int, work: Path) -> list[object]:
                 next(p["wall_s"] for p in suite["prediction"] if (p["workers"], p["dist"]) == mode)
             )
         recommended = suite["recommended"]
-        advice.append((recommended["workers"], recommended["dist"]))
-        for workers, dist in MODES:
+        chosen = (recommended["workers"], recommended["dist"])
+        advice.append(chosen)
+        if chosen[0] and chosen not in actual:
+            # A recommendation outside MODES is run for real too, from this repeat on.
+            actual[chosen] = []
+        for workers, dist in actual:
             out = run([*base, "-n", str(workers), "--dist", dist], cwd=source, check=False)
             actual[(workers, dist)].append(session_time(out))
     # medians: this machine is shared and a single run can be off by half
     s = statistics.median(serial)
-    result: dict[str, object] = {"package": package, "tests": tests, "serial": s}
+    overhead = statistics.median(j / d for j, d in zip(serial, disabled, strict=True))
+    result: dict[str, object] = {
+        "package": package,
+        "tests": tests,
+        "serial": s,
+        "disabled": statistics.median(disabled),
+        "overhead": overhead,
+    }
     for mode in MODES:
         result[f"{mode}"] = (statistics.median(predicted[mode]), statistics.median(actual[mode]))
-    measured = {mode: statistics.median(actual[mode]) for mode in MODES}
+    measured = {mode: statistics.median(times) for mode, times in actual.items()}
     measured[(0, None)] = s  # type: ignore[index]
     best = min(measured, key=lambda m: measured[m])
     chosen = statistics.mode(advice)
@@ -208,6 +225,29 @@ def mode_table(rows: list[dict[str, object]], mode: tuple[int, str]) -> str:
         )
     headers = ["package", "tests", "serial s", "actual s", "predicted s", "error", "naive error"]
     return f"-n {mode[0]} --dist {mode[1]}\n" + tabulate(table, headers)
+
+
+def overhead_table(rows: list[dict[str, object]]) -> str:
+    """The plugin's cost on each suite: its serial run with ``--parallel-report-json``
+    (and ``--parallel-predict=2,4``, more simulation than the default) against the same
+    run with ``-p no:parallel_lab``, the median of the per-repeat ratios; target 2%."""
+    table = []
+    for row in rows:
+        if "overhead" not in row:
+            continue  # saved by an older version of this script
+        ratio = float(row["overhead"])  # type: ignore[arg-type]
+        table.append(
+            [
+                row["package"],
+                row["tests"],
+                f"{row['disabled']:.2f}",
+                f"{row['serial']:.2f}",
+                f"{ratio:.3f}",
+                "ok" if ratio <= 1.02 else "over",
+            ]
+        )
+    headers = ["package", "tests", "disabled s", "json s", "paired ratio", "<= 1.02"]
+    return "the plugin's cost, serial session time\n" + tabulate(table, headers)
 
 
 def advice_table(rows: list[dict[str, object]]) -> str:
@@ -293,6 +333,8 @@ def main() -> int:
         print(mode_table(rows, mode))
     print()
     print(advice_table(rows))
+    print()
+    print(overhead_table(rows))
     return 0
 
 
