@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -56,8 +57,30 @@ MODES = [(2, "load"), (4, "load"), (2, "worksteal"), (2, "loadfile")]
 SESSION_TIME = re.compile(r"(?:passed|failed|error|errors|skipped|xfailed)\b[^\n]* in ([0-9.]+)s")
 
 
-def run(cmd: list[str], cwd: Path | None = None, check: bool = True) -> str:
-    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+#: The longest one run of a suite may take before it counts as hung (execnet's own suite
+#: once hung under -n 4 --dist worksteal): its whole process group is killed.
+RUN_TIMEOUT_S = 900
+
+
+def run(
+    cmd: list[str], cwd: Path | None = None, check: bool = True, timeout: float = RUN_TIMEOUT_S
+) -> str:
+    # Its own session: on a timeout the xdist workers go with it (they hold its pipes).
+    process = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise RuntimeError(f"{' '.join(cmd)} hung: killed after {timeout:g}s") from None
+    result = subprocess.CompletedProcess(cmd, process.returncode, stdout, stderr)
     if check and result.returncode != 0:
         raise RuntimeError(
             f"{' '.join(cmd)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
@@ -158,6 +181,7 @@ def bench_one(spec: str, repeats: int, work: Path) -> list[object]:
     serial: list[float] = []
     disabled: list[float] = []
     advice: list[tuple[int, str | None]] = []
+    failed: set[tuple[int, str]] = set()  # recommendations that could not be run
     tests = 0
     for _ in range(repeats):  # interleaved: every mode once per repeat
         # The plugin's cost: the same serial run with the plugin disabled, beside it.
@@ -179,12 +203,27 @@ def bench_one(spec: str, repeats: int, work: Path) -> list[object]:
         recommended = suite["recommended"]
         chosen = (recommended["workers"], recommended["dist"])
         advice.append(chosen)
-        if chosen[0] and chosen not in actual:
+        if chosen[0] and chosen not in actual and chosen not in failed:
             # A recommendation outside MODES is run for real too, from this repeat on.
             actual[chosen] = []
-        for workers, dist in actual:
-            out = run([*base, "-n", str(workers), "--dist", dist], cwd=source, check=False)
-            actual[(workers, dist)].append(session_time(out))
+        for workers, dist in list(actual):
+            try:
+                # a recommendation outside MODES may hang where they did not: a bound
+                limit = RUN_TIMEOUT_S if (workers, dist) in MODES else max(60.0, 3 * max(serial))
+                out = run(
+                    [*base, "-n", str(workers), "--dist", dist],
+                    cwd=source,
+                    check=False,
+                    timeout=limit,
+                )
+                actual[(workers, dist)].append(session_time(out))
+            except RuntimeError as exc:
+                if (workers, dist) in MODES:
+                    raise
+                # the recommendation could not be run for real: "not measured"
+                print(f"{package} -n {workers} {dist}: {exc}", file=sys.stderr)
+                del actual[(workers, dist)]
+                failed.add((workers, dist))
     # medians: this machine is shared and a single run can be off by half
     s = statistics.median(serial)
     overhead = statistics.median(j / d for j, d in zip(serial, disabled, strict=True))
@@ -197,7 +236,7 @@ def bench_one(spec: str, repeats: int, work: Path) -> list[object]:
     }
     for mode in MODES:
         result[f"{mode}"] = (statistics.median(predicted[mode]), statistics.median(actual[mode]))
-    measured = {mode: statistics.median(times) for mode, times in actual.items()}
+    measured = {mode: statistics.median(times) for mode, times in actual.items() if times}
     measured[(0, None)] = s  # type: ignore[index]
     best = min(measured, key=lambda m: measured[m])
     chosen = statistics.mode(advice)
