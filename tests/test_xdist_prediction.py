@@ -26,6 +26,7 @@ from pytest_parallel_lab.document.suite import (
     XdistAdvice,
 )
 from pytest_parallel_lab.output.suite_text import render_prediction
+from pytest_parallel_lab.suite import simulate as sim_simulate
 from pytest_parallel_lab.suite.model import (
     STARTUP_RATIO,
     SimFixture,
@@ -37,10 +38,12 @@ from pytest_parallel_lab.suite.model import (
     scope_units,
 )
 from pytest_parallel_lab.suite.schedulers import (
+    PENDING_CHECK_EVERY,
     IndexedCollection,
     SchedulerOptions,
     SimConfig,
     SimNode,
+    count_pending,
     index_collections,
     run_cost,
 )
@@ -742,3 +745,44 @@ def test_the_scope_schedulers_get_indexed_collections_and_schedule_the_same() ->
         prediction = predict_xdist_wall_time(model, 2, dist)
         assert prediction.wall_s == pytest.approx(7.0)
         assert sorted(prediction.worker_finish_s) == pytest.approx([3.0, 7.0])
+
+
+def test_the_scope_schedulers_counted_pending_tests_change_no_prediction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Three files of unequal sizes, on 2 and 3 workers: the same schedule either way.
+    sizes = {"a": 7, "b": 3, "c": 5}
+    tests = tuple(
+        SimTest(f"{name}.py::t{i}", 0.1 * (i % 3 + 1), ())
+        for name, count in sizes.items()
+        for i in range(count)
+    )
+    model = SuiteModel(tests, {}, FREE)
+    runs = [(n, dist) for n in (2, 3) for dist in ("loadscope", "loadfile")]
+    counted = [predict_xdist_wall_time(model, n, dist) for n, dist in runs]
+    monkeypatch.setattr(sim_simulate, "count_pending", lambda scheduler: None)
+    theirs = [predict_xdist_wall_time(model, n, dist) for n, dist in runs]
+    assert [(p.wall_s, p.worker_finish_s) for p in counted] == [
+        (p.wall_s, p.worker_finish_s) for p in theirs
+    ]
+
+
+def test_a_counted_pending_that_disagrees_with_the_scheduler_gives_way_to_its_own() -> None:
+    class Books:
+        """A scheduler keeping its books otherwise: five pending, whatever was sent."""
+
+        def __init__(self, node: SimNode) -> None:
+            self.assigned_work = {node: {"scope": {}}}
+
+        def _pending_of(self, workload: object) -> int:
+            return 5
+
+    node = SimNode(0, 4, lambda node, indices: None)
+    node.send_runtest_some([0, 1])
+    scheduler = Books(node)
+    count_pending(scheduler)
+    workload = scheduler.assigned_work[node]
+    answers = [scheduler._pending_of(workload) for _ in range(PENDING_CHECK_EVERY + 2)]
+    assert answers[: PENDING_CHECK_EVERY - 1] == [2] * (PENDING_CHECK_EVERY - 1)
+    assert answers[PENDING_CHECK_EVERY - 1 :] == [5, 5, 5]  # its own, from the check on
+    assert "_pending_of" not in vars(scheduler)

@@ -66,14 +66,27 @@ def to_json(value: Any) -> Any:
     kind = type(value)
     if kind in _PLAIN:
         return value
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, (list, tuple)):
-        return [to_json(item) for item in value]
-    if isinstance(value, Mapping):
-        return {str(key): to_json(item) for key, item in value.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.key: to_json(getattr(value, f.name)) for f in _fields(kind)}
+    encode = _ENCODERS.get(kind)
+    if encode is None:
+        encode = _ENCODERS[kind] = _encoder_of(kind)
+    return encode(value)
+
+
+#: How each non-plain type met so far is encoded: a suite section holds thousands of
+#: records, and one lookup a value beats asking each kind in turn.
+_ENCODERS: dict[type[Any], typing.Callable[[Any], Any]] = {}
+
+
+def _encoder_of(kind: type[Any]) -> typing.Callable[[Any], Any]:
+    if issubclass(kind, enum.Enum):
+        return lambda value: value.value
+    if issubclass(kind, (list, tuple)):
+        return lambda value: [to_json(item) for item in value]
+    if issubclass(kind, Mapping):
+        return lambda value: {str(key): to_json(item) for key, item in value.items()}
+    if dataclasses.is_dataclass(kind):
+        fields = tuple((f.key, f.name) for f in _fields(kind))
+        return lambda value: {key: to_json(getattr(value, name)) for key, name in fields}
     raise TypeError(f"{kind.__name__} is not a document type")
 
 

@@ -30,6 +30,7 @@ from pytest_parallel_lab.suite.schedulers import (
     SchedulerOptions,
     SimConfig,
     SimNode,
+    count_pending,
     index_collections,
     run_cost,
 )
@@ -202,6 +203,7 @@ def _simulate(
     local = workers - remote
     pool = [SimNode(i, len(model.tests), deliver, i >= local) for i in range(workers)]
     scheduler = factory(dist, SimConfig(workers, dist, options))
+    count_pending(scheduler)
     # Every worker starts and collects at once, the local ones contending for the CPUs;
     # the scheduler hands out tests once every worker has collected.
     begin = (cal.startup_s + cal.collection_s) * slowdown(local) if local else 0.0
@@ -237,6 +239,7 @@ def _simulate(
             else:
                 woken.add(node.index)
         else:
+            node.pending -= 1  # before the scheduler asks how many are left
             scheduler.mark_test_complete(node, index, duration)
             _hand_back_stolen(scheduler, pool)
             if scheduler.tests_finished:  # DSession.loop_once: every worker is told to stop
