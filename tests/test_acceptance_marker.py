@@ -696,31 +696,22 @@ def test_the_workers_option_accepts_auto(lab: pytest.Pytester) -> None:
     assert [r["workers"] for r in results_of(lab.path / "out.json")] == [usable_cpus()]
 
 
-#: A backend whose availability probe leaves a file behind: did the session ask it?
-PROBED_CONFTEST = """
+#: The third-party backends, the thread one's availability probe leaving a file behind:
+#: did the session ask it?
+PROBED_CONFTEST = (
+    THIRD_PARTY_CONFTEST
+    + """
 import pathlib
-from dataclasses import dataclass
-
-from pytest_parallel_lab.backends.inprocess import ThreadRunner
 
 
-@dataclass(frozen=True)
-class Probed:
-    name: str = "probed"
-    description: str = "records that its availability was asked"
-    uses_processes: bool = False
-
-    def unavailable_reason(self):
-        pathlib.Path("probed.txt").write_text("asked")
-        return None
-
-    def start(self, workers, start_method):
-        return ThreadRunner(workers)
+def _probed(self):
+    pathlib.Path("probed.txt").write_text("asked")
+    return None
 
 
-def pytest_parallel_lab_register_backends(registry):
-    registry.register(Probed())
+MyThreads.unavailable_reason = _probed
 """
+)
 
 
 def test_a_session_without_marked_tests_never_probes_the_backends(lab: pytest.Pytester) -> None:
@@ -730,7 +721,7 @@ def test_a_session_without_marked_tests_never_probes_the_backends(lab: pytest.Py
     assert not (lab.path / "probed.txt").exists()
     lab.makepyfile(
         test_marked="import pytest\n\n"
-        "@pytest.mark.parallel(backend='probed', tasks=2, rounds=1)\n"
+        "@pytest.mark.parallel(backend='mythreads', tasks=2, rounds=1)\n"
         "def test_marked():\n    pass\n"
     )
     lab.runpytest("-p", "no:cacheprovider", "test_marked.py").assert_outcomes(passed=1)
