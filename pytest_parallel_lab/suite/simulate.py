@@ -123,10 +123,14 @@ def _simulate(
     # run, whose times are already slowed by it: slowdowns are relative to that run's.
     background = cal.background_demand
     measured_slow = contention(1.0 + background, cpus)
+    divisor = max(1, cpus)
 
     def slowdown(demand: float) -> float:
-        # never faster than measured (a test's own demand was below one CPU then too)
-        return max(1.0, contention(demand + background, cpus) / measured_slow)
+        # never faster than measured (a test's own demand was below one CPU then too);
+        # contention() inlined: this runs twice for every simulated test
+        slow = (demand + background) / divisor
+        slow = (slow if slow > 1.0 else 1.0) / measured_slow
+        return slow if slow > 1.0 else 1.0
 
     shares, reports = model.cpu_shares, model.report_counts
     events: list[tuple[float, int, int, SimNode, int, float]] = []
@@ -134,6 +138,7 @@ def _simulate(
     now = 0.0
     woken: set[int] = set()  # workers that got something: they may start a test
     done_kind, handled_kind = 0, 1
+    heappush, heappop = heapq.heappush, heapq.heappop
 
     def deliver(node: SimNode, indices: Sequence[int]) -> None:
         node.torun.extend(indices)
@@ -166,10 +171,27 @@ def _simulate(
     def start_woken() -> None:
         # Workers that start together contend with each other from the start.
         nonlocal sequence, running_demand
+        if len(woken) == 1:  # the common case: one worker's test ended
+            node = pool[woken.pop()]
+            index = take(node)
+            if index is None:
+                return
+            cost = run_cost(model, node, index)
+            # a test that takes no time demands no CPU
+            share = shares[index] if cost > 0.0 else 0.0
+            slow = 1.0 if node.remote else slowdown(running_demand + share + controller_load)
+            duration = cost * (1.0 - share) + cost * share * slow
+            if not node.remote:
+                running_demand += share
+            node.running, node.cpu_share, node.started = True, share, now
+            node.ran += 1
+            sequence += 1
+            heappush(events, (now + duration, sequence, done_kind, node, index, duration))
+            return
         if not woken:
             return
         starting = []
-        for worker in sorted(woken) if len(woken) > 1 else woken:
+        for worker in sorted(woken):
             node = pool[worker]
             index = take(node)
             if index is not None:
@@ -191,7 +213,7 @@ def _simulate(
                 running_demand += share
             node.ran += 1
             sequence += 1
-            heapq.heappush(events, (now + duration, sequence, done_kind, node, index, duration))
+            heappush(events, (now + duration, sequence, done_kind, node, index, duration))
 
     def finish(node: SimNode) -> None:
         # The worker's session ends: what it still has set up is torn down.
@@ -222,9 +244,8 @@ def _simulate(
     controller_free = begin
     controller_busy = 0.0
     per_report = cal.controller_report_s
-    arrived: list[tuple[SimNode, int, float]] = []  # tests whose reports reach the controller
     while events:
-        now, _, kind, node, index, duration = heapq.heappop(events)
+        now, _, kind, node, index, duration = heappop(events)
         if kind == done_kind:
             if not node.remote:
                 running_demand = max(0.0, running_demand - node.cpu_share)
@@ -233,11 +254,21 @@ def _simulate(
             if node.refused_steal:
                 node.refused_steal = False
                 node.stolen.append([])
-            arrived.append((node, index, duration))
             if node.last_was_final:
                 finish(node)
             else:
                 woken.add(node.index)
+                start_woken()
+            # The controller handles the test's reports in arrival order, then tells
+            # the scheduler; meanwhile the worker goes on with the test it holds. Its
+            # work is CPU: it shares the CPUs with the tests the local workers run now.
+            cost = per_report * reports[index]
+            if cost and running_demand:
+                cost *= slowdown(running_demand + 1.0)
+            controller_free = (now if now > controller_free else controller_free) + cost
+            controller_busy += cost
+            sequence += 1
+            heappush(events, (controller_free, sequence, handled_kind, node, index, duration))
         else:
             node.pending -= 1  # before the scheduler asks how many are left
             scheduler.mark_test_complete(node, index, duration)
@@ -245,19 +276,8 @@ def _simulate(
             if scheduler.tests_finished:  # DSession.loop_once: every worker is told to stop
                 for other in pool:
                     other.shutdown()
-        start_woken()
-        # The controller handles the test's reports in arrival order, then tells the
-        # scheduler; meanwhile the worker goes on with the test it holds. Its work is
-        # CPU: it shares the CPUs with the tests the local workers run now.
-        for node, index, duration in arrived:
-            cost = per_report * reports[index]
-            if cost and running_demand:
-                cost *= slowdown(running_demand + 1.0)
-            controller_free = max(now, controller_free) + cost
-            controller_busy += cost
-            sequence += 1
-            heapq.heappush(events, (controller_free, sequence, handled_kind, node, index, duration))
-        arrived.clear()
+            if woken:
+                start_woken()
     for node in pool:
         if not node.finished:  # a scheduler that never shut it down: it stops here
             finish(node)
