@@ -37,11 +37,11 @@ from tabulate import tabulate
 
 #: package spec, test path inside the sdist, extra test dependencies (comma separated)
 DEFAULT_SUITES = [
-    # unittest subTest: pytest 9 reports each subtest to the controller
+    # unittest subTest (all three): pytest 9 reports each subtest to the controller
     "pyparsing==3.2.0:tests/test_unit.py:",
     "docutils==0.21.2:test:",
     "more-itertools==10.5.0:tests:",
-    # >= 5,000 tests (jsonschema also >= 60 s serially; --no-deps: its own deps listed)
+    # >= 5,000 tests (the package is installed with --no-deps: jsonschema's are listed)
     "babel==2.16.0:tests:freezegun,pytz",
     "jsonschema==4.23.0:jsonschema/tests:attrs,jsonschema-specifications,referencing,rpds-py",
     # tests that mostly wait: child processes and sockets; sleeps and timeouts in threads
@@ -51,6 +51,8 @@ DEFAULT_SUITES = [
     "pygments==2.18.0:tests:wcag-contrast-ratio",
     "parso==0.8.4:test:",
     "toolz==1.0.0:toolz/tests:",
+    # >= 60 s serially (about 80 s on a 2-CPU VM): 342 CPU-bound numerical tests
+    "mpmath==1.3.0:mpmath/tests:",
 ]
 #: the (-n, --dist) configurations run for real beside the prediction
 MODES = [(2, "load"), (4, "load"), (2, "worksteal"), (2, "loadfile")]
