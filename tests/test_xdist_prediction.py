@@ -168,6 +168,27 @@ def test_a_waiting_suite_scales_past_the_cpus_and_a_cpu_bound_one_does_not() -> 
     assert predict_xdist_wall_time(waiting, 4, "load").lower_bound_s == pytest.approx(2.0)
 
 
+def test_a_long_test_speeds_up_once_the_short_ones_beside_it_are_done() -> None:
+    # Three CPU-bound tests of 4 s, 1 s and 1 s, one on each of 3 workers, on 2 CPUs.
+    # All three run 1.5 times slower until the short ones end at 1.5 s. By then a
+    # quarter of the long one is done (1.5 s of 6); its 3 s left run alone, at full
+    # speed: it ends at 4.5 s. A pace fixed at the test's start would say 6 s.
+    model = suite([4, 1, 1])
+    prediction = predict_xdist_wall_time(model, 3, "load")
+    assert prediction.wall_s == pytest.approx(4.5)
+    assert sorted(prediction.worker_finish_s) == pytest.approx([1.5, 1.5, 4.5])
+    # The long one waits half of its time: the demand is 2.5 CPUs on 2, 1.25 times
+    # slower for the CPU parts, until the short ones end at 1.25 s. At that pace the
+    # long one takes 2 + 2 * 1.25 = 4.5 s, so 1.25/4.5 of it is done; the rest of its
+    # 4 s runs unslowed.
+    half = dataclasses.replace(
+        model, tests=(dataclasses.replace(model.tests[0], cpu_share=0.5), *model.tests[1:])
+    )
+    assert predict_xdist_wall_time(half, 3, "load").wall_s == pytest.approx(
+        1.25 + (1 - 1.25 / (2 + 2 * 1.25)) * 4
+    )
+
+
 def test_other_processes_demand_slows_the_workers_relative_to_the_measured_run() -> None:
     # 8 CPU-bound 1 s tests measured serially on 2 CPUs while another process kept one
     # CPU busy: 1 + 1 of demand on 2 CPUs, the measured times are unslowed. On 2 workers

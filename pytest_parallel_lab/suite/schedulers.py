@@ -218,6 +218,15 @@ class SimNode:
         self.finish = 0.0
         #: the CPU share of the test it runs (for the contention of the others)
         self.cpu_share = 0.0
+        #: the test it runs: its index, cost, the slowdown of its CPU part now, the
+        #: fraction of it done when that pace began, and when it began (processor
+        #: sharing); its version moves with each rescheduled end
+        self.current = -1
+        self.cost = 0.0
+        self.pace = 1.0
+        self.done = 0.0
+        self.since = 0.0
+        self.version = 0
         #: answers to steal requests, handed to the scheduler as xdist's "unscheduled"
         self.stolen: list[list[int]] = []
         self.refused_steal = False

@@ -133,6 +133,7 @@ def _simulate(
         return slow if slow > 1.0 else 1.0
 
     shares, reports = model.cpu_shares, model.report_counts
+    # (time, sequence, kind, node, test, the test's version when done, else its duration)
     events: list[tuple[float, int, int, SimNode, int, float]] = []
     sequence = 0
     now = 0.0
@@ -167,53 +168,62 @@ def _simulate(
     # The CPU shares of the tests the local workers run now (a remote gateway computes
     # on its own CPUs: it neither slows nor is slowed), kept as tests start and end.
     running_demand = 0.0
+    #: the slowdown of the CPU part of the local tests that run now
+    pace_now = 1.0
+
+    def begin_test(node: SimNode, index: int, cost: float, share: float, pace: float) -> None:
+        nonlocal sequence
+        node.running, node.cpu_share, node.started = True, share, now
+        node.cost, node.pace, node.done, node.since = cost, pace, 0.0, now
+        node.ran += 1
+        node.version += 1
+        sequence += 1
+        end = now + cost * (1.0 - share) + cost * share * pace
+        heappush(events, (end, sequence, done_kind, node, index, node.version))
+
+    def repace() -> None:
+        """Processor sharing: when the CPU demand changes, the CPU part of every test
+        that runs on goes on at the new pace from now (its share done so far kept)."""
+        nonlocal sequence, pace_now
+        pace = slowdown(running_demand + controller_load)
+        if pace == pace_now:
+            return  # every test that runs on goes at this pace already
+        pace_now = pace
+        for node in pool:
+            if not node.running or node.remote or node.pace == pace or node.cpu_share <= 0.0:
+                continue
+            cost, share = node.cost, node.cpu_share
+            length = cost * (1.0 - share) + cost * share * node.pace
+            if length > 0.0:
+                node.done = min(1.0, node.done + (now - node.since) / length)
+            node.pace, node.since = pace, now
+            node.version += 1
+            sequence += 1
+            left = (1.0 - node.done) * (cost * (1.0 - share) + cost * share * pace)
+            heappush(events, (now + left, sequence, done_kind, node, node.current, node.version))
 
     def start_woken() -> None:
         # Workers that start together contend with each other from the start.
-        nonlocal sequence, running_demand
-        if len(woken) == 1:  # the common case: one worker's test ended
-            node = pool[woken.pop()]
-            index = take(node)
-            if index is None:
-                return
-            cost = run_cost(model, node, index)
-            # a test that takes no time demands no CPU
-            share = shares[index] if cost > 0.0 else 0.0
-            slow = 1.0 if node.remote else slowdown(running_demand + share + controller_load)
-            duration = cost * (1.0 - share) + cost * share * slow
-            if not node.remote:
-                running_demand += share
-            node.running, node.cpu_share, node.started = True, share, now
-            node.ran += 1
-            sequence += 1
-            heappush(events, (now + duration, sequence, done_kind, node, index, duration))
-            return
-        if not woken:
-            return
+        nonlocal running_demand
         starting = []
-        for worker in sorted(woken):
+        for worker in sorted(woken) if len(woken) > 1 else woken:
             node = pool[worker]
             index = take(node)
             if index is not None:
                 cost = run_cost(model, node, index)
                 # a test that takes no time demands no CPU
-                starting.append((node, index, cost, shares[index] if cost > 0.0 else 0.0))
+                share = shares[index] if cost > 0.0 else 0.0
+                starting.append((node, index, cost, share))
+                node.current = index
+                if not node.remote:
+                    running_demand += share
         woken.clear()
         if not starting:
             return
-        demand = running_demand
-        for node, _, _, share in starting:
-            if not node.remote:
-                demand += share
-        slow = slowdown(demand + controller_load)
+        pace = slowdown(running_demand + controller_load)
         for node, index, cost, share in starting:
-            duration = cost * (1.0 - share) + cost * share * (1.0 if node.remote else slow)
-            node.running, node.cpu_share, node.started = True, share, now
-            if not node.remote:
-                running_demand += share
-            node.ran += 1
-            sequence += 1
-            heappush(events, (now + duration, sequence, done_kind, node, index, duration))
+            begin_test(node, index, cost, share, 1.0 if node.remote else pace)
+        repace()
 
     def finish(node: SimNode) -> None:
         # The worker's session ends: what it still has set up is torn down.
@@ -245,11 +255,15 @@ def _simulate(
     controller_busy = 0.0
     per_report = cal.controller_report_s
     while events:
-        now, _, kind, node, index, duration = heappop(events)
+        now, _, kind, node, index, value = heappop(events)
         if kind == done_kind:
+            if value != node.version:
+                continue  # the test's end moved since (its pace changed)
+            duration = now - node.started
+            node.running = False
             if not node.remote:
                 running_demand = max(0.0, running_demand - node.cpu_share)
-            node.running, node.cpu_share = False, 0.0
+            node.cpu_share = 0.0
             node.finish = now
             if node.refused_steal:
                 node.refused_steal = False
@@ -259,6 +273,7 @@ def _simulate(
             else:
                 woken.add(node.index)
                 start_woken()
+            repace()
             # The controller handles the test's reports in arrival order, then tells
             # the scheduler; meanwhile the worker goes on with the test it holds. Its
             # work is CPU: it shares the CPUs with the tests the local workers run now.
@@ -271,7 +286,7 @@ def _simulate(
             heappush(events, (controller_free, sequence, handled_kind, node, index, duration))
         else:
             node.pending -= 1  # before the scheduler asks how many are left
-            scheduler.mark_test_complete(node, index, duration)
+            scheduler.mark_test_complete(node, index, value)
             _hand_back_stolen(scheduler, pool)
             if scheduler.tests_finished:  # DSession.loop_once: every worker is told to stop
                 for other in pool:
