@@ -23,12 +23,15 @@ disabled) and say "inconclusive" when the interval straddles one.
 * ``disabled -n 2``, ``json -n 2``: the same two under ``pytest -n 2`` (the workers time,
   the controller gathers, predicts and writes)
 
-A second table splits each run into its phases, read inside the pytest process by a
-small helper plugin: collection, the run loop (where every test and fixture is timed)
-and the session finish (where the suite section, the prediction and the files are
-made), each as a difference from the plugins disabled. The run-loop difference is the
-cost of timing itself; the finish difference is the analysis that a report asks for,
-paid once per run.
+A CPU table gives the CPU seconds of the pytest process and its xdist workers (the
+benchmark's waited-for children), paired against the plugin disabled under the same
+``-n``: far less noisy than wall time on a shared machine, it shows where the cost is,
+not what it does to the session. A last table splits each run into its phases, read
+inside the pytest process by a small helper plugin: collection, the run loop (where every
+test and fixture is timed) and the session finish (where the suite section, the
+prediction and the files are made), each as a difference from the plugins disabled. The
+run-loop difference is the cost of timing itself; the finish difference is the analysis
+that a report asks for, paid once per run.
 
 The subprocesses run with bytecode caching on (``PYTHONDONTWRITEBYTECODE`` removed),
 as an installed package runs: without it every import recompiles from source and the
@@ -47,6 +50,7 @@ import json
 import os
 import random
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -167,14 +171,23 @@ def child_environment(helpers: Path) -> dict[str, str]:
     return env
 
 
+def children_cpu_s() -> float:
+    """The CPU seconds of every child process waited for so far (and theirs: pytest
+    waits for its xdist workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_once(
     where: Path, extra: list[str], env: dict[str, str]
-) -> tuple[float, float, dict[str, float]]:
-    """The process wall time, pytest's session time, and the in-process phase lengths."""
+) -> tuple[float, float, dict[str, float], float]:
+    """The process wall time, pytest's session time, the in-process phase lengths, and
+    the CPU seconds of the pytest process with its xdist workers."""
     from time import perf_counter  # the benchmark's own clock, not the plugin's
 
     phases_file = where / "phases.jsonl"
     phases_file.unlink(missing_ok=True)
+    cpu_before = children_cpu_s()
     start = perf_counter()
     done = subprocess.run(
         [
@@ -197,6 +210,7 @@ def run_once(
         env={**env, "LAB_PHASES_FILE": str(phases_file)},
     )
     wall = perf_counter() - start
+    cpu = children_cpu_s() - cpu_before
     found = SESSION_TIME.findall(done.stdout)
     if not found:
         raise RuntimeError(f"no session time in: {done.stdout[-500:]!r}")
@@ -207,7 +221,7 @@ def run_once(
         "run loop": marks["finish"] - marks["collected"],
         "finish": marks["finished"] - marks["finish"],
     }
-    return wall, session, phases
+    return wall, session, phases, cpu
 
 
 def paired(times: dict[str, list[float]], name: str, reference: str = "disabled") -> Interval:
@@ -217,11 +231,18 @@ def paired(times: dict[str, list[float]], name: str, reference: str = "disabled"
     return bootstrap_median_interval(ratios)
 
 
-def print_table(times: dict[str, list[float]]) -> None:
+def reference_of(name: str, times: dict[str, list[float]]) -> str:
+    """What a variant is compared with: the plugin disabled, under -n 2 for a -n 2 one."""
+    return "disabled -n 2" if name.endswith("-n 2") and "disabled -n 2" in times else "disabled"
+
+
+def print_table(times: dict[str, list[float]], by_mode: bool = False) -> None:
+    """Each variant's times; the paired ratio against the plugin disabled (under the
+    same -n when *by_mode*)."""
     base, best = statistics.median(times["disabled"]), min(times["disabled"])
     rows = []
     for name, t in times.items():
-        ratio = paired(times, name)
+        ratio = paired(times, name, reference_of(name, times) if by_mode else "disabled")
         rows.append(
             [
                 name,
@@ -268,6 +289,7 @@ def main() -> int:
         for extra in chosen.values():  # warm-up: bytecode caches, file system
             run_once(where, extra, env)
         walls: dict[str, list[float]] = {name: [] for name in chosen}
+        cpus: dict[str, list[float]] = {name: [] for name in chosen}
         sessions: dict[str, list[float]] = {name: [] for name in chosen}
         phases: dict[str, list[dict[str, float]]] = {name: [] for name in chosen}
         order = list(chosen)
@@ -275,14 +297,20 @@ def main() -> int:
             # A new order each repeat, so that no variant always follows the same one.
             random.Random(repeat).shuffle(order)
             for name in order:
-                wall, session, split = run_once(where, chosen[name], env)
+                wall, session, split, cpu = run_once(where, chosen[name], env)
                 walls[name].append(wall)
+                cpus[name].append(cpu)
                 sessions[name].append(session)
                 phases[name].append(split)
     for what, times in (("pytest's session time", sessions), ("process wall time", walls)):
         print(f"{args.tests} trivial tests, {args.repeats} interleaved repeats, {what}")
         print_table(times)
         print()
+    # CPU seconds are far less noisy than wall time on a shared machine: where the cost
+    # is, not what it does to the session (-n 2 variants against disabled -n 2).
+    print(f"{args.tests} trivial tests, CPU seconds of pytest and its xdist workers")
+    print_table(cpus, by_mode=True)
+    print()
     # The targets are on the session (issue 11): the process wall adds the interpreter's
     # and the plugin's import, paid before any session starts.
     for name, reference, target in TARGETS:
@@ -320,8 +348,7 @@ def main() -> int:
     split_rows = []
     for name in walls:
         row: list[object] = [name]
-        # each -n 2 variant against the plugin disabled under -n 2
-        ref = "disabled -n 2" if name.endswith("-n 2") and "disabled -n 2" in walls else "disabled"
+        ref = reference_of(name, walls)
         for phase in ("collection", "run loop", "finish"):
             delta = phase_median(name, phase) - phase_median(ref, phase)
             row.append(f"{phase_median(name, phase) * 1000:.0f} ({delta * 1000:+.0f})")

@@ -10,7 +10,8 @@ worker runs a test only once it holds the next one or its shutdown (xdist's work
 needs ``nextitem``), each worker sets up its own instance of every shared fixture,
 the controller handles every report on one CPU in arrival order before the scheduler
 hears a test is done, and only the CPU part of a test slows down when the busy
-workers' CPU demand (and the controller's) outnumbers the CPUs. :func:`advise` turns
+workers' CPU demand (and the controller's) outnumbers the CPUs, at a pace that changes
+whenever a test starts or ends (processor sharing). :func:`advise` turns
 the predictions into a recommendation, or advice to stay serial.
 """
 
@@ -174,7 +175,7 @@ def _simulate(
     def begin_test(node: SimNode, index: int, cost: float, share: float, pace: float) -> None:
         nonlocal sequence
         node.running, node.cpu_share, node.started = True, share, now
-        node.cost, node.pace, node.done, node.since = cost, pace, 0.0, now
+        node.current, node.cost, node.pace, node.done, node.since = index, cost, pace, 0.0, now
         node.ran += 1
         node.version += 1
         sequence += 1
@@ -214,7 +215,6 @@ def _simulate(
                 # a test that takes no time demands no CPU
                 share = shares[index] if cost > 0.0 else 0.0
                 starting.append((node, index, cost, share))
-                node.current = index
                 if not node.remote:
                     running_demand += share
         woken.clear()
