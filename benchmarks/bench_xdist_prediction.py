@@ -12,7 +12,8 @@ for real too); and the plugin's cost: each repeat also runs the suite serially w
 ``-p no:parallel_lab``.
 
 Usage: python benchmarks/bench_xdist_prediction.py [--repeats 2] [--save results.jsonl]
-[pkg[==ver]:testpath[:deps] ...]; ``--load results.jsonl`` prints the tables again.
+[--keep DIR] [pkg[==ver]:testpath[:deps] ...]; ``--load results.jsonl`` prints the tables
+again; ``--keep`` copies each serial run's report into DIR.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def session_time(output: str) -> float:
     return float(times[-1])
 
 
-def bench_one(spec: str, repeats: int, work: Path) -> list[object]:
+def bench_one(spec: str, repeats: int, work: Path, keep: Path | None = None) -> list[object]:
     package, testpath, deps = [*spec.split(":"), "", ""][:3]
     download = work / "download"
     download.mkdir()
@@ -185,7 +186,7 @@ def bench_one(spec: str, repeats: int, work: Path) -> list[object]:
     advice: list[tuple[int, str | None]] = []
     failed: set[tuple[int, str]] = set()  # recommendations that could not be run
     tests = 0
-    for _ in range(repeats):  # interleaved: every mode once per repeat
+    for repeat in range(repeats):  # interleaved: every mode once per repeat
         # The plugin's cost: the same serial run with the plugin disabled, beside it.
         out = run([*base, "-p", "no:parallel_lab"], cwd=source, check=False)
         disabled.append(session_time(out))
@@ -196,6 +197,8 @@ def bench_one(spec: str, repeats: int, work: Path) -> list[object]:
             check=False,
         )
         serial.append(session_time(out))
+        if keep is not None:  # to predict again from the same runs (another model)
+            shutil.copyfile(report, keep / f"{package}-serial-{repeat}.json")
         suite = json.loads(report.read_text())["suite"]
         tests = len(suite["tests"])
         for mode in MODES:
@@ -348,14 +351,22 @@ def main() -> int:
         type=Path,
         help="print the tables of the results saved with --save instead of measuring",
     )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="copy each serial run's JSON report into this directory "
+        "(PACKAGE==VERSION-serial-REPEAT.json), to predict again from the same runs",
+    )
     args = parser.parse_args()
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, object]] = []
     if args.load is not None:
         rows = [_from_json(json.loads(line)) for line in args.load.read_text().splitlines()]
     for spec in [] if args.load is not None else args.suites:
         work = Path(tempfile.mkdtemp(prefix="bench-xdist-"))
         try:
-            row = bench_one(spec, args.repeats, work)
+            row = bench_one(spec, args.repeats, work, args.keep)
             rows.append(row)
             print(f"{spec}: done {_progress(row)}", file=sys.stderr, flush=True)
             if args.save is not None:
