@@ -120,7 +120,9 @@ def session_time(output: str) -> float:
     return float(times[-1])
 
 
-def bench_one(spec: str, repeats: int, work: Path, keep: Path | None = None) -> list[object]:
+def prepare_suite(spec: str, work: Path) -> tuple[Path, list[str]]:
+    """Download, unpack and install *spec* (``pkg[==ver]:testpath[:deps]``) under *work*:
+    the unpacked source (where to run) and the pytest command line that runs its suite."""
     package, testpath, deps = [*spec.split(":"), "", ""][:3]
     download = work / "download"
     download.mkdir()
@@ -179,6 +181,12 @@ def bench_one(spec: str, repeats: int, work: Path, keep: Path | None = None) -> 
         "no:asyncio",
         testpath,
     ]
+    return source, base
+
+
+def bench_one(spec: str, repeats: int, work: Path, keep: Path | None = None) -> list[object]:
+    package = spec.split(":")[0]
+    source, base = prepare_suite(spec, work)
     predicted: dict[tuple[int, str], list[float]] = {mode: [] for mode in MODES}
     actual: dict[tuple[int, str], list[float]] = {mode: [] for mode in MODES}
     serial: list[float] = []
