@@ -469,12 +469,11 @@ def test_a_serial_run_is_calibrated_from_its_one_process() -> None:
     calibration = calibrate(
         section, xdist_workers=0, process_age_s=0.5, cpus=2, report_roundtrip_s=0.001
     )
-    # start-up: 0.75 of the 0.5 s the serial process took to start;
+    # start-up: STARTUP_RATIO times the 0.5 s the serial process took to start;
     # per test: (4.0 wall - 0.5 collection - 3.0 busy) / 4 tests; per report: the
     # timed round trip scaled by the fitted ratios
-    assert STARTUP_RATIO == 0.75
     assert calibration == Calibration(
-        startup_s=0.375,
+        startup_s=pytest.approx(0.5 * STARTUP_RATIO),
         collection_s=0.5,
         per_test_overhead_s=0.125,
         cpus=2,
@@ -491,14 +490,14 @@ def test_a_serial_run_of_unknown_age_and_no_slack_is_calibrated_with_defaults() 
         wall_s=3.25,  # less than collection plus busy: no overhead, never negative
     )
     calibration = calibrate(section, xdist_workers=0, process_age_s=None, cpus=1)
-    assert calibration.startup_s == pytest.approx(0.3 * 0.75)
+    assert calibration.startup_s == pytest.approx(0.3 * STARTUP_RATIO)
     assert (calibration.collection_s, calibration.per_test_overhead_s) == (0.5, 0.0)
     assert calibration.cpus == 1
 
 
 def test_a_serial_run_without_a_worker_row_puts_its_wall_time_into_overhead() -> None:
     calibration = calibrate(SuiteSection(wall_s=0.5), xdist_workers=0, process_age_s=1.0, cpus=4)
-    assert (calibration.startup_s, calibration.collection_s) == (0.75, 0.0)
+    assert (calibration.startup_s, calibration.collection_s) == (STARTUP_RATIO, 0.0)
     assert calibration.per_test_overhead_s == 0.5  # one test at least, so no division by 0
 
 

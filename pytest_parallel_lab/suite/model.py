@@ -25,10 +25,13 @@ from pytest_parallel_lab.document.suite import (
 from pytest_parallel_lab.suite.first_use import estimate_first_use
 from pytest_parallel_lab.suite.recorder import SHARED_SCOPES, fixture_key, scope_node
 
-#: A worker's start-up (from the controller's session start to the worker's) as a
-#: fraction of the serial process's own start-up: execnet starts workers while the
-#: controller finishes its own start; fitted on a quiet 2-core Linux machine (0.5-0.8).
-STARTUP_RATIO = 0.75
+#: A worker's start-up (from the controller's session start to the worker's) over the
+#: serial process's own start-up (its age at the session start): execnet starts the
+#: workers one after another, and each then imports and configures what the serial
+#: process did. ``benchmarks/bench_worker_startup.py`` on five real suites on a 2-CPU VM:
+#: median 1.17 (0.83-1.46, contention for the CPUs taken out); 0.75 before, fitted on a
+#: quiet machine, left every suite's collection barrier early.
+STARTUP_RATIO = 1.17
 #: The serial process's start-up when its age could not be read (no /proc).
 DEFAULT_PROCESS_AGE_S = 0.3
 
