@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,37 +93,44 @@ def _run(
     SIGINT is restored to its default in the child: a shell starts background jobs
     with it ignored, and Python then never raises KeyboardInterrupt.
     """
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
-        cwd=directory,
-        env={**os.environ, **env},
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    started = time.monotonic()
-    for at, signum, group in signals:
-        time.sleep(max(0.0, at - (time.monotonic() - started)))
-        if group:
-            os.killpg(process.pid, signum)
-        else:
-            process.send_signal(signum)
+    # Its own TMPDIR, removed after: a run ended by a signal (or an xdist worker by
+    # os._exit) cannot remove multiprocessing's temporary directory, a forkserver's
+    # socket in it. Short: a socket's path is limited to 107 bytes.
+    scratch = tempfile.mkdtemp(prefix="lab-")
     try:
-        output, _ = process.communicate(timeout=RUN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        pytest.fail(f"the run hung: still running after {RUN_TIMEOUT_S}s")
-    deadline = time.monotonic() + 10
-    left = _leftovers(process.pid)
-    while left and time.monotonic() < deadline:
-        time.sleep(0.2)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+            cwd=directory,
+            env={**os.environ, **env, "TMPDIR": scratch},
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        started = time.monotonic()
+        for at, signum, group in signals:
+            time.sleep(max(0.0, at - (time.monotonic() - started)))
+            if group:
+                os.killpg(process.pid, signum)
+            else:
+                process.send_signal(signum)
+        try:
+            output, _ = process.communicate(timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            pytest.fail(f"the run hung: still running after {RUN_TIMEOUT_S}s")
+        deadline = time.monotonic() + 10
         left = _leftovers(process.pid)
-    for line in left:
-        os.kill(int(line.split()[0]), signal.SIGKILL)
-    return process.returncode, output, left
+        while left and time.monotonic() < deadline:
+            time.sleep(0.2)
+            left = _leftovers(process.pid)
+        for line in left:
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+        return process.returncode, output, left
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.fixture
