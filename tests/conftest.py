@@ -72,10 +72,14 @@ class FakeClock:
 
 @pytest.fixture
 def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """A :class:`FakeClock` behind both the plugin's and pytest's clocks."""
+    """A :class:`FakeClock` behind both the plugin's and pytest's clocks. A test that
+    pytester runs in this process waits with ``_pytest.timing.sleep(s)`` and computes
+    with ``_pytest.timing.burn(s)``."""
     clock = FakeClock()
     monkeypatch.setattr(timing, "perf_counter", clock.perf_counter)
     monkeypatch.setattr(timing, "thread_time", clock.thread_time)
+    monkeypatch.setattr(timing, "process_time", clock.thread_time)
+    monkeypatch.setattr(pytest_timing, "burn", clock.burn, raising=False)
     monkeypatch.setattr(pytest_timing, "perf_counter", clock.perf_counter)
     monkeypatch.setattr(pytest_timing, "time", clock.time)
     monkeypatch.setattr(pytest_timing, "sleep", clock.sleep)

@@ -603,7 +603,7 @@ def test_a_first_test_that_builds_a_cache_is_a_first_use_each_worker_repeats(
         @pytest.mark.parametrize("n", range(4))
         def test_lookup(n):
             if not CACHE:
-                timing.sleep(0.5)  # built by whichever test comes first
+                timing.burn(0.5)  # built by whichever test comes first: CPU work
                 CACHE["built"] = True
             timing.sleep(0.125)
         """

@@ -86,6 +86,27 @@ def test_the_estimate_counts_only_a_clearly_larger_first_test_once(
     assert estimate_first_use(timings(calls)).costs == pytest.approx(costs)
 
 
+def with_cpu(rows: tuple[TestTiming, ...], cpus: list[float]) -> tuple[TestTiming, ...]:
+    return tuple(dataclasses.replace(r, cpu_s=c) for r, c in zip(rows, cpus, strict=True))
+
+
+def test_a_first_test_that_is_longer_because_it_waits_is_no_first_use() -> None:
+    # func-timeout's modules: the first test sleeps 7 s through the timeouts it tests,
+    # on 0.01 s of CPU like its siblings. Counted as first use (its wall time), every
+    # worker that ran a test of the module paid 7 s more: -n 2 predicted 38 s, ran 32.5 s.
+    rows = with_cpu(timings([("t.py::t0", 7.0), ("t.py::t1", 0.5), ("t.py::t2", 2.0)]), [0.01] * 3)
+    assert estimate_first_use(rows) == FirstUse()
+
+
+def test_a_first_use_is_the_cpu_time_beyond_the_siblings_not_the_wait() -> None:
+    # 3 s of call (a 1 s import, 1 s of waiting, the 1 s its siblings take, 0.2 s of it CPU):
+    # the first use is the 1 s of CPU more than theirs, not the 2 s of call more
+    rows = with_cpu(CACHED, [1.2, 0.2, 0.2, 0.2, 0.2, 0.2])
+    estimate = estimate_first_use(rows)
+    assert estimate.costs == pytest.approx({"a.py": 1.0})
+    assert estimate.paid_s == pytest.approx((1.0, 0.0, 0.0, 0.0, 0.0, 0.0))
+
+
 def test_skipped_siblings_say_nothing_of_the_typical_call() -> None:
     rows = CACHED[:1] + timings([("a.py::s1", 0.0), ("a.py::s2", 0.0)], Outcome.SKIPPED)
     assert estimate_first_use(rows) == FirstUse()

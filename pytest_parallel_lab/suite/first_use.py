@@ -6,9 +6,11 @@ code. Issue 11 measured total worker CPU at 1.3-2.1x the serial run's on suites 
 that, invisible as fixtures. The cheap estimate here reads what the serial run shows:
 per *unit* (a module, and a parametrized function below it) the first test's call
 time beyond the median call time of its siblings, when clearly larger, is the unit's
-first-use cost. Each test is the candidate of one unit only (the module's first test
-speaks for the module, a parametrized function's first case for the function when it
-is not the module's first test), so nothing is counted twice. The simulation charges
+first-use cost, but never more than its CPU time beyond theirs: the work repeated is
+CPU work, and a first test that is long because it waits repeats nothing. Each test
+is the candidate of one unit only (the module's first test speaks for the module, a
+parametrized function's first case for the function when it is not the module's first
+test), so nothing is counted twice. The simulation charges
 a unit's cost to each worker's first test of the unit, and takes it off the test
 that paid it in the measured run.
 """
@@ -82,7 +84,10 @@ def estimate_first_use(rows: Sequence[TestTiming]) -> FirstUse:
         typical = statistics.median(ran)
         call = rows[first].call_s
         excess = call - typical
-        if call >= FIRST_USE_RATIO * typical and excess >= FIRST_USE_MIN_S:
+        if call < FIRST_USE_RATIO * typical:
+            continue
+        excess = min(excess, _cpu_excess(rows, first, members[1:]))
+        if excess >= FIRST_USE_MIN_S:
             excesses.setdefault(unit, []).append(excess)
             paid[first] += excess
     if not excesses:
@@ -95,3 +100,16 @@ def estimate_first_use(rows: Sequence[TestTiming]) -> FirstUse:
         for row in rows
     )
     return FirstUse(costs, units, tuple(paid))
+
+
+def _cpu_excess(rows: Sequence[TestTiming], first: int, siblings: Sequence[int]) -> float:
+    """The first test's CPU time beyond its siblings' median (that ran), or infinity when
+    a CPU time is missing (a document saved before CPU times were recorded).
+
+    Imports and lazily built caches are CPU work; a first test that is longer because
+    it waits (a sleep, a timeout it tests) has nothing a worker would repeat."""
+    cpus = [rows[i].cpu_s for i in siblings if rows[i].outcome in _RAN]
+    own = rows[first].cpu_s
+    if own is None or not cpus or any(c is None for c in cpus):
+        return float("inf")
+    return own - statistics.median(c for c in cpus if c is not None)
