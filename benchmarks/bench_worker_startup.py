@@ -20,17 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_xdist_prediction import prepare_suite, run
+from bench_xdist_prediction import prepare_suite, run, suite_work
 
 from pytest_parallel_lab.capacity import read_capacity
 from pytest_parallel_lab.suite.model import STARTUP_RATIO
@@ -70,7 +68,7 @@ def bench_one(spec: str, repeats: int, work: Path, cpus: float) -> list[list[obj
             got["start"] += [w["startup_s"] / age / contention for w in workers]
             got["collect"] += [w["collection_s"] / collection / contention for w in workers]
             got["begin"].append(max(w["startup_s"] + w["collection_s"] for w in workers))
-            got["model"].append((age * STARTUP_RATIO + collection) * contention)
+            got["model"].append((serial["startup_s"] + collection) * contention)
     package = spec.split(":")[0]
     return [
         [
@@ -93,14 +91,9 @@ def main() -> int:
     cpus = read_capacity().cpus
     rows: list[list[object]] = []
     for spec in args.suites:
-        work = Path(tempfile.mkdtemp(prefix="bench-startup-"))
-        try:
+        with suite_work(spec, "bench-startup-") as work:
             rows += bench_one(spec, args.repeats, work, cpus)
             print(f"{spec}: done", file=sys.stderr, flush=True)
-        except Exception as exc:  # one broken sdist must not hide the others
-            print(f"{spec}: skipped ({str(exc).splitlines()[0][:200]})", file=sys.stderr)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
     print(
         f"{len(rows) // len(WORKERS)} suites, {args.repeats} interleaved repeats, medians; "
         f"{cpus:g} CPUs; STARTUP_RATIO {STARTUP_RATIO}; "

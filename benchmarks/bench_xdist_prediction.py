@@ -19,6 +19,7 @@ again; ``--keep`` copies each serial run's report into DIR.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -31,6 +32,7 @@ import sysconfig
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +120,20 @@ def session_time(output: str) -> float:
     if not times:
         raise RuntimeError(f"no session time in: {output[-1500:]!r}")
     return float(times[-1])
+
+
+@contextlib.contextmanager
+def suite_work(spec: str, prefix: str) -> Iterator[Path]:
+    """A temporary directory for *spec*'s sdist, venv and runs, removed after; an error
+    in the block skips the suite with a line on stderr (one broken sdist must not hide
+    the others)."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    except Exception as exc:
+        print(f"{spec}: skipped ({str(exc).splitlines()[0][:200]})", file=sys.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def prepare_suite(spec: str, work: Path) -> tuple[Path, list[str]]:
@@ -372,18 +388,13 @@ def main() -> int:
     if args.load is not None:
         rows = [_from_json(json.loads(line)) for line in args.load.read_text().splitlines()]
     for spec in [] if args.load is not None else args.suites:
-        work = Path(tempfile.mkdtemp(prefix="bench-xdist-"))
-        try:
+        with suite_work(spec, "bench-xdist-") as work:
             row = bench_one(spec, args.repeats, work, args.keep)
             rows.append(row)
             print(f"{spec}: done {_progress(row)}", file=sys.stderr, flush=True)
             if args.save is not None:
                 with args.save.open("a", encoding="utf-8") as handle:
                     handle.write(json.dumps(_to_json(row)) + "\n")
-        except Exception as exc:  # one broken sdist must not hide the others
-            print(f"{spec}: skipped ({str(exc).splitlines()[0][:200]})", file=sys.stderr)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
     print(
         f"{len(rows)} suites, {args.repeats} interleaved repeats, medians; "
         f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '(unset)')}"

@@ -10,9 +10,9 @@ first-use cost, but never more than its CPU time beyond theirs: the work repeate
 CPU work, and a first test that is long because it waits repeats nothing. Each test
 is the candidate of one unit only (the module's first test speaks for the module, a
 parametrized function's first case for the function when it is not the module's first
-test), so nothing is counted twice. The simulation charges
-a unit's cost to each worker's first test of the unit, and takes it off the test
-that paid it in the measured run.
+test), so nothing is counted twice. The simulation charges a unit's cost to each
+worker's first test of the unit, and takes it off the test that paid it in the
+measured run.
 """
 
 from __future__ import annotations
