@@ -11,6 +11,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Generic, TypeVar
 
 from pytest_parallel_lab.vocabulary import Verdict
 
@@ -26,6 +27,40 @@ NOISY_INTERVAL_WIDTH = 0.20
 FEWEST_ROUNDS = 3
 #: Fixed seed: the same timings always give the same interval (reproducible reports).
 BOOTSTRAP_SEED = 20240601
+
+T = TypeVar("T")
+
+
+class EvenSample(Generic[T]):
+    """Fewer than *size* items of a stream of unknown length, evenly spaced over all of it.
+
+    Every ``stride``-th item is kept; when *size* are kept, every other one goes and
+    the stride doubles, so the sample always spans the stream from its first item at
+    one spacing (``size / 2`` items or more once the stream is that long).
+    Deterministic, and one decrement per item offered. For a stream whose first items
+    alone (a suite's first tests) may be unlike the rest.
+    """
+
+    def __init__(self, size: int) -> None:
+        if size < 2:
+            raise ValueError(f"an even sample holds at least 2 items, not {size}")
+        self.size = size
+        self.items: list[T] = []
+        #: the spacing of the kept items in the stream
+        self.stride = 1
+        self._countdown = 1
+
+    def offer(self, item: T) -> None:
+        self._countdown -= 1
+        if self._countdown:
+            return
+        self._countdown = self.stride
+        self.items.append(item)
+        if len(self.items) == self.size:
+            # Kept: positions 0, 2s, 4s... The next is due at size * s, one new stride
+            # after the last one kept: the countdown of the old stride gets there.
+            del self.items[1::2]
+            self.stride *= 2
 
 
 def median(values: Sequence[float]) -> float:

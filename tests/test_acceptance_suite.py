@@ -216,6 +216,49 @@ def test_a_test_with_subtests_counts_their_time_once(
     assert test["reports"] == 6
 
 
+def test_the_reports_timed_for_the_controller_cost_span_the_run_subtests_included(
+    pytester: pytest.Pytester,
+) -> None:
+    # The round trip of a sample of the run's reports calibrates what an xdist
+    # controller spends per report: a sample of the first tests' reports alone would
+    # miss the subtests' reports and every later test's output.
+    pytester.makeconftest(
+        """
+        import json
+
+        def pytest_terminal_summary(config):
+            sample = config.pluginmanager.get_plugin("parallel-lab-suite").report_sample
+            kept = [(type(r).__name__, r.nodeid, r.when) for r in sample.items]
+            with open("sample.json", "w") as handle:
+                json.dump(kept, handle)
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("i", range(40))
+        def test_plain(i):
+            pass
+
+        def test_with_subtests(subtests):
+            for i in range(40):
+                with subtests.test(i=i):
+                    pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:asyncio", "--parallel-report-json=run.json")
+    result.assert_outcomes(passed=41)
+    kept = json.loads(Path(pytester.path, "sample.json").read_text())
+    # 160 reports (120 of the plain tests, 40 subtests), fewer than 48 kept
+    assert 16 <= len(kept) < 48
+    assert kept[0][1].endswith("::test_plain[0]")
+    assert any(name == "SubtestReport" for name, _, _ in kept)
+    last_plain = {f"test_plain[{i}]" for i in range(30, 40)}
+    assert any(nodeid.split("::")[1] in last_plain for _, nodeid, _ in kept)
+    assert suite_of(pytester)["calibration"]["report_roundtrip_s"] > 0
+
+
 @pytest.mark.parametrize("xdist", [[], ["-n", "1"]], ids=["plain", "xdist"])
 def test_each_test_records_the_cpu_share_of_its_time(
     pytester: pytest.Pytester, xdist: list[str]

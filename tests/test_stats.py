@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 
@@ -10,6 +11,7 @@ import pytest
 from pytest_parallel_lab.stats import (
     CONFIDENCE,
     FEWEST_ROUNDS,
+    EvenSample,
     Interval,
     bootstrap_median_interval,
     estimate_speedup,
@@ -252,3 +254,23 @@ def test_a_stretched_interval_also_covers_the_speedup_scaled_by_the_factor(
         pytest.approx(high),
     )
     assert stretched_estimate.rounds == estimate.rounds
+
+
+@pytest.mark.parametrize("length", [0, 1, 15, 16, 17, 100, 1000, 4097])
+def test_an_even_sample_spans_the_whole_stream_at_one_spacing(length: int) -> None:
+    sample: EvenSample[int] = EvenSample(16)
+    for item in range(length):
+        sample.offer(item)
+    kept = sample.items
+    assert len(kept) < 16
+    assert len(kept) >= min(length, 8)
+    if length:
+        assert kept[0] == 0
+        # evenly spaced, and the last one kept is within a spacing of the stream's end
+        assert {b - a for a, b in itertools.pairwise(kept)} <= {sample.stride}
+        assert length - 1 - kept[-1] < sample.stride
+
+
+def test_an_even_sample_of_fewer_than_two_items_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        EvenSample(1)

@@ -31,6 +31,7 @@ from pytest_parallel_lab.document.suite import (
 )
 from pytest_parallel_lab.options import LabOptions, write_output
 from pytest_parallel_lab.output.trace import TraceLog, events_from_recording, trace_text
+from pytest_parallel_lab.stats import EvenSample
 from pytest_parallel_lab.suite.gateways import count_gateways
 from pytest_parallel_lab.suite.model import calibrate, model_from_section
 from pytest_parallel_lab.suite.recorder import (
@@ -89,8 +90,9 @@ _NO_PARAM = object()
 
 #: The report classes of subtests (pytest >= 9; the pytest-subtests plugin).
 _SUBTEST_REPORTS = frozenset({"SubtestReport", "SubTestReport"})
-#: How many of the run's reports are kept to time their trip to an xdist controller.
-REPORT_SAMPLE = 32
+#: The run's reports kept to time their trip to an xdist controller: fewer than this,
+#: evenly spaced over the run.
+REPORT_SAMPLE = 48
 
 
 def report_roundtrip_s(config: pytest.Config, reports: list[pytest.TestReport]) -> float | None:
@@ -199,7 +201,7 @@ class SuiteTimingPlugin:
         self.cpu_mark = 0.0
         self.children_mark = 0.0
         #: a few of this run's reports, to time their trip to an xdist controller
-        self.report_sample: list[pytest.TestReport] = []
+        self.report_sample: EvenSample[pytest.TestReport] = EvenSample(REPORT_SAMPLE)
         #: the controller's CPU clock at the session start
         self.controller_cpu_start = 0.0
         #: when Ctrl-C (or pytest.exit) stopped the session, if it did
@@ -350,8 +352,10 @@ class SuiteTimingPlugin:
                 children = timing.children_cpu_time()
                 cpu = timing.process_time() - self.cpu_mark + children - self.children_mark
                 self.children_mark = children
-            if len(self.report_sample) < REPORT_SAMPLE and not self.is_worker:
-                self.report_sample.append(report)
+        if not self.is_worker:
+            # Spread over the whole run, subtests' reports among the rest: the first
+            # tests' reports alone may be unlike the run's (output, tracebacks).
+            self.report_sample.offer(report)
         self.report_log.append((nodeid, when, timing.perf_counter(), duration, outcome, used, cpu))
         if self.is_worker and when == "teardown":
             # One payload per test, on its last report: a third of the dicts to build,
@@ -509,7 +513,8 @@ class SuiteTimingPlugin:
         if self.exit_probe is not None:
             self.exit_probe.close()
         self.items, self.report_log, self.fixture_log = {}, [], []
-        self.shared_defs, self.fixture_ids, self.report_sample = {}, {}, []
+        self.shared_defs, self.fixture_ids = {}, {}
+        self.report_sample = EvenSample(REPORT_SAMPLE)
         self.recorder = SuiteRecorder(self.origin, keep_events=False)
         if self.trace is not None:
             self.trace.events = []
@@ -551,7 +556,7 @@ class SuiteTimingPlugin:
                 xdist_workers=xdist_n,
                 process_age_s=self.process_age,
                 cpus=self.options.cpus,
-                report_roundtrip_s=report_roundtrip_s(self.config, self.report_sample),
+                report_roundtrip_s=report_roundtrip_s(self.config, self.report_sample.items),
                 controller_cpu_s=self.controller_cpu_s if xdist_n else None,
                 other_cpu_s=self.other_cpu_s,
                 session_end_s=(
