@@ -11,9 +11,15 @@ configuration was the fastest measured one (a recommendation outside those modes
 for real too); and the plugin's cost: each repeat also runs the suite serially with
 ``-p no:parallel_lab``.
 
+``--condition`` plays the machines people have: ``hog`` runs everything beside a process
+spinning on one CPU (a busy shared runner: the serial run measures the other processes'
+demand and the prediction must allow for it), ``quota`` runs every pytest inside a cgroup
+with a quota of one CPU (a container; needs root), ``quiet`` the machine as it is.
+
 Usage: python benchmarks/bench_xdist_prediction.py [--repeats 2] [--save results.jsonl]
-[--keep DIR] [pkg[==ver]:testpath[:deps] ...]; ``--load results.jsonl`` prints the tables
-again; ``--keep`` copies each serial run's report into DIR.
+[--keep DIR] [--condition quiet|hog|quota] [pkg[==ver]:testpath[:deps] ...];
+``--load results.jsonl`` prints the tables again; ``--keep`` copies each serial run's
+report into DIR.
 """
 
 from __future__ import annotations
@@ -32,10 +38,11 @@ import sysconfig
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bench_busy_machine import hog, quota_of_one_cpu
 from tabulate import tabulate
 
 #: package spec, test path inside the sdist, extra test dependencies (comma separated)
@@ -68,8 +75,13 @@ RUN_TIMEOUT_S = 900
 
 
 def run(
-    cmd: list[str], cwd: Path | None = None, check: bool = True, timeout: float = RUN_TIMEOUT_S
+    cmd: list[str],
+    cwd: Path | None = None,
+    check: bool = True,
+    timeout: float = RUN_TIMEOUT_S,
+    enter: Callable[[], None] | None = None,
 ) -> str:
+    """*cmd*'s output; *enter* runs in the child before it execs (joins a cgroup)."""
     # Its own session: on a timeout the xdist workers go with it (they hold its pipes).
     process = subprocess.Popen(
         cmd,
@@ -78,6 +90,7 @@ def run(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=enter,
     )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
@@ -200,7 +213,15 @@ def prepare_suite(spec: str, work: Path) -> tuple[Path, list[str]]:
     return source, base
 
 
-def bench_one(spec: str, repeats: int, work: Path, keep: Path | None = None) -> list[object]:
+def bench_one(
+    spec: str,
+    repeats: int,
+    work: Path,
+    keep: Path | None = None,
+    enter: Callable[[], None] | None = None,
+) -> dict[str, object]:
+    """One suite's predictions against its actual runs; every pytest run calls *enter*
+    before it execs (``--condition quota``)."""
     package = spec.split(":")[0]
     source, base = prepare_suite(spec, work)
     predicted: dict[tuple[int, str], list[float]] = {mode: [] for mode in MODES}
@@ -212,13 +233,14 @@ def bench_one(spec: str, repeats: int, work: Path, keep: Path | None = None) -> 
     tests = 0
     for repeat in range(repeats):  # interleaved: every mode once per repeat
         # The plugin's cost: the same serial run with the plugin disabled, beside it.
-        out = run([*base, "-p", "no:parallel_lab"], cwd=source, check=False)
+        out = run([*base, "-p", "no:parallel_lab"], cwd=source, check=False, enter=enter)
         disabled.append(session_time(out))
         report = work / "serial.json"
         out = run(
             [*base, "--parallel-predict=2,4", f"--parallel-report-json={report}"],
             cwd=source,
             check=False,
+            enter=enter,
         )
         serial.append(session_time(out))
         if keep is not None:  # to predict again from the same runs (another model)
@@ -244,6 +266,7 @@ def bench_one(spec: str, repeats: int, work: Path, keep: Path | None = None) -> 
                     cwd=source,
                     check=False,
                     timeout=limit,
+                    enter=enter,
                 )
                 actual[(workers, dist)].append(session_time(out))
             except RuntimeError as exc:
@@ -381,23 +404,38 @@ def main() -> int:
         help="copy each serial run's JSON report into this directory "
         "(PACKAGE==VERSION-serial-REPEAT.json), to predict again from the same runs",
     )
+    parser.add_argument(
+        "--condition",
+        choices=("quiet", "hog", "quota"),
+        default="quiet",
+        help="quiet: the machine as it is; hog: beside a process spinning on one CPU; "
+        "quota: every pytest in a cgroup with a quota of one CPU (root)",
+    )
     args = parser.parse_args()
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, object]] = []
     if args.load is not None:
         rows = [_from_json(json.loads(line)) for line in args.load.read_text().splitlines()]
-    for spec in [] if args.load is not None else args.suites:
-        with suite_work(spec, "bench-xdist-") as work:
-            row = bench_one(spec, args.repeats, work, args.keep)
-            rows.append(row)
-            print(f"{spec}: done {_progress(row)}", file=sys.stderr, flush=True)
-            if args.save is not None:
-                with args.save.open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(_to_json(row)) + "\n")
+    with contextlib.ExitStack() as stack:
+        enter = None
+        if args.load is None and args.condition == "hog":
+            stack.enter_context(hog())
+        elif args.load is None and args.condition == "quota":
+            enter = stack.enter_context(quota_of_one_cpu())
+        for spec in [] if args.load is not None else args.suites:
+            with suite_work(spec, "bench-xdist-") as work:
+                row = bench_one(spec, args.repeats, work, args.keep, enter)
+                rows.append(row)
+                print(f"{spec}: done {_progress(row)}", file=sys.stderr, flush=True)
+                if args.save is not None:
+                    with args.save.open("a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(_to_json(row)) + "\n")
+    condition = "" if args.load is not None else f"; condition {args.condition}"
     print(
         f"{len(rows)} suites, {args.repeats} interleaved repeats, medians; "
         f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '(unset)')}"
+        f"{condition}"
     )
     for mode in MODES:
         print()
