@@ -140,3 +140,29 @@ def test_under_xdist_no_exit_probe_is_started(
     )
     result.assert_outcomes(passed=2)
     assert started == []
+
+
+def test_with_one_usable_cpu_no_exit_probe_slows_the_run_and_the_end_is_the_default(
+    lab: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One CPU (a container's quota): the probe's imports would share it with the
+    # collection and the tests that the prediction is calibrated from.
+    started: list[object] = []
+    monkeypatch.setattr(
+        "pytest_parallel_lab.suite.hooks.InterpreterExitProbe",
+        lambda modules: started.append(modules),
+    )
+    monkeypatch.setenv("PYTHON_CPU_COUNT", "1")
+    lab.makepyfile(test_two="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    result = lab.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--parallel-report", "--parallel-report-json=run.json"
+    )
+    result.assert_outcomes(passed=2)
+    assert started == []
+    calibration = json.loads((lab.path / "run.json").read_text())["suite"]["calibration"]
+    assert calibration["cpus"] == 1
+    assert (calibration["shutdown_s"], calibration["shutdown_measured"]) == (
+        XDIST_SHUTDOWN_S,
+        False,
+    )
+    result.stdout.fnmatch_lines(["*session end takes*(not measured: the default)*"])

@@ -226,9 +226,14 @@ class SuiteTimingPlugin:
             self.trace.origin = self.origin
         if not self.is_worker and not self.is_controller:
             self.machine_start = _machine_and_own_cpu()
-            # Started now, it imports while the tests run; timed at the session end.
-            # Under -n the workers' own ends are measured instead (node_down).
-            self.exit_probe = InterpreterExitProbe(plugin_modules(self.config))
+            # Started now, it imports while the tests run, on a CPU they leave free;
+            # timed at the session end. With one usable CPU (a container's quota) there
+            # is none: its imports would slow the collection and the tests it calibrates
+            # from (twice the collection time under a quota of one CPU), so the session
+            # end keeps the default. Under -n the workers' own ends are measured instead
+            # (node_down).
+            if self.options.cpus >= 2:
+                self.exit_probe = InterpreterExitProbe(plugin_modules(self.config))
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collected = timing.perf_counter()
