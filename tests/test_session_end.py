@@ -126,39 +126,39 @@ def test_under_xdist_the_workers_own_ends_are_measured_and_no_probe_is_started(
     assert 0.0 < calibration["shutdown_s"] < 60.0
 
 
-def test_under_xdist_no_exit_probe_is_started(
-    lab: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def probes_started(lab: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The exit probes an in-process run of two passing tests starts (none really is)."""
     started: list[object] = []
     monkeypatch.setattr(
         "pytest_parallel_lab.suite.hooks.InterpreterExitProbe",
         lambda modules: started.append(modules),
     )
     lab.makepyfile(test_two="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    return started
+
+
+def test_under_xdist_no_exit_probe_is_started(
+    lab: pytest.Pytester, probes_started: list[object]
+) -> None:
     result = lab.runpytest_inprocess(
         "-p", "no:cacheprovider", "-n", "2", "--parallel-report-json=run.json"
     )
     result.assert_outcomes(passed=2)
-    assert started == []
+    assert probes_started == []
 
 
 def test_with_one_usable_cpu_no_exit_probe_slows_the_run_and_the_end_is_the_default(
-    lab: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    lab: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, probes_started: list[object]
 ) -> None:
     # One CPU (a container's quota): the probe's imports would share it with the
     # collection and the tests that the prediction is calibrated from.
-    started: list[object] = []
-    monkeypatch.setattr(
-        "pytest_parallel_lab.suite.hooks.InterpreterExitProbe",
-        lambda modules: started.append(modules),
-    )
     monkeypatch.setenv("PYTHON_CPU_COUNT", "1")
-    lab.makepyfile(test_two="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
     result = lab.runpytest_inprocess(
         "-p", "no:cacheprovider", "--parallel-report", "--parallel-report-json=run.json"
     )
     result.assert_outcomes(passed=2)
-    assert started == []
+    assert probes_started == []
     calibration = json.loads((lab.path / "run.json").read_text())["suite"]["calibration"]
     assert calibration["cpus"] == 1
     assert (calibration["shutdown_s"], calibration["shutdown_measured"]) == (
