@@ -87,7 +87,8 @@ def _prediction_basis(section: SuiteSection) -> str:
         f"({number_cell(controller)} s on one CPU); a worker's session end takes "
         f"{number_cell(cal.shutdown_s)} s "
         f"({'measured' if cal.shutdown_measured else 'not measured: the default'}); "
-        f"{cal.cpus} CPUs;{_background_basis(cal)}{_remote_basis(section)} "
+        f"{cal.cpus} CPU{'' if cal.cpus == 1 else 's'};"
+        f"{_background_basis(cal)}{_remote_basis(section)} "
         f"{_first_use_basis(section)}."
     )
 
