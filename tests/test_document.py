@@ -124,6 +124,19 @@ def row(**changes: Any) -> dict[str, Any]:
     return data
 
 
+def test_every_name_the_package_offers_is_importable_from_it() -> None:
+    import pytest_parallel_lab.document as package
+
+    # each module is imported when one of its names is first asked for
+    assert set(package.__all__) == set(package._MODULES)
+    for name in package.__all__:
+        assert getattr(package, name) is getattr(
+            __import__(f"{package.__name__}.{package._MODULES[name]}", fromlist=[name]), name
+        )
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        package.nothing  # noqa: B018
+
+
 def test_a_saved_document_loads_back_equal(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
     save_document(DOCUMENT, path)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -392,3 +394,25 @@ def test_a_serial_section_has_no_cross_worker_summaries() -> None:
     assert section.last_worker_chain is None
     assert section.crashed_workers == ()
     assert [w.id for w in section.workers] == ["main"]
+
+
+def test_the_glue_an_xdist_worker_loads_to_time_tests_leaves_the_analysis_out() -> None:
+    # Every worker imports the suite glue as it starts: the calibration, the simulation
+    # and the run document are the controller's (or a plain run's), at the end.
+    code = (
+        "import sys, pytest_parallel_lab.suite.hooks\n"
+        "print(sorted(m for m in sys.modules if m.startswith('pytest_parallel_lab')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert "'pytest_parallel_lab.suite.recorder'" in loaded
+    for analysis in (
+        "suite.model",
+        "suite.simulate",
+        "suite.shards",
+        "suite.xdist_schedulers",
+        "document.run",
+        "document.records",
+    ):
+        assert f"'pytest_parallel_lab.{analysis}'" not in loaded

@@ -16,41 +16,25 @@ import os
 import statistics
 from collections.abc import Generator, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_parallel_lab import timing
 from pytest_parallel_lab.document.files import write_atomically
-from pytest_parallel_lab.document.run import RunDocument
-from pytest_parallel_lab.document.suite import (
-    ActualRun,
-    PredictedFrom,
-    Prediction,
-    SuiteSection,
-)
 from pytest_parallel_lab.options import LabOptions, write_output
 from pytest_parallel_lab.output.trace import TraceLog, events_from_recording, trace_text
 from pytest_parallel_lab.stats import EvenSample
-from pytest_parallel_lab.suite.gateways import count_gateways
-from pytest_parallel_lab.suite.model import calibrate, model_from_section
-from pytest_parallel_lab.suite.recorder import (
-    SHARED_SCOPES,
-    SuiteRecorder,
-    build_section,
-    fixture_id,
-)
+from pytest_parallel_lab.suite.recorder import SHARED_SCOPES, SuiteRecorder, fixture_id
 from pytest_parallel_lab.suite.session_end import InterpreterExitProbe
-from pytest_parallel_lab.suite.shards import predict_shards
-from pytest_parallel_lab.suite.simulate import (
-    SavedPrediction,
-    advise,
-    default_worker_counts,
-    predict_all,
-    predict_gateways,
-)
-from pytest_parallel_lab.suite.xdist_schedulers import xdist_scheduler_factory
 from pytest_parallel_lab.vocabulary import Outcome, Role
+
+# The calibration, the simulation and the document are imported where the section is
+# made (the controller's or a plain run's end): not by every xdist worker as it starts.
+if TYPE_CHECKING:
+    from pytest_parallel_lab.document.run import RunDocument
+    from pytest_parallel_lab.document.suite import Prediction, SuiteSection
+    from pytest_parallel_lab.suite.simulate import SavedPrediction
 
 #: The attribute of a test report that carries an xdist worker's suite timing.
 REPORT_ATTRIBUTE = "parallel_lab_suite"
@@ -546,6 +530,19 @@ class SuiteTimingPlugin:
         A run in which no test ran (``--co``, everything deselected) has nothing to
         predict from: no calibration, prediction or recommendation (issue 14).
         """
+        from pytest_parallel_lab.document.suite import ActualRun, PredictedFrom
+        from pytest_parallel_lab.suite.gateways import count_gateways
+        from pytest_parallel_lab.suite.model import calibrate, model_from_section
+        from pytest_parallel_lab.suite.recorder import build_section
+        from pytest_parallel_lab.suite.shards import predict_shards
+        from pytest_parallel_lab.suite.simulate import (
+            advise,
+            default_worker_counts,
+            predict_all,
+            predict_gateways,
+        )
+        from pytest_parallel_lab.suite.xdist_schedulers import xdist_scheduler_factory
+
         wall = self.wall_s if self.wall_s is not None else timing.perf_counter() - self.origin
         xdist = self.options.xdist
         xdist_n = xdist.workers if self.is_controller else 0
