@@ -29,8 +29,9 @@ from pytest_parallel_lab.suite.recorder import SHARED_SCOPES, SuiteRecorder, fix
 from pytest_parallel_lab.suite.session_end import InterpreterExitProbe
 from pytest_parallel_lab.vocabulary import Outcome, Role
 
-# The calibration, the simulation and the document are imported where the section is
-# made (the controller's or a plain run's end): not by every xdist worker as it starts.
+# The calibration, the simulation and the run document's records are imported where
+# the section is made (the controller's or a plain run's end): not by every xdist worker
+# as it starts.
 if TYPE_CHECKING:
     from pytest_parallel_lab.document.run import RunDocument
     from pytest_parallel_lab.document.suite import Prediction, SuiteSection
