@@ -122,8 +122,34 @@ def test_under_xdist_the_workers_own_ends_are_measured_and_no_probe_is_started(
     result.assert_outcomes(passed=2)
     calibration = json.loads((lab.path / "run.json").read_text())["suite"]["calibration"]
     assert calibration["shutdown_measured"] is True
-    # from each worker's last test to the controller hearing it go down: a real span
+    # from the last test's end to the workers being gone: a real span
     assert 0.0 < calibration["shutdown_s"] < 60.0
+
+
+def test_an_xdist_runs_session_end_and_time_include_its_workers_going_down(
+    lab: pytest.Pytester,
+) -> None:
+    # A worker that takes a second to go down after its session (its plugins' end,
+    # its interpreter's exit): xdist's controller waits for it, and pytest's session
+    # time has it. The run's time and session end read before that missed it.
+    lab.makeconftest(
+        """
+        import os, time
+
+        def pytest_unconfigure(config):
+            if os.environ.get("PYTEST_XDIST_WORKER"):
+                time.sleep(1.0)
+        """
+    )
+    lab.makepyfile(test_two="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    result = lab.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "2", "--parallel-report-json=run.json"
+    )
+    result.assert_outcomes(passed=2)
+    section = json.loads((lab.path / "run.json").read_text())["suite"]
+    assert section["calibration"]["shutdown_s"] >= 1.0
+    assert section["actual"]["wall_s"] >= 1.0
+    assert section["actual"]["wall_s"] == section["wall_s"]
 
 
 @pytest.fixture

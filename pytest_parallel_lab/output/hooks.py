@@ -68,6 +68,9 @@ class ReportPlugin:
             document = replace(document, sections=sections)
         return document
 
+    # trylast: after xdist's controller has torn its workers down in its own (plain)
+    # sessionfinish, so that a -n run's section has the whole session end.
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.document = document = self.build_document(session.config)
         options = self.options

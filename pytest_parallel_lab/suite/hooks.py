@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import statistics
 from collections.abc import Generator, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -199,8 +198,6 @@ class SuiteTimingPlugin:
         #: time other processes took during it (None: not measured)
         self.machine_start: tuple[float, float] | None = None
         self.other_cpu_s: float | None = None
-        #: under -n: when the controller heard each worker go down (by gateway id)
-        self.node_down: dict[str, float] = {}
 
     # --- session -----------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -216,7 +213,7 @@ class SuiteTimingPlugin:
             # is none: its imports would slow the collection and the tests it calibrates
             # from (twice the collection time under a quota of one CPU), so the session
             # end keeps the default. Under -n the workers' own ends are measured instead
-            # (node_down).
+            # (_workers_end_s).
             if self.options.cpus >= 2:
                 self.exit_probe = InterpreterExitProbe(plugin_modules(self.config))
 
@@ -382,17 +379,15 @@ class SuiteTimingPlugin:
             return None
         return max(0.0, (now[0] - start[0]) - (now[1] - start[1]))
 
-    def _workers_end_s(self) -> float | None:
-        """Under -n: how long the workers took from their last test's end to going down
-        (their interpreters' exit, their plugins' end of session), the median over the
-        workers; None in a plain run or when no worker was heard going down."""
-        ends = [
-            down - state.last_end
-            for worker, down in self.node_down.items()
-            for state in (self.recorder.workers.get(worker),)
-            if state is not None and 0.0 < state.last_end <= down
-        ]
-        return statistics.median(ends) if ends else None
+    def _workers_end_s(self, now: float) -> float | None:
+        """Under -n: from the last test's end on any worker to *now*, the report's
+        session finish, which comes after xdist's controller has torn its workers down
+        (their plugins' end of session, their interpreters' exit: pytest's session time
+        has it); None in a plain run, or when no worker ran a test."""
+        if not self.is_controller:
+            return None
+        ends = [state.last_end for state in self.recorder.workers.values() if state.last_end > 0.0]
+        return max(0.0, now - max(ends)) if ends else None
 
     def _send_session_end(self) -> None:
         """What a worker tells the controller once, with its ``workerfinished``
@@ -544,7 +539,10 @@ class SuiteTimingPlugin:
         )
         from pytest_parallel_lab.suite.xdist_schedulers import xdist_scheduler_factory
 
-        wall = self.wall_s if self.wall_s is not None else timing.perf_counter() - self.origin
+        # Under -n, until now: xdist's controller waits for its workers to go down in
+        # its own sessionfinish, before the report's (trylast), and the run's time has it.
+        now = timing.perf_counter()
+        wall = now - self.origin if self.is_controller or self.wall_s is None else self.wall_s
         xdist = self.options.xdist
         xdist_n = xdist.workers if self.is_controller else 0
         # A plain run's own items; under -n, what the workers sent at their end.
@@ -563,7 +561,7 @@ class SuiteTimingPlugin:
                 controller_cpu_s=self.controller_cpu_s if xdist_n else None,
                 other_cpu_s=self.other_cpu_s,
                 session_end_s=(
-                    self.exit_probe.measure() if self.exit_probe else self._workers_end_s()
+                    self.exit_probe.measure() if self.exit_probe else self._workers_end_s(now)
                 ),
             )
             calibration = replace(calibration, remote_startup_s=self.options.tx_startup)
@@ -652,7 +650,6 @@ class XdistSuiteHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        self.plugin.node_down[str(node.gateway.id)] = timing.perf_counter()
         if error:
             self.plugin.crashed_workers.append(str(node.gateway.id))
         output = getattr(node, "workeroutput", None)  # set when the worker finished
