@@ -307,7 +307,7 @@ def test_an_xdist_group_is_recorded_for_loadgroup(
     # Under -n the workers send the groups with their end of session (issue 11: they
     # were recorded by plain runs only).
     pytester.makepyfile(
-        """
+        test_one="""
         import pytest
         @pytest.mark.xdist_group("db")
         def test_a():
@@ -318,13 +318,35 @@ def test_an_xdist_group_is_recorded_for_loadgroup(
             pass
         def test_c():
             pass
-        """
+        """,
+        # marks on the module and on a class count for every test in them, as xdist's
+        # worker reads them (iter_markers)
+        test_two="""
+        import pytest
+        pytestmark = pytest.mark.xdist_group("mod")
+        def test_d():
+            pass
+        @pytest.mark.xdist_group("cls")
+        class TestE:
+            def test_e(self):
+                pass
+            @pytest.mark.xdist_group("db")
+            def test_f(self):
+                pass
+        """,
     )
     result = pytester.runpytest("-p", "no:asyncio", *xdist, "--parallel-report-json=run.json")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=6)
     suite = suite_of(pytester)
-    groups = {t["nodeid"].split("::")[1]: t["group"] for t in suite["tests"]}
-    assert groups == {"test_a": "db", "test_b": "db_net", "test_c": ""}
+    groups = {t["nodeid"].split("::")[-1]: t["group"] for t in suite["tests"]}
+    assert groups == {
+        "test_a": "db",
+        "test_b": "db_net",
+        "test_c": "",
+        "test_d": "mod",
+        "test_e": "cls_mod",
+        "test_f": "cls_db_mod",
+    }
     # with groups, loadgroup is one of the predicted modes
     assert "loadgroup" in {p["dist"] for p in suite["prediction"]}
 
