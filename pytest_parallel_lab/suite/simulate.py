@@ -172,21 +172,11 @@ def _simulate(
     #: the slowdown of the CPU part of the local tests that run now
     pace_now = 1.0
 
-    def begin_test(node: SimNode, index: int, cost: float, share: float, pace: float) -> None:
-        nonlocal sequence
-        node.running, node.cpu_share, node.started = True, share, now
-        node.current, node.cost, node.pace, node.done, node.since = index, cost, pace, 0.0, now
-        node.ran += 1
-        node.version += 1
-        sequence += 1
-        end = now + cost * (1.0 - share) + cost * share * pace
-        heappush(events, (end, sequence, done_kind, node, index, node.version))
-
-    def repace() -> None:
+    def repace(pace: float) -> None:
         """Processor sharing: when the CPU demand changes, the CPU part of every test
-        that runs on goes on at the new pace from now (its share done so far kept)."""
+        that runs on goes on at the new pace from now (its share done so far kept).
+        *pace* is ``slowdown(running_demand + controller_load)``."""
         nonlocal sequence, pace_now
-        pace = slowdown(running_demand + controller_load)
         if pace == pace_now:
             return  # every test that runs on goes at this pace already
         pace_now = pace
@@ -203,27 +193,48 @@ def _simulate(
             left = (1.0 - node.done) * (cost * (1.0 - share) + cost * share * pace)
             heappush(events, (now + left, sequence, done_kind, node, node.current, node.version))
 
-    def start_woken() -> None:
+    def start_woken() -> bool:
+        """Start what the woken workers can; True when one did (the CPU demand and
+        the others' pace are brought up to date then)."""
         # Workers that start together contend with each other from the start.
-        nonlocal running_demand
-        starting = []
-        for worker in sorted(woken) if len(woken) > 1 else woken:
-            node = pool[worker]
+        nonlocal running_demand, sequence
+        if len(woken) == 1:  # the common case: the worker whose test just ended
+            node = pool[woken.pop()]
             index = take(node)
-            if index is not None:
-                cost = run_cost(model, node, index)
-                # a test that takes no time demands no CPU
-                share = shares[index] if cost > 0.0 else 0.0
-                starting.append((node, index, cost, share))
-                if not node.remote:
-                    running_demand += share
-        woken.clear()
-        if not starting:
-            return
+            if index is None:
+                return False
+            cost = run_cost(model, node, index)
+            # a test that takes no time demands no CPU
+            share = shares[index] if cost > 0.0 else 0.0
+            starting = [(node, index, cost, share)]
+            if not node.remote:
+                running_demand += share
+        else:
+            starting = []
+            for worker in sorted(woken):
+                node = pool[worker]
+                index = take(node)
+                if index is not None:
+                    cost = run_cost(model, node, index)
+                    share = shares[index] if cost > 0.0 else 0.0
+                    starting.append((node, index, cost, share))
+                    if not node.remote:
+                        running_demand += share
+            woken.clear()
+            if not starting:
+                return False
         pace = slowdown(running_demand + controller_load)
         for node, index, cost, share in starting:
-            begin_test(node, index, cost, share, 1.0 if node.remote else pace)
-        repace()
+            own = 1.0 if node.remote else pace
+            node.running, node.cpu_share, node.started = True, share, now
+            node.current, node.cost, node.pace, node.done, node.since = index, cost, own, 0.0, now
+            node.ran += 1
+            node.version += 1
+            sequence += 1
+            end = now + cost * (1.0 - share) + cost * share * own
+            heappush(events, (end, sequence, done_kind, node, index, node.version))
+        repace(pace)
+        return True
 
     def finish(node: SimNode) -> None:
         # The worker's session ends: what it still has set up is torn down.
@@ -253,6 +264,8 @@ def _simulate(
     start_woken()
     controller_free = begin
     controller_busy = 0.0
+    # Only a stealing scheduler (worksteal) asks workers to give tests back.
+    steals = getattr(scheduler, "remove_pending_tests_from_node", None) is not None
     per_report = cal.controller_report_s
     while events:
         now, _, kind, node, index, value = heappop(events)
@@ -262,7 +275,9 @@ def _simulate(
             duration = now - node.started
             node.running = False
             if not node.remote:
-                running_demand = max(0.0, running_demand - node.cpu_share)
+                running_demand -= node.cpu_share
+                if running_demand < 0.0:
+                    running_demand = 0.0
             node.cpu_share = 0.0
             node.finish = now
             if node.refused_steal:
@@ -270,10 +285,11 @@ def _simulate(
                 node.stolen.append([])
             if node.last_was_final:
                 finish(node)
+                repace(slowdown(running_demand + controller_load))
             else:
                 woken.add(node.index)
-                start_woken()
-            repace()
+                if not start_woken():
+                    repace(slowdown(running_demand + controller_load))
             # The controller handles the test's reports in arrival order, then tells
             # the scheduler; meanwhile the worker goes on with the test it holds. Its
             # work is CPU: it shares the CPUs with the tests the local workers run now.
@@ -287,7 +303,8 @@ def _simulate(
         else:
             node.pending -= 1  # before the scheduler asks how many are left
             scheduler.mark_test_complete(node, index, value)
-            _hand_back_stolen(scheduler, pool)
+            if steals:
+                _hand_back_stolen(scheduler, pool)
             if scheduler.tests_finished:  # DSession.loop_once: every worker is told to stop
                 for other in pool:
                     other.shutdown()
