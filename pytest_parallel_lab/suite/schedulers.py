@@ -146,11 +146,16 @@ def count_pending(scheduler: Any) -> None:
     if own is None or not isinstance(assigned, dict):
         return
     calls = 0
+    #: the node of each workload met so far (checked on each use: the dict may change)
+    owners: dict[int, Any] = {}
 
     def pending_of(workload: Any) -> int:
         nonlocal calls
         calls += 1
-        node = next((n for n, w in assigned.items() if w is workload), None)
+        node = owners.get(id(workload))
+        if node is None or assigned.get(node) is not workload:
+            node = next((n for n, w in assigned.items() if w is workload), None)
+            owners[id(workload)] = node
         if node is None or not isinstance(node, SimNode):
             return int(own(scheduler, workload))
         if calls % PENDING_CHECK_EVERY == 0:

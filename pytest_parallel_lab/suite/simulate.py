@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+from collections import deque
 from collections.abc import Iterable, Sequence
 
 from pytest_parallel_lab.document.codec import DocumentError
@@ -267,8 +268,19 @@ def _simulate(
     # Only a stealing scheduler (worksteal) asks workers to give tests back.
     steals = getattr(scheduler, "remove_pending_tests_from_node", None) is not None
     per_report = cal.controller_report_s
-    while events:
-        now, _, kind, node, index, value = heappop(events)
+    # The controller handles reports in arrival order, each once it is free: its events
+    # come in time order, a queue beside the heap of the workers' test ends.
+    handled: deque[tuple[float, int, SimNode, int, float]] = deque()
+    while events or handled:
+        if handled and (
+            not events
+            or handled[0][0] < events[0][0]
+            or (handled[0][0] == events[0][0] and handled[0][1] < events[0][1])
+        ):
+            now, _, node, index, value = handled.popleft()
+            kind = handled_kind
+        else:
+            now, _, kind, node, index, value = heappop(events)
         if kind == done_kind:
             if value != node.version:
                 continue  # the test's end moved since (its pace changed)
@@ -299,7 +311,7 @@ def _simulate(
             controller_free = (now if now > controller_free else controller_free) + cost
             controller_busy += cost
             sequence += 1
-            heappush(events, (controller_free, sequence, handled_kind, node, index, duration))
+            handled.append((controller_free, sequence, node, index, duration))
         else:
             node.pending -= 1  # before the scheduler asks how many are left
             scheduler.mark_test_complete(node, index, value)
