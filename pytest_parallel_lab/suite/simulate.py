@@ -316,7 +316,10 @@ def _simulate(
             node.pending -= 1  # before the scheduler asks how many are left
             scheduler.mark_test_complete(node, index, value)
             if steals:
-                _hand_back_stolen(scheduler, pool)
+                for other in pool:
+                    if other.stolen:  # a worker answered a steal request
+                        _hand_back_stolen(scheduler, pool)
+                        break
             if scheduler.tests_finished:  # DSession.loop_once: every worker is told to stop
                 for other in pool:
                     other.shutdown()
