@@ -118,7 +118,7 @@ def item_groups(items: dict[str, tuple[int, pytest.Item]]) -> dict[str, str]:
     sorted and joined by "_").
 
     Each parent's names are read once, not once per test below it (``iter_markers``
-    walks the whole chain for every item: 8 ms of a 2,000-test run's end)."""
+    walks the whole chain for every item: 3.7 ms of a 2,000-test run's end)."""
     by_node: dict[int, frozenset[str]] = {}
 
     def chain_names(node: pytest.Item | pytest.Collector | None) -> frozenset[str]:

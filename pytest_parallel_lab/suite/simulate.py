@@ -199,31 +199,21 @@ def _simulate(
         the others' pace are brought up to date then)."""
         # Workers that start together contend with each other from the start.
         nonlocal running_demand, sequence
-        if len(woken) == 1:  # the common case: the worker whose test just ended
-            node = pool[woken.pop()]
+        starting = []
+        # the common case is one: the worker whose test just ended
+        for worker in sorted(woken) if len(woken) > 1 else woken:
+            node = pool[worker]
             index = take(node)
-            if index is None:
-                return False
-            cost = run_cost(model, node, index)
-            # a test that takes no time demands no CPU
-            share = shares[index] if cost > 0.0 else 0.0
-            starting = [(node, index, cost, share)]
-            if not node.remote:
-                running_demand += share
-        else:
-            starting = []
-            for worker in sorted(woken):
-                node = pool[worker]
-                index = take(node)
-                if index is not None:
-                    cost = run_cost(model, node, index)
-                    share = shares[index] if cost > 0.0 else 0.0
-                    starting.append((node, index, cost, share))
-                    if not node.remote:
-                        running_demand += share
-            woken.clear()
-            if not starting:
-                return False
+            if index is not None:
+                cost = run_cost(model, node, index)
+                # a test that takes no time demands no CPU
+                share = shares[index] if cost > 0.0 else 0.0
+                starting.append((node, index, cost, share))
+                if not node.remote:
+                    running_demand += share
+        woken.clear()
+        if not starting:
+            return False
         pace = slowdown(running_demand + controller_load)
         for node, index, cost, share in starting:
             own = 1.0 if node.remote else pace
@@ -265,8 +255,6 @@ def _simulate(
     start_woken()
     controller_free = begin
     controller_busy = 0.0
-    # Only a stealing scheduler (worksteal) asks workers to give tests back.
-    steals = getattr(scheduler, "remove_pending_tests_from_node", None) is not None
     per_report = cal.controller_report_s
     # The controller handles reports in arrival order, each once it is free: its events
     # come in time order, a queue beside the heap of the workers' test ends.
@@ -315,11 +303,10 @@ def _simulate(
         else:
             node.pending -= 1  # before the scheduler asks how many are left
             scheduler.mark_test_complete(node, index, value)
-            if steals:
-                for other in pool:
-                    if other.stolen:  # a worker answered a steal request
-                        _hand_back_stolen(scheduler, pool)
-                        break
+            for other in pool:
+                if other.stolen:  # a worker answered a steal request (worksteal)
+                    _hand_back_stolen(scheduler, pool)
+                    break
             if scheduler.tests_finished:  # DSession.loop_once: every worker is told to stop
                 for other in pool:
                     other.shutdown()
