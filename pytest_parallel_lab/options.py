@@ -37,6 +37,7 @@ from pytest_parallel_lab.vocabulary import Role
 
 if TYPE_CHECKING:
     from pytest_parallel_lab.document.records import Environment
+    from pytest_parallel_lab.document.suite import SuiteSection
     from pytest_parallel_lab.suite.simulate import SavedPrediction
 
 T = TypeVar("T")
@@ -72,6 +73,12 @@ HELP_PREDICT_SHARDS = (
 MAX_PREDICTED_SHARDS = 256
 HELP_PREDICT = "Worker counts to predict the xdist wall time for, e.g. 2,4,8 (default 2..CPUs)."
 HELP_PREDICT_FROM = "Predict the xdist wall time from a saved --parallel-report-json run."
+HELP_CALIBRATE_FROM = (
+    "Calibrate this run's xdist prediction with a saved -n N run of the same suite on "
+    "this machine (pytest -n 2 --parallel-report-json=PATH): the work tests repeat on a "
+    "worker that did not run what warmed their caches, a worker's start-up and session "
+    "end, the controller's cost per report."
+)
 HELP_PREDICT_TX_STARTUP = (
     "Seconds a remote xdist gateway (--tx ssh=..., socket=...) takes to start: the "
     "prediction adds the run's --tx gateways as workers with this start-up and CPUs of "
@@ -257,6 +264,9 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption("--parallel-predict-from", metavar="PATH", default=None, help=HELP_PREDICT_FROM)
     group.addoption(
+        "--parallel-calibrate-from", metavar="PATH", default=None, help=HELP_CALIBRATE_FROM
+    )
+    group.addoption(
         "--parallel-predict-shards",
         metavar="K",
         type=shards_option,
@@ -316,6 +326,8 @@ class LabOptions:
     #: worker counts to predict besides 2..usable CPUs
     predict: tuple[int, ...] = ()
     predict_from: str | None = None
+    #: --parallel-calibrate-from: a saved -n N run that calibrates this run's prediction
+    calibrate_from: str | None = None
     #: --parallel-predict-shards: predict 1..K machines (None: not asked)
     predict_shards: int | None = None
     #: xdist's ``--tx`` specs of this run (remote ones are predicted as gateways)
@@ -442,6 +454,7 @@ def read_options(config: pytest.Config) -> LabOptions:
         label=config.getoption("parallel_label"),
         predict=pick("parallel_predict", "parallel_predict", worker_counts_option) or (),
         predict_from=config.getoption("parallel_predict_from"),
+        calibrate_from=config.getoption("parallel_calibrate_from"),
         predict_shards=pick("parallel_predict_shards", "parallel_predict_shards", shards_option),
         tx=tuple(str(spec) for spec in getattr(option, "tx", None) or ()),
         tx_startup=pick(
@@ -573,6 +586,39 @@ def predict_from_saved_run(options: LabOptions) -> SavedPrediction | None:
         return predict_saved_run(document, options.predict)
     except DocumentError as exc:
         raise pytest.UsageError(f"{option}={given}: {exc}") from None
+
+
+def calibrating_run(options: LabOptions) -> SuiteSection | None:
+    """``--parallel-calibrate-from``'s saved ``-n N`` run, loaded and checked at
+    configure time: a file that is missing, not a run, or not an xdist run with suite
+    timing is a usage error before any test runs, and so is the option on a run that
+    makes no prediction of its own (one under -n, or without a report)."""
+    given = options.calibrate_from
+    if not given:
+        return None
+    from pytest_parallel_lab.document.codec import DocumentError
+    from pytest_parallel_lab.document.run import load_document
+    from pytest_parallel_lab.suite.calibration_run import check_xdist_run
+
+    option = flag("parallel_calibrate_from")
+    if options.xdist.role is Role.CONTROLLER:
+        raise pytest.UsageError(
+            f"{option}={given}: this run uses -n, and its own workers calibrate its "
+            f"prediction. Fix: drop {option}, or run without -n"
+        )
+    if not options.reporting:
+        raise pytest.UsageError(
+            f"{option}={given} calibrates this run's xdist prediction, and no report asks "
+            "for one. Fix: add --parallel-report (or --parallel-report-json=PATH, "
+            "--parallel-html=PATH)"
+        )
+    try:
+        return check_xdist_run(load_document(options.path(given)).suite)
+    except DocumentError as exc:
+        raise pytest.UsageError(
+            f"{option}={given}: {exc}. Fix: give the path of a run saved with "
+            "pytest -n 2 --parallel-report-json=PATH"
+        ) from None
 
 
 def write_output(

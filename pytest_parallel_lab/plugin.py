@@ -23,6 +23,7 @@ from pytest_parallel_lab.options import (
     OPTIONS_KEY,
     LabOptions,
     add_options,
+    calibrating_run,
     check_dask_scheduler,
     check_output_options,
     check_safety_options,
@@ -63,11 +64,12 @@ def pytest_configure(config: pytest.Config) -> None:
     options = read_options(config)
     config.stash[OPTIONS_KEY] = options  # before the backends: the built-ins read it
     registry = _registry(config, options)
-    saved = None
+    saved = calibrating = None
     if options.xdist.role is not Role.WORKER:
         check_output_options(options)
         check_safety_options(options, config.pluginmanager.hasplugin("xdist"))
         saved = predict_from_saved_run(options)
+        calibrating = calibrating_run(options)
     check_dask_scheduler(options)
     from pytest_parallel_lab.marked import hooks as marked_hooks
     from pytest_parallel_lab.marked.session import MARKED_KEY, MarkedSession
@@ -86,7 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if options.times_suite:
         from pytest_parallel_lab.suite.hooks import SuiteTimingPlugin, XdistSuiteHooks
 
-        suite = SuiteTimingPlugin(config, options, saved)
+        suite = SuiteTimingPlugin(config, options, saved, calibrating)
         config.pluginmanager.register(suite, SUITE_PLUGIN_NAME)
         if config.pluginmanager.hasplugin("xdist") and options.xdist.role is Role.CONTROLLER:
             config.pluginmanager.register(XdistSuiteHooks(suite), SUITE_XDIST_PLUGIN_NAME)

@@ -7,7 +7,8 @@ the reports and the JSON. Keys are described in ``docs/suite-analysis.md``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from pytest_parallel_lab.vocabulary import Outcome
 
@@ -161,6 +162,15 @@ class Calibration:
     #: with the workers as with the measured run (``suite/model.py``
     #: ``background_demand``); 0.0 when not measured
     background_demand: float = 0.0
+    #: the saved ``-n N`` run that calibrated the prediction
+    #: (``--parallel-calibrate-from``, ``suite/calibration_run.py``): its workers and
+    #: the tests timed in both runs (0: not calibrated)
+    calibration_workers: int = 0
+    calibration_tests: int = 0
+    #: per node id, the CPU seconds a test repeats on a worker that did not run the
+    #: test that warmed it (a cache, an import) in this run, one full miss, as that run
+    #: showed it (a worker of ``-n N`` misses ``1 - 1/N`` of it); only the tests found
+    repeated: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

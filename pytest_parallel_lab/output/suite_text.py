@@ -89,7 +89,36 @@ def _prediction_basis(section: SuiteSection) -> str:
         f"({'measured' if cal.shutdown_measured else 'not measured: the default'}); "
         f"{cal.cpus} CPU{'' if cal.cpus == 1 else 's'};"
         f"{_background_basis(cal)}{_remote_basis(section)} "
-        f"{_first_use_basis(section)}."
+        f"{_first_use_basis(section)}.{_calibration_basis(section)}"
+    )
+
+
+def _calibration_basis(section: SuiteSection) -> str:
+    """What a saved -n N run (``--parallel-calibrate-from``) measured, when one did, and
+    how much of the shown prediction rests on the work it found repeated."""
+    cal = section.calibration
+    if cal is None or not cal.calibration_workers:
+        return ""
+    if cal.repeated:
+        repeated_s = sum(cal.repeated.values())
+        found = (
+            f"{len(cal.repeated)} of the {cal.calibration_tests} tests in both runs "
+            f"repeat {number_cell(repeated_s)} s of CPU work on a worker that did not "
+            "run what warmed it"
+        )
+        chosen = _shown_prediction(section)
+        if chosen is not None and chosen.wall_s > 0.0 and chosen.workers > 1:
+            per_worker = (1.0 - 1.0 / chosen.workers) * repeated_s / chosen.workers
+            found += (
+                f" (-n {chosen.workers} --dist {chosen.dist}: about "
+                f"{number_cell(per_worker)} s, {per_worker / chosen.wall_s:.0%}, of its "
+                f"predicted {number_cell(chosen.wall_s)} s)"
+            )
+    else:
+        found = f"none of the {cal.calibration_tests} tests in both runs repeats work"
+    return (
+        f" Calibrated by a saved -n {cal.calibration_workers} run: {found}; the start-up "
+        "and the controller's cost per report are that run's."
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import warnings
 from collections.abc import Generator, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -160,11 +161,14 @@ class SuiteTimingPlugin:
         config: pytest.Config,
         options: LabOptions,
         saved: SavedPrediction | None = None,
+        calibrating: SuiteSection | None = None,
     ) -> None:
         self.config = config
         self.options = options
         #: ``--parallel-predict-from``'s saved run, predicted at configure time
         self.saved = saved
+        #: ``--parallel-calibrate-from``'s saved -n N run, checked at configure time
+        self.calibrating = calibrating
         self.is_worker = options.xdist.role is Role.WORKER
         # xdist's controller runs no tests: it merges what the workers send.
         self.is_controller = options.xdist.role is Role.CONTROLLER
@@ -586,6 +590,9 @@ class SuiteTimingPlugin:
             )
             calibration = replace(calibration, remote_startup_s=self.options.tx_startup)
             section = replace(section, calibration=calibration)
+            if self.calibrating is not None:
+                section = self._calibrated(section)
+                calibration = section.calibration or calibration
             model = model_from_section(section)
             if model.first_use:  # estimated by the model from the tests: in the report too
                 calibration = replace(
@@ -628,6 +635,30 @@ class SuiteTimingPlugin:
         if source and self.saved is not None:
             section = replace(section, predicted_from=PredictedFrom(source, self.predict_from_text))
         return section
+
+    def _calibrated(self, section: SuiteSection) -> SuiteSection:
+        """*section* with what ``--parallel-calibrate-from``'s run measured; as it was,
+        with a warning, when that run has none of this run's tests."""
+        from pytest_parallel_lab.document.codec import DocumentError
+        from pytest_parallel_lab.suite.calibration_run import calibrated, calibration_from_run
+
+        assert self.calibrating is not None
+        try:
+            cal = section.calibration
+            send_s = cal.worker_report_s if cal is not None else 0.0
+            run = calibration_from_run(self.calibrating, section, send_s)
+        except DocumentError as exc:
+            given = self.options.calibrate_from
+            warnings.warn(
+                pytest.PytestWarning(
+                    f"--parallel-calibrate-from={given}: {exc}; the prediction is not "
+                    "calibrated. Fix: save a -n 2 run of this suite's tests with "
+                    "pytest -n 2 --parallel-report-json=PATH"
+                ),
+                stacklevel=1,
+            )
+            return section
+        return calibrated(section, run)
 
     @functools.cached_property
     def predict_from_text(self) -> str:

@@ -54,6 +54,9 @@ class SimTest:
     first_use_s: float = 0.0
     #: the units (SuiteModel.first_use) whose cost a worker pays on its first test of them
     first_use_units: tuple[str, ...] = ()
+    #: CPU seconds of work it repeats on a worker that did not run the test that
+    #: warmed it (``suite/calibration_run.py``); a worker of ``-n N`` pays ``1 - 1/N``
+    repeated_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,13 @@ class SuiteModel:
     def cpu_shares(self) -> list[float]:
         """Per test, the share of its cost that contends for a CPU."""
         return [t.cpu_share for t in self.tests]
+
+    @functools.cached_property
+    def repeated(self) -> list[float] | None:
+        """Per test, the work it repeats on a worker that missed what warmed it; None
+        when no test has any (the model is not calibrated by a saved -n run)."""
+        found = [t.repeated_s for t in self.tests]
+        return found if any(found) else None
 
     @functools.cached_property
     def report_counts(self) -> list[int]:
@@ -233,6 +243,8 @@ def model_from_section(section: SuiteSection) -> SuiteModel:
         return kept
 
     rows = sorted(section.tests, key=lambda r: (r.index, r.start_s))
+    calibration = section.calibration or Calibration()
+    repeated = calibration.repeated
     first_use = estimate_first_use(rows)
     paid = first_use.paid_s or (0.0,) * len(rows)
     units = first_use.units or ((),) * len(rows)
@@ -247,13 +259,14 @@ def model_from_section(section: SuiteSection) -> SuiteModel:
             r.group,
             min(p, max(0.0, r.total_s - r.fixture_s)),
             u,
+            repeated.get(r.nodeid, 0.0) if repeated else 0.0,
         )
         for r, p, u in zip(rows, paid, units, strict=True)
     )
     return SuiteModel(
         tests,
         fixtures,
-        section.calibration or Calibration(),
+        calibration,
         serial_wall_s(section),
         first_use.costs,
     )

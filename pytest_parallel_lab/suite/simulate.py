@@ -135,6 +135,10 @@ def _simulate(
         return slow if slow > 1.0 else 1.0
 
     shares, reports = model.cpu_shares, model.report_counts
+    # A test's repeated work (calibrated by a saved -n run): its worker missed the test
+    # that warmed it with a chance of 1 - 1/N; that work is CPU work.
+    repeats = model.repeated
+    miss = 1.0 - 1.0 / workers
     # (time, sequence, kind, node, test, the test's version when done, else its duration)
     events: list[tuple[float, int, int, SimNode, int, float]] = []
     sequence = 0
@@ -208,6 +212,10 @@ def _simulate(
                 cost = run_cost(model, node, index)
                 # a test that takes no time demands no CPU
                 share = shares[index] if cost > 0.0 else 0.0
+                if repeats is not None and repeats[index]:
+                    extra = miss * repeats[index]
+                    share = (share * cost + extra) / (cost + extra)
+                    cost += extra
                 starting.append((node, index, cost, share))
                 if not node.remote:
                     running_demand += share
