@@ -16,10 +16,17 @@ spinning on one CPU (a busy shared runner: the serial run measures the other pro
 demand and the prediction must allow for it), ``quota`` runs every pytest inside a cgroup
 with a quota of one CPU (a container; needs root), ``quiet`` the machine as it is.
 
+``--calibrate`` first runs each whole suite once under ``-n 2`` with
+``--parallel-report-json`` (as a CI job saves one), and beside each prediction of the
+serial run puts the one ``--parallel-calibrate-from`` makes from the same serial report
+and that run (the plugin's own functions, in this process): the tables gain a
+"calibrated" column. Its ``-n 2 --dist load`` is not an independent check (the
+calibrating run is one of that mode); the other modes are.
+
 Usage: python benchmarks/bench_xdist_prediction.py [--repeats 2] [--save results.jsonl]
-[--keep DIR] [--condition quiet|hog|quota] [pkg[==ver]:testpath[:deps] ...];
+[--keep DIR] [--condition quiet|hog|quota] [--calibrate] [pkg[==ver]:testpath[:deps] ...];
 ``--load results.jsonl`` prints the tables again; ``--keep`` copies each serial run's
-report into DIR.
+report (and with ``--calibrate`` the -n 2 run's) into DIR.
 """
 
 from __future__ import annotations
@@ -213,17 +220,60 @@ def prepare_suite(spec: str, work: Path) -> tuple[Path, list[str]]:
     return source, base
 
 
+def calibrated_predictions(
+    report: Path, calibration: Path
+) -> tuple[dict[tuple[int, str], float], tuple[int, str | None], float]:
+    """What ``--parallel-calibrate-from=calibration`` predicts from the serial *report*:
+    each (-n, --dist), the recommendation, and the repeated work (one full miss) the
+    -n 2 run found."""
+    from pytest_parallel_lab.document.run import load_document
+    from pytest_parallel_lab.suite.calibration_run import calibrated, calibration_from_run
+    from pytest_parallel_lab.suite.model import model_from_section
+    from pytest_parallel_lab.suite.simulate import advise, predict_all
+
+    section = load_document(report).suite
+    saved = load_document(calibration).suite
+    assert section is not None
+    assert saved is not None
+    assert section.calibration is not None
+    measured = calibration_from_run(saved, section, section.calibration.worker_report_s)
+    calibrated_section = calibrated(section, measured)
+    predictions = predict_all(model_from_section(calibrated_section), sorted({w for w, _ in MODES}))
+    advice = advise(predictions, section.wall_s)
+    by_mode = {(p.workers, p.dist): p.wall_s for p in predictions}
+    cal = calibrated_section.calibration
+    assert cal is not None
+    return by_mode, (advice.workers, advice.dist), sum(cal.repeated.values())
+
+
 def bench_one(
     spec: str,
     repeats: int,
     work: Path,
     keep: Path | None = None,
     enter: Callable[[], None] | None = None,
+    calibrate: bool = False,
 ) -> dict[str, object]:
     """One suite's predictions against its actual runs; every pytest run calls *enter*
-    before it execs (``--condition quota``)."""
+    before it execs (``--condition quota``); with *calibrate*, the calibrated
+    predictions beside them."""
     package = spec.split(":")[0]
     source, base = prepare_suite(spec, work)
+    calibration = work / "calibration.json"
+    if calibrate:
+        # A whole -n 2 run, as CI saves one: a run of some files would miss the tests
+        # that warm the caches in the serial run.
+        run(
+            [*base, "-n", "2", f"--parallel-report-json={calibration}"],
+            cwd=source,
+            check=False,
+            enter=enter,
+        )
+        if keep is not None:
+            shutil.copyfile(calibration, keep / f"{package}-calibration.json")
+    calibrated: dict[tuple[int, str], list[float]] = {mode: [] for mode in MODES}
+    calibrated_advice: list[tuple[int, str | None]] = []
+    repeated_found: list[float] = []
     predicted: dict[tuple[int, str], list[float]] = {mode: [] for mode in MODES}
     actual: dict[tuple[int, str], list[float]] = {mode: [] for mode in MODES}
     serial: list[float] = []
@@ -254,6 +304,12 @@ def bench_one(
         recommended = suite["recommended"]
         chosen = (recommended["workers"], recommended["dist"])
         advice.append(chosen)
+        if calibrate:
+            by_mode, their_choice, repeated = calibrated_predictions(report, calibration)
+            for mode in MODES:
+                calibrated[mode].append(by_mode[mode])
+            calibrated_advice.append(their_choice)
+            repeated_found.append(repeated)
         if chosen[0] and chosen not in actual and chosen not in failed:
             # A recommendation outside MODES is run for real too, from this repeat on.
             actual[chosen] = []
@@ -285,6 +341,7 @@ def bench_one(
         "serial": s,
         "disabled": statistics.median(disabled),
         "overhead": overhead,
+        "repeats": repeats,
     }
     for mode in MODES:
         result[f"{mode}"] = (statistics.median(predicted[mode]), statistics.median(actual[mode]))
@@ -294,6 +351,12 @@ def bench_one(
     chosen = statistics.mode(advice)
     chosen_time = measured.get(chosen)  # type: ignore[call-overload]
     result["advice"] = (chosen, best, chosen_time, measured[best])
+    if calibrate:
+        result["repeated s"] = statistics.median(repeated_found)
+        for mode in MODES:
+            result[f"{mode} calibrated"] = statistics.median(calibrated[mode])
+        theirs = statistics.mode(calibrated_advice)
+        result["calibrated advice"] = (theirs, best, measured.get(theirs), measured[best])  # type: ignore[call-overload]
     return result
 
 
@@ -315,6 +378,12 @@ def mode_table(rows: list[dict[str, object]], mode: tuple[int, str]) -> str:
             ]
         )
     headers = ["package", "tests", "serial s", "actual s", "predicted s", "error", "naive error"]
+    if any(f"{mode} calibrated" in row for row in rows):
+        headers += ["calibrated s", "calibrated error"]
+        for line, row in zip(table, rows, strict=True):
+            c = row.get(f"{mode} calibrated")
+            a = float(line[3])
+            line += ["", ""] if c is None else [f"{c:.2f}", f"{100 * (c - a) / a:+.1f}%"]  # type: ignore[operator]
     return f"-n {mode[0]} --dist {mode[1]}\n" + tabulate(table, headers)
 
 
@@ -341,10 +410,12 @@ def overhead_table(rows: list[dict[str, object]]) -> str:
     return "the plugin's cost, serial session time\n" + tabulate(table, headers)
 
 
-def advice_table(rows: list[dict[str, object]]) -> str:
+def advice_table(rows: list[dict[str, object]], key: str = "advice") -> str:
     table = []
     for row in rows:
-        chosen, best, chosen_time, best_time = row["advice"]  # type: ignore[misc]
+        if key not in row:
+            continue
+        chosen, best, chosen_time, best_time = row[key]  # type: ignore[misc]
 
         def name(mode: tuple[int, str | None]) -> str:
             return "serial" if mode[0] == 0 else f"-n {mode[0]} {mode[1]}"
@@ -358,7 +429,21 @@ def advice_table(rows: list[dict[str, object]]) -> str:
             ]
         )
     headers = ["package", "recommended", "actual best", "recommended / best"]
-    return "recommendation (among serial and the measured modes)\n" + tabulate(table, headers)
+    title = "recommendation" if key == "advice" else "calibrated recommendation"
+    return f"{title} (among serial and the measured modes)\n" + tabulate(table, headers)
+
+
+def repeated_table(rows: list[dict[str, object]]) -> str:
+    """The repeated work each suite's -n 2 run found (``--calibrate``), against the
+    serial run's time."""
+    table = [
+        [row["package"], f"{row['repeated s']:.2f}", f"{row['serial']:.2f}"]
+        for row in rows
+        if "repeated s" in row
+    ]
+    return "work repeated on a worker that missed what warmed it (calibration)\n" + tabulate(
+        table, ["package", "repeated s (one full miss)", "serial s"]
+    )
 
 
 def _to_json(row: dict[str, object]) -> dict[str, object]:
@@ -370,8 +455,10 @@ def _from_json(saved: dict[str, Any]) -> dict[str, object]:
     row: dict[str, object] = dict(saved)
     for mode in MODES:
         row[f"{mode}"] = tuple(saved[f"{mode}"])
-    chosen, best, chosen_time, best_time = saved["advice"]
-    row["advice"] = (tuple(chosen), tuple(best), chosen_time, best_time)
+    for key in ("advice", "calibrated advice"):
+        if key in saved:
+            chosen, best, chosen_time, best_time = saved[key]
+            row[key] = (tuple(chosen), tuple(best), chosen_time, best_time)
     return row
 
 
@@ -411,6 +498,12 @@ def main() -> int:
         help="quiet: the machine as it is; hog: beside a process spinning on one CPU; "
         "quota: every pytest in a cgroup with a quota of one CPU (root)",
     )
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="also predict with --parallel-calibrate-from a whole -n 2 run of each "
+        "suite, from the same serial reports",
+    )
     args = parser.parse_args()
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
@@ -425,15 +518,18 @@ def main() -> int:
             enter = stack.enter_context(quota_of_one_cpu())
         for spec in [] if args.load is not None else args.suites:
             with suite_work(spec, "bench-xdist-") as work:
-                row = bench_one(spec, args.repeats, work, args.keep, enter)
+                row = bench_one(spec, args.repeats, work, args.keep, enter, args.calibrate)
                 rows.append(row)
                 print(f"{spec}: done {_progress(row)}", file=sys.stderr, flush=True)
                 if args.save is not None:
                     with args.save.open("a", encoding="utf-8") as handle:
                         handle.write(json.dumps(_to_json(row)) + "\n")
     condition = "" if args.load is not None else f"; condition {args.condition}"
+    # a saved file says how many repeats made it (older ones do not: unknown)
+    counts = {row.get("repeats", "?") for row in rows} if args.load is not None else {args.repeats}
+    repeats = "/".join(str(c) for c in sorted(counts, key=str))
     print(
-        f"{len(rows)} suites, {args.repeats} interleaved repeats, medians; "
+        f"{len(rows)} suites, {repeats} interleaved repeats, medians; "
         f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '(unset)')}"
         f"{condition}"
     )
@@ -442,6 +538,11 @@ def main() -> int:
         print(mode_table(rows, mode))
     print()
     print(advice_table(rows))
+    if any("calibrated advice" in row for row in rows):
+        print()
+        print(advice_table(rows, "calibrated advice"))
+        print()
+        print(repeated_table(rows))
     print()
     print(overhead_table(rows))
     return 0
