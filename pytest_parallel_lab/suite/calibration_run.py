@@ -10,15 +10,16 @@ compiled rules, a locale's data) is invisible to it. A run saved with
 it: such a test's CPU time there is longer than in the serial run.
 
 :func:`calibration_from_run` matches the tests by node id. A test's *excess* is its CPU
-time under ``-n N`` minus its serial CPU time; the median excess of its module is taken
-off (what every test there pays alike: the report sends inside its CPU time, CPUs
-shared with the other workers), and what is left counts as repeated work when it is
-at least :data:`REPEAT_MIN_S`. On a worker of the saved run a test misses the warming
-test with a chance of ``1 - 1/N`` (the warming test ran on one of the ``N`` workers),
-so the test's cost of one full miss is its repeated work over ``1 - 1/N``; the
-simulation of ``-n M`` charges ``1 - 1/M`` of it (``suite/simulate.py``). The first
-test of a first-use unit on its worker is left out: the first-use estimate charges
-that already. The saved run's start-up, its controller's cost per report and its
+time under ``-n N`` minus its serial CPU time and minus its own report sends (inside its
+CPU time there; a test with subtests sends many); the median excess of its module is
+taken off (what every test there pays alike: CPUs shared with the other workers), and
+what is left counts as repeated work when it is at least :data:`REPEAT_MIN_S` and
+:data:`REPEAT_MIN_RATIO` of the test's serial CPU time. On a worker of the saved run a
+test misses the warming test with a chance of ``1 - 1/N`` (the warming test ran on one
+of the ``N`` workers), so the test's cost of one full miss is its repeated work over ``1
+- 1/N``; the simulation of ``-n M`` charges ``1 - 1/M`` of it (``suite/simulate.py``).
+The first test of a first-use unit on its worker is left out: the first-use estimate
+charges that already. The saved run's start-up, its controller's cost per report and its
 session end (when this run measured none) replace this run's estimates.
 
 The saved run must be of the whole suite on this machine: a run of some of the files
@@ -189,11 +190,11 @@ def calibration_from_run(
 
 
 def calibrated(section: SuiteSection, run: RunCalibration) -> SuiteSection:
-    """*section* (this run's, with its calibration) with what the saved run measured in
-    its calibration: each test's repeated work, the start-up and the controller's cost per report in
-    place of this run's estimates; but a session end this run measured stays (the probe
-    times a worker interpreter's whole exit, the controller of an xdist run only hears
-    the workers finish)."""
+    """*section* (this run's) with what the saved run measured in its calibration: each
+    test's repeated work, and the start-up and the controller's cost per report in place
+    of this run's estimates; but a session end this run measured stays (the probe times
+    a worker interpreter's whole exit, the controller of an xdist run only hears the
+    workers finish)."""
     calibration = section.calibration or Calibration()
     end = calibration.shutdown_s
     if run.shutdown_s is not None and not calibration.shutdown_measured:
