@@ -227,7 +227,7 @@ def calibrated_predictions(
     each (-n, --dist), the recommendation, and the repeated work (one full miss) the
     -n 2 run found."""
     from pytest_parallel_lab.document.run import load_document
-    from pytest_parallel_lab.suite.calibration_run import calibrated, calibration_from_run
+    from pytest_parallel_lab.suite.calibration_run import calibrate_with_run
     from pytest_parallel_lab.suite.model import model_from_section
     from pytest_parallel_lab.suite.simulate import advise, predict_all
 
@@ -235,9 +235,7 @@ def calibrated_predictions(
     saved = load_document(calibration).suite
     assert section is not None
     assert saved is not None
-    assert section.calibration is not None
-    measured = calibration_from_run(saved, section, section.calibration.worker_report_s)
-    calibrated_section = calibrated(section, measured)
+    calibrated_section = calibrate_with_run(section, saved)
     predictions = predict_all(model_from_section(calibrated_section), sorted({w for w, _ in MODES}))
     advice = advise(predictions, section.wall_s)
     by_mode = {(p.workers, p.dist): p.wall_s for p in predictions}

@@ -207,8 +207,17 @@ def calibrated(section: SuiteSection, run: RunCalibration) -> SuiteSection:
             controller_report_s=run.controller_report_s,
             calibration_workers=run.workers,
             calibration_tests=run.matched,
-            repeated=dict(run.repeated),
+            repeated=run.repeated,
             shutdown_s=end,
             shutdown_measured=calibration.shutdown_measured or run.shutdown_s is not None,
         ),
     )
+
+
+def calibrate_with_run(section: SuiteSection, saved: SuiteSection) -> SuiteSection:
+    """*section* (this run's) calibrated by the *saved* ``-n N`` run, a worker's cost of
+    sending a report taken from this run's calibration; a :class:`DocumentError` when
+    the saved run cannot calibrate it (see :func:`calibration_from_run`)."""
+    cal = section.calibration
+    send_s = cal.worker_report_s if cal is not None else 0.0
+    return calibrated(section, calibration_from_run(saved, section, send_s))

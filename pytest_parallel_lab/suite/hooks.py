@@ -640,13 +640,11 @@ class SuiteTimingPlugin:
         """*section* with what ``--parallel-calibrate-from``'s run measured; as it was,
         with a warning, when that run has none of this run's tests."""
         from pytest_parallel_lab.document.codec import DocumentError
-        from pytest_parallel_lab.suite.calibration_run import calibrated, calibration_from_run
+        from pytest_parallel_lab.suite.calibration_run import calibrate_with_run
 
         assert self.calibrating is not None
         try:
-            cal = section.calibration
-            send_s = cal.worker_report_s if cal is not None else 0.0
-            run = calibration_from_run(self.calibrating, section, send_s)
+            return calibrate_with_run(section, self.calibrating)
         except DocumentError as exc:
             given = self.options.calibrate_from
             warnings.warn(
@@ -658,7 +656,6 @@ class SuiteTimingPlugin:
                 stacklevel=1,
             )
             return section
-        return calibrated(section, run)
 
     @functools.cached_property
     def predict_from_text(self) -> str:

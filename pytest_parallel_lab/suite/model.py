@@ -259,7 +259,7 @@ def model_from_section(section: SuiteSection) -> SuiteModel:
             r.group,
             min(p, max(0.0, r.total_s - r.fixture_s)),
             u,
-            repeated.get(r.nodeid, 0.0) if repeated else 0.0,
+            repeated.get(r.nodeid, 0.0),
         )
         for r, p, u in zip(rows, paid, units, strict=True)
     )
