@@ -124,6 +124,11 @@ class SuiteModel:
         ]
 
     @functools.cached_property
+    def first_use_units(self) -> list[tuple[str, ...]]:
+        """Per test, its first-use units (read once per simulated test)."""
+        return [t.first_use_units for t in self.tests]
+
+    @functools.cached_property
     def test_costs(self) -> list[float]:
         """Per test, its own cost without the first-use cost it paid (a worker pays
         that on its first test of the unit, see :func:`run_cost`), plus the per-test

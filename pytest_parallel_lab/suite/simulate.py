@@ -135,6 +135,7 @@ def _simulate(
         return slow if slow > 1.0 else 1.0
 
     shares, reports = model.cpu_shares, model.report_counts
+    test_costs, contexts, first_use_units = model.test_costs, model.contexts, model.first_use_units
     # A test's repeated work (calibrated by a saved -n run): its worker missed the test
     # that warmed it with a chance of 1 - 1/N; that work is CPU work.
     repeats = model.repeated
@@ -209,7 +210,10 @@ def _simulate(
             node = pool[worker]
             index = take(node)
             if index is not None:
-                cost = run_cost(model, node, index)
+                if node.context is contexts[index] and not first_use_units[index]:
+                    cost = test_costs[index]  # run_cost's answer: nothing to set up
+                else:
+                    cost = run_cost(model, node, index)
                 # a test that takes no time demands no CPU
                 share = shares[index] if cost > 0.0 else 0.0
                 if repeats is not None and repeats[index]:
@@ -232,7 +236,8 @@ def _simulate(
             sequence += 1
             end = now + cost * (1.0 - share) + cost * share * own
             heappush(events, (end, sequence, done_kind, node, index, node.version))
-        repace(pace)
+        if pace != pace_now:
+            repace(pace)
         return True
 
     def finish(node: SimNode) -> None:
