@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -26,6 +27,7 @@ from pytest_parallel_lab.document import (
     save_document,
     write_atomically,
 )
+from pytest_parallel_lab.document.codec import from_json, to_json
 from pytest_parallel_lab.document.files import describe_size, read_regular_file
 from pytest_parallel_lab.document.strict_json import format_place, parse_strict_json
 from pytest_parallel_lab.document.suite import (
@@ -694,3 +696,43 @@ def test_strict_json_names_the_place_of_what_no_run_holds(text: str, message: st
 def test_strict_json_reads_a_surrogate_pair_and_finite_numbers_as_json_does() -> None:
     text = '{"t": "\\ud83d\\ude00", "n": [1, 2.5, -0.0, 1e300]}'
     assert parse_strict_json(text, "run.json") == json.loads(text)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Inner:
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _EveryKind:
+    text: str
+    number: float
+    maybe: float | None
+    names: tuple[str, ...]
+    kind: Kind
+    inner: _Inner
+    inners: tuple[_Inner, ...]
+    table: dict[str, int]
+    renamed: int = dataclasses.field(default=0, metadata={"json": "other"})
+
+
+def test_a_record_is_encoded_field_by_field_as_each_field_type_says() -> None:
+    # Plain fields are taken as they are; the others become plain JSON types.
+    record = _EveryKind(
+        "t", 1.5, None, ("x", "y"), Kind.MAP, _Inner("i"), (_Inner("j"),), {"k": 1}, 7
+    )
+    encoded = to_json(record)
+    assert encoded == {
+        "text": "t",
+        "number": 1.5,
+        "maybe": None,
+        "names": ["x", "y"],
+        "kind": Kind.MAP.value,
+        "inner": {"name": "i"},
+        "inners": [{"name": "j"}],
+        "table": {"k": 1},
+        "other": 7,
+    }
+    assert list(encoded) == [f.metadata.get("json", f.name) for f in dataclasses.fields(record)]
+    assert json.loads(json.dumps(encoded)) == encoded  # nothing but JSON types
+    assert from_json(_EveryKind, encoded, "record") == record
