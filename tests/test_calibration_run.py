@@ -103,6 +103,18 @@ def test_a_long_test_slower_beside_another_worker_repeats_nothing() -> None:
     assert run.repeated == {}
 
 
+def test_a_busy_host_slowing_every_test_in_proportion_repeats_nothing() -> None:
+    # Every test took 2.2 times its serial CPU time (a host busy with other machines);
+    # t4 also compiled 20 ms of what t0 warmed serially. As a constant, the module's
+    # typical growth (12 ms) would leave 228 ms of t3's 240 ms growth, more than half
+    # its 200 ms: taken as a share (1.2 of each test's CPU time) it leaves none. t4's
+    # 32 ms growth leaves 20 ms either way: one full miss is twice that.
+    run = calibration_from_run(
+        xdist_run(0.022, 0.022, 0.022, 0.44, 0.042), serial(0.01, 0.01, 0.01, 0.2, 0.01)
+    )
+    assert run.repeated == {"t.py::t4": pytest.approx(0.040)}
+
+
 def test_a_tests_own_report_sends_come_off_before_its_modules_typical_excess() -> None:
     # 0.1 ms a send: t0 and t1 sent 3 reports (0.3 ms, their whole excess), t2 sent 303
     # (a test of 300 subtests: 30.3 ms of its 30.3 ms excess): nothing is repeated

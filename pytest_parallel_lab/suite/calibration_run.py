@@ -11,10 +11,11 @@ it: such a test's CPU time there is longer than in the serial run.
 
 :func:`calibration_from_run` matches the tests by node id. A test's *excess* is its CPU
 time under ``-n N`` minus its serial CPU time and minus its own report sends (inside its
-CPU time there; a test with subtests sends many); the median excess of its module is
-taken off (what every test there pays alike: CPUs shared with the other workers), and
-what is left counts as repeated work when it is at least :data:`REPEAT_MIN_S` and
-:data:`REPEAT_MIN_RATIO` of the test's serial CPU time. On a worker of the saved run a
+CPU time there; a test with subtests sends many); its module's typical excess is taken
+off (what every test there pays alike: CPUs shared with the other workers, a host busy
+with other machines), as the median excess and as the median share of the tests' CPU
+time, whichever leaves less; what is left counts as repeated work when it is at least
+:data:`REPEAT_MIN_S` and :data:`REPEAT_MIN_RATIO` of the test's serial CPU time. On a worker of the saved run a
 test misses the warming test with a chance of ``1 - 1/N`` (the warming test ran on one
 of the ``N`` workers), so the test's cost of one full miss is its repeated work over ``1
 - 1/N``; the simulation of ``-n M`` charges ``1 - 1/M`` of it (``suite/simulate.py``).
@@ -144,15 +145,25 @@ def repeated_work(
     excess = {n: theirs[n] - cpu - send_s * reports[n] for n, cpu in ours.items() if n in theirs}
     if workers < 2 or not excess:
         return {}, len(excess)
+    # A module's typical growth, as a constant per test and as a share of its CPU time:
+    # a busy host slows every test's CPU work in proportion (one run's tests took 2.2
+    # times their serial CPU time, every one of them), which a constant leaves in the
+    # long tests.
     by_module: dict[str, list[float]] = {}
+    growth: dict[str, list[float]] = {}
     for nodeid, value in excess.items():
         by_module.setdefault(module_unit(nodeid), []).append(value)
+        if ours[nodeid] > 0.0:
+            growth.setdefault(module_unit(nodeid), []).append(value / ours[nodeid])
     typical = {module: statistics.median(values) for module, values in by_module.items()}
+    share = {module: max(0.0, statistics.median(values)) for module, values in growth.items()}
     charged = _first_of_units(saved, estimate_first_use(serial).costs)
     miss = 1.0 - 1.0 / workers
     repeated = {}
     for nodeid, value in excess.items():
-        left = value - typical[module_unit(nodeid)]
+        module = module_unit(nodeid)
+        # what the typical growth leaves, taken either way: whichever leaves less
+        left = min(value - typical[module], value - ours[nodeid] * share.get(module, 0.0))
         if (
             left >= REPEAT_MIN_S
             and left >= REPEAT_MIN_RATIO * ours[nodeid]
