@@ -15,10 +15,11 @@ CPU time there; a test with subtests sends many); its module's typical excess is
 off (what every test there pays alike: CPUs shared with the other workers, a host busy
 with other machines), as the median excess and as the median share of the tests' CPU
 time, whichever leaves less; what is left counts as repeated work when it is at least
-:data:`REPEAT_MIN_S` and :data:`REPEAT_MIN_RATIO` of the test's serial CPU time. On a worker of the saved run a
-test misses the warming test with a chance of ``1 - 1/N`` (the warming test ran on one
-of the ``N`` workers), so the test's cost of one full miss is its repeated work over ``1
-- 1/N``; the simulation of ``-n M`` charges ``1 - 1/M`` of it (``suite/simulate.py``).
+:data:`REPEAT_MIN_S` and :data:`REPEAT_MIN_RATIO` of the test's serial CPU time. On a
+worker of the saved run a test misses the warming test with a chance of ``1 - 1/N``
+(the warming test ran on one of the ``N`` workers), so the test's cost of one full miss
+is its repeated work over ``1 - 1/N``; the simulation of ``-n M`` charges ``1 - 1/M`` of
+it (``suite/simulate.py``).
 The first test of a first-use unit on its worker is left out: the first-use estimate
 charges that already. The saved run's start-up, its controller's cost per report and its
 session end (when this run measured none) replace this run's estimates.
