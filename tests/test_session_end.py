@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
+import time
+from pathlib import Path
 
 import pytest
 from conftest import FREE
@@ -76,6 +79,76 @@ def test_a_probe_that_never_says_it_is_ready_measures_nothing(
     unused = InterpreterExitProbe([])
     unused.close()
     assert unused.process is None
+
+
+@pytest.mark.skipif(not hasattr(os, "WNOWAIT"), reason="waits without reaping on POSIX only")
+def test_a_probe_still_importing_at_the_session_end_is_stopped_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A busy machine leaves the low-priority probe no CPU to import on: it is not ready.
+    monkeypatch.setattr(session_end, "PROBE_CODE", "import time\ntime.sleep(120)")
+    probe = InterpreterExitProbe([])
+    process = probe.process
+    assert process is not None
+    start = time.monotonic()
+    assert probe.measure() is None
+    assert time.monotonic() - start < session_end.PROBE_TIMEOUT_S  # not waited for
+    assert process.poll() is not None  # stopped and reaped
+    assert probe.thread is not None
+    probe.thread.join(session_end.PROBE_TIMEOUT_S)
+    assert not probe.thread.is_alive()
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="process priorities on POSIX only")
+def test_the_probe_imports_and_exits_at_the_lowest_priority(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen = tmp_path / "nice"
+    code = session_end.PROBE_CODE.replace(
+        "import pytest\n", f"import pytest\nopen({str(seen)!r}, 'w').write(str(os.nice(0)))\n"
+    )
+    assert code != session_end.PROBE_CODE
+    monkeypatch.setattr(session_end, "PROBE_CODE", code)
+    probe = InterpreterExitProbe([])
+    if probe.thread is not None:
+        probe.thread.join(2 * session_end.PROBE_TIMEOUT_S)
+    assert probe.measure() is not None
+    assert seen.read_text() == "19"
+
+
+def test_a_probes_exit_is_its_cpu_time_when_that_is_less_than_its_wall_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Exited 0.5 s after the word beside busy CPUs, having taken 0.04 s of CPU to exit
+    # (1.24 s in all, 1.2 s of it before it was ready): a worker's exit is 0.04 s of work.
+    probe = InterpreterExitProbe.__new__(InterpreterExitProbe)
+    probe.process = FakeExited()  # type: ignore[assignment]
+    probe.thread = FakeThread()  # type: ignore[assignment]
+    probe.ready = threading.Event()
+    probe.ready.set()
+    probe.timed = (0.5, 1000, 1.2)
+    monkeypatch.setattr(session_end, "_reaped_cpu", lambda process: 1.24)
+    monkeypatch.setattr(session_end.sys, "getallocatedblocks", lambda: 1000)
+    assert probe.measure() == pytest.approx(0.04)
+    # without a CPU time (no wait4), or one above the wall time, the wall time counts
+    for cpu in (None, 2.0):
+        probe.process = FakeExited()  # type: ignore[assignment]
+        monkeypatch.setattr(session_end, "_reaped_cpu", lambda process, cpu=cpu: cpu)
+        assert probe.measure() == pytest.approx(0.5)
+
+
+class FakeExited:
+    """An exited probe, as ``_stop`` sees it."""
+
+    stdin = stdout = None
+
+    def poll(self) -> int:
+        return 0
+
+
+class FakeThread:
+    def join(self, timeout: float | None = None) -> None:
+        return None
 
 
 SERIAL = SuiteSection(workers=(WorkerTiming("main", 0.0, 0.5, 3.0, 0.5, 4, 4.0),), wall_s=4.0)

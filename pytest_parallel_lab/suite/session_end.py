@@ -6,7 +6,13 @@ work), where the model allowed a constant 0.15 s. It is calibrated the way a
 worker's start-up is: from an interpreter of this machine. :class:`InterpreterExitProbe`
 starts one at the session start that imports pytest and the run's plugins, as a
 worker does; once it has, it is told to exit, and the time from that word to its
-end is timed (while the tests run, where the platform allows). An interpreter's
+end is timed (while the tests run, where the platform allows). It runs at the lowest
+priority (``nice 19``): it takes a CPU the run leaves idle, and on a busy machine
+(a shared runner, a second job) next to nothing, instead of slowing the tests it
+calibrates from; the session end never waits for a probe still importing, it stops
+it and keeps the default. Its exit is the CPU time it took (``wait4``), when that is
+less than its wall time: a low-priority exit beside busy CPUs waits for them, a
+worker's does not (the model slows the exit by the CPUs' contention itself). An interpreter's
 exit (garbage collection, module teardown) grows with what it holds, and a worker
 that ran the suite holds what the tests imported and built: :func:`session_end_s`
 scales the probe's exit by this process's allocated memory blocks over the probe's
@@ -30,14 +36,18 @@ from pytest_parallel_lab import timing
 #: the word to exit (a line: not the end of its stdin, which a process the tests forked
 #: may hold open).
 PROBE_CODE = """
-import importlib, sys
+import importlib, os, sys, time
+try:
+    os.nice(19)
+except (AttributeError, OSError):
+    pass
 import pytest
 for name in sys.argv[1:]:
     try:
         importlib.import_module(name)
     except Exception:
         pass
-sys.stdout.write(f"{sys.getallocatedblocks()}\\n")
+sys.stdout.write(f"{sys.getallocatedblocks()} {time.process_time()!r}\\n")
 sys.stdout.flush()
 sys.stdin.readline()
 """
@@ -66,9 +76,13 @@ class InterpreterExitProbe:
 
     def __init__(self, modules: Sequence[str]) -> None:
         self.process: subprocess.Popen[bytes] | None
-        #: (exit seconds, the probe's allocated blocks), once timed
-        self.timed: tuple[float, int] | None = None
+        #: (exit seconds, the probe's allocated blocks, its CPU seconds when ready), once
+        #: timed
+        self.timed: tuple[float, int, float] | None = None
         self.thread: threading.Thread | None = None
+        #: set once the probe said it is ready (or could not be): from then on its
+        #: exit takes a moment, not an import
+        self.ready = threading.Event()
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", PROBE_CODE, *modules],
@@ -92,25 +106,35 @@ class InterpreterExitProbe:
     def _time_meanwhile(self) -> None:
         process = self.process
         if process is not None:
-            self.timed = _time_exit(process, reap=False)
+            self.timed = _time_exit(process, reap=False, ready=self.ready)
+        self.ready.set()
 
     def measure(self) -> float | None:
         """The session end a worker would take (:func:`session_end_s`), or None when the
-        probe did not start, import or exit in time. Once: the probe is gone after."""
+        probe did not start, was still importing, or did not exit in time. Once: the
+        probe is gone after."""
         process, self.process = self.process, None
         if process is None:
             return None
+        cpu: float | None = None
         try:
             if self.thread is not None:
-                self.thread.join(2 * PROBE_TIMEOUT_S)
+                if not self.ready.is_set():
+                    return None  # still importing: stopped, not waited for
+                self.thread.join(PROBE_TIMEOUT_S)
                 timed = self.timed
+                if timed is not None:
+                    cpu = _reaped_cpu(process)
             else:
                 timed = _time_exit(process, reap=True)
         finally:
             _stop(process)
         if timed is None:
             return None
-        return session_end_s(timed[0], timed[1], sys.getallocatedblocks())
+        exit_s, blocks, ready_cpu = timed
+        if cpu is not None and 0.0 < cpu - ready_cpu < exit_s:
+            exit_s = cpu - ready_cpu
+        return session_end_s(exit_s, blocks, sys.getallocatedblocks())
 
     def close(self) -> None:
         """Stop a probe that was never measured (a run that ended early)."""
@@ -119,16 +143,23 @@ class InterpreterExitProbe:
             _stop(process)
 
 
-def _time_exit(process: subprocess.Popen[bytes], reap: bool) -> tuple[float, int] | None:
+def _time_exit(
+    process: subprocess.Popen[bytes], reap: bool, ready: threading.Event | None = None
+) -> tuple[float, int, float] | None:
     """Wait for the probe to be ready, tell it to exit and time its exit: (seconds, its
-    allocated blocks), or None. Without *reap* the exited probe is left to be reaped."""
+    allocated blocks, its CPU seconds when it was ready), or None. Without *reap* the
+    exited probe is left to be reaped; *ready* is set once it said it is."""
     if process.stdout is None or process.stdin is None:
         return None
     try:
-        ready, _, _ = select.select([process.stdout], [], [], PROBE_TIMEOUT_S)
-        line = process.stdout.readline() if ready else b""
-        if not line.strip().isdigit():
+        found, _, _ = select.select([process.stdout], [], [], PROBE_TIMEOUT_S)
+        line = process.stdout.readline() if found else b""
+        if ready is not None:
+            ready.set()
+        fields = line.split()
+        if not fields or not fields[0].isdigit():
             return None
+        ready_cpu = float(fields[1]) if len(fields) > 1 else 0.0
         start = timing.perf_counter()
         process.stdin.write(b"exit\n")
         process.stdin.flush()
@@ -136,9 +167,25 @@ def _time_exit(process: subprocess.Popen[bytes], reap: bool) -> tuple[float, int
             process.wait(PROBE_TIMEOUT_S)
         else:
             os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
-        return timing.perf_counter() - start, int(line)
+        return timing.perf_counter() - start, int(fields[0]), ready_cpu
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return None
+
+
+def _reaped_cpu(process: subprocess.Popen[bytes]) -> float | None:
+    """Reap the exited probe and return the CPU seconds it took, or None (not on this
+    platform, or not exited)."""
+    wait4 = getattr(os, "wait4", None)
+    if wait4 is None:
+        return None
+    try:
+        pid, _, usage = wait4(process.pid, os.WNOHANG)
+    except OSError:
+        return None
+    if pid != process.pid:
+        return None
+    process.returncode = 0  # reaped here: Popen must not wait for it again
+    return float(usage.ru_utime + usage.ru_stime)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
