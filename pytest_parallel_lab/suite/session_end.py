@@ -36,7 +36,8 @@ from pytest_parallel_lab import timing
 #: the word to exit (a line: not the end of its stdin, which a process the tests forked
 #: may hold open).
 PROBE_CODE = """
-import importlib, os, sys, time
+import importlib, os, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C to the run is not for it
 try:
     os.nice(19)
 except (AttributeError, OSError):
@@ -90,9 +91,10 @@ class InterpreterExitProbe:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONWARNINGS": "ignore"},
-                # Out of the run's process group: Ctrl-C to the run is not for it. It
-                # still ends with the run: its stdin closes when the run's process does.
-                start_new_session=True,
+                # In the run's session: a process of a session of its own gets a CPU
+                # share of its own where the kernel groups by session (Linux's
+                # autogroup), whatever its priority. It ignores Ctrl-C and ends with the
+                # run: its stdin closes when the run's process does.
             )
         except OSError:
             self.process = None
