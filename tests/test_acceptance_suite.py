@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_parallel_lab.document.suite import XDIST_SHUTDOWN_S
+
 if TYPE_CHECKING:
     from conftest import FakeClock
 
@@ -116,7 +118,9 @@ def test_every_fixture_is_counted_once_per_instance_in_a_serial_run(
     }
     assert section["recommended"]["message"]
     # the session end was timed on an interpreter started for it
-    assert section["calibration"]["shutdown_measured"] is True
+    # measured by the exit probe when it was ready in time, else the constant
+    calibration = section["calibration"]
+    assert calibration["shutdown_measured"] or calibration["shutdown_s"] == XDIST_SHUTDOWN_S
 
 
 def test_a_fixture_own_time_excludes_the_fixtures_it_depends_on(

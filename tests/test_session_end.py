@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import FREE
 
+from pytest_parallel_lab.capacity import read_capacity
 from pytest_parallel_lab.document.suite import (
     XDIST_SHUTDOWN_S,
     Calibration,
@@ -183,6 +184,19 @@ def test_the_lower_bound_counts_no_session_end(workers: int) -> None:
     # the most optimistic session end is none: the bound is the same with or without one
     assert ended.lower_bound_s == free.lower_bound_s
     assert ended.lower_bound_s <= free.wall_s <= ended.wall_s
+
+
+@pytest.mark.skipif(read_capacity().usable < 2, reason="the probe needs a second CPU")
+def test_a_serial_run_long_enough_for_the_probe_measures_the_session_end(
+    lab: pytest.Pytester,
+) -> None:
+    # The test waits: its CPU is idle, and the probe imports on it.
+    lab.makepyfile(test_wait="import time\n\ndef test_wait():\n    time.sleep(3)\n")
+    result = lab.runpytest_subprocess("-p", "no:cacheprovider", "--parallel-report-json=run.json")
+    result.assert_outcomes(passed=1)
+    calibration = json.loads((lab.path / "run.json").read_text())["suite"]["calibration"]
+    assert calibration["shutdown_measured"] is True
+    assert 0.0 < calibration["shutdown_s"] < 60.0
 
 
 def test_under_xdist_the_workers_own_ends_are_measured_and_no_probe_is_started(
