@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import platform
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,6 +21,7 @@ from pytest_parallel_lab.document.suite import (
     SuiteSection,
     WorkerTiming,
 )
+from pytest_parallel_lab.suite import hooks as suite_hooks
 from pytest_parallel_lab.suite import session_end
 from pytest_parallel_lab.suite.model import SimTest, SuiteModel, calibrate
 from pytest_parallel_lab.suite.session_end import InterpreterExitProbe, session_end_s
@@ -188,15 +191,90 @@ def test_the_lower_bound_counts_no_session_end(workers: int) -> None:
 
 @pytest.mark.skipif(read_capacity().usable < 2, reason="the probe needs a second CPU")
 def test_a_serial_run_long_enough_for_the_probe_measures_the_session_end(
-    lab: pytest.Pytester,
+    lab: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The test waits: its CPU is idle, and the probe imports on it.
     lab.makepyfile(test_wait="import time\n\ndef test_wait():\n    time.sleep(3)\n")
-    result = lab.runpytest_subprocess("-p", "no:cacheprovider", "--parallel-report-json=run.json")
+    at_normal_priority(monkeypatch)
+    result = lab.runpytest_inprocess("-p", "no:cacheprovider", "--parallel-report-json=run.json")
     result.assert_outcomes(passed=1)
     calibration = json.loads((lab.path / "run.json").read_text())["suite"]["calibration"]
     assert calibration["shutdown_measured"] is True
     assert 0.0 < calibration["shutdown_s"] < 60.0
+
+
+def at_normal_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe without its lowest priority: beside this suite's other tests (under
+    -n) it would wait for a CPU as long as they keep both busy."""
+    code = session_end.PROBE_CODE.replace("os.nice(19)", "pass")
+    assert code != session_end.PROBE_CODE
+    monkeypatch.setattr(session_end, "PROBE_CODE", code)
+
+
+DAY = 86400.0
+
+
+@pytest.mark.parametrize(
+    ("entry", "now", "expected"),
+    [
+        pytest.param({"identity": "me", "exit_s": 0.2, "blocks": 9, "at": 100.0}, 160.0, (0.2, 9)),
+        # another machine, interpreter or set of plugins: measured again
+        pytest.param({"identity": "you", "exit_s": 0.2, "blocks": 9, "at": 100.0}, 160.0, None),
+        # a day old, or from the future (a clock set back)
+        pytest.param({"identity": "me", "exit_s": 0.2, "blocks": 9, "at": 0.0}, DAY, None),
+        pytest.param({"identity": "me", "exit_s": 0.2, "blocks": 9, "at": 100.0}, 50.0, None),
+        # anything else a user's cache file may hold
+        pytest.param({"identity": "me", "exit_s": "0.2", "blocks": 9, "at": 100.0}, 160.0, None),
+        pytest.param({"identity": "me", "exit_s": 0.2, "blocks": True, "at": 100.0}, 160.0, None),
+        pytest.param({"identity": "me", "exit_s": -1.0, "blocks": 9, "at": 100.0}, 160.0, None),
+        pytest.param({"identity": "me", "exit_s": 0.2, "blocks": 0, "at": 100.0}, 160.0, None),
+        pytest.param(["me", 0.2], 160.0, None),
+        pytest.param(None, 160.0, None),
+    ],
+)
+def test_a_cached_exit_is_used_only_for_the_same_machine_within_a_day(
+    entry: object, now: float, expected: tuple[float, int] | None
+) -> None:
+    assert session_end.cached_exit(entry, "me", now) == expected
+
+
+def test_the_identity_names_the_host_interpreter_and_plugins_in_any_order() -> None:
+    one = session_end.probe_identity(["xdist.plugin", "pytest_parallel_lab.plugin"])
+    assert one == session_end.probe_identity(["pytest_parallel_lab.plugin", "xdist.plugin"])
+    assert one != session_end.probe_identity(["pytest_parallel_lab.plugin"])
+    assert sys.executable in one
+    entry = session_end.cache_entry(one, 0.3, 7, 1000.0)
+    assert session_end.cached_exit(json.loads(json.dumps(entry)), one, 1000.0) == (0.3, 7)
+
+
+@pytest.mark.skipif(read_capacity().usable < 2, reason="the probe needs a second CPU")
+def test_a_second_run_on_the_same_day_uses_the_exit_measured_by_the_first(
+    lab: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab.makepyfile(test_wait="import time\n\ndef test_wait():\n    time.sleep(3)\n")
+    at_normal_priority(monkeypatch)
+    result = lab.runpytest_inprocess("--parallel-report-json=run.json")
+    result.assert_outcomes(passed=1)
+    first = json.loads((lab.path / "run.json").read_text())["suite"]["calibration"]
+    assert first["shutdown_measured"] is True
+    kept = json.loads((lab.path / ".pytest_cache/v/parallel_lab/session_end").read_text())
+    assert kept["identity"].startswith(platform.node())
+    started: list[object] = []
+    # the module object itself (imported with this file): pytester drops a module an
+    # inner run imported first, and a dotted path could patch a copy no run uses
+    monkeypatch.setattr(
+        suite_hooks, "InterpreterExitProbe", lambda modules: started.append(modules)
+    )
+    lab.makepyfile(test_wait="def test_quick():\n    pass\n")
+    again = lab.runpytest_inprocess("--parallel-report-json=run.json")
+    again.assert_outcomes(passed=1)
+    assert started == []  # no probe: the first run's exit, scaled to this run's memory
+    second = json.loads((lab.path / "run.json").read_text())["suite"]["calibration"]
+    assert second["shutdown_measured"] is True
+    assert second["shutdown_s"] >= kept["exit_s"]
+    # without pytest's cache, every run measures its own
+    lab.runpytest_inprocess("-p", "no:cacheprovider", "--parallel-report-json=run.json")
+    assert len(started) == 1
 
 
 def test_under_xdist_the_workers_own_ends_are_measured_and_no_probe_is_started(
@@ -243,9 +321,10 @@ def test_an_xdist_runs_session_end_and_time_include_its_workers_going_down(
 def probes_started(lab: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """The exit probes an in-process run of two passing tests starts (none really is)."""
     started: list[object] = []
+    # the module object itself (imported with this file): pytester drops a module an
+    # inner run imported first, and a dotted path could patch a copy no run uses
     monkeypatch.setattr(
-        "pytest_parallel_lab.suite.hooks.InterpreterExitProbe",
-        lambda modules: started.append(modules),
+        suite_hooks, "InterpreterExitProbe", lambda modules: started.append(modules)
     )
     lab.makepyfile(test_two="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
     return started

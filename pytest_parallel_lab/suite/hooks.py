@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
+import time
 import warnings
 from collections.abc import Generator, Iterator
 from dataclasses import replace
@@ -26,7 +28,14 @@ from pytest_parallel_lab.options import LabOptions, write_output
 from pytest_parallel_lab.output.trace import TraceLog, events_from_recording, trace_text
 from pytest_parallel_lab.stats import EvenSample
 from pytest_parallel_lab.suite.recorder import SHARED_SCOPES, SuiteRecorder, fixture_id
-from pytest_parallel_lab.suite.session_end import InterpreterExitProbe
+from pytest_parallel_lab.suite.session_end import (
+    CACHE_KEY,
+    InterpreterExitProbe,
+    cache_entry,
+    cached_exit,
+    probe_identity,
+    session_end_s,
+)
 from pytest_parallel_lab.vocabulary import Outcome, Role
 
 # The calibration, the simulation and the run document's records are imported where
@@ -218,6 +227,9 @@ class SuiteTimingPlugin:
         self.controller_cpu_s = 0.0
         #: an interpreter like a worker's, whose exit calibrates the session end
         self.exit_probe: InterpreterExitProbe | None = None
+        #: what the probe is measured for, and its exit as pytest's cache kept it
+        self.probe_identity = ""
+        self.cached_exit: tuple[float, int] | None = None
         #: a plain run's (machine busy, own) CPU seconds at its start, and the CPU
         #: time other processes took during it (None: not measured)
         self.machine_start: tuple[float, float] | None = None
@@ -238,8 +250,15 @@ class SuiteTimingPlugin:
             # from (twice the collection time under a quota of one CPU), so the session
             # end keeps the default. Under -n the workers' own ends are measured instead
             # (_workers_end_s).
-            if self.options.cpus >= 2:
-                self.exit_probe = InterpreterExitProbe(plugin_modules(self.config))
+            # A day of runs on this machine measures it once (pytest's cache).
+            modules = plugin_modules(self.config)
+            self.probe_identity = probe_identity(modules)
+            cache = getattr(self.config, "cache", None)
+            if cache is not None:
+                found = cache.get(CACHE_KEY, None)
+                self.cached_exit = cached_exit(found, self.probe_identity, time.time())
+            if self.options.cpus >= 2 and self.cached_exit is None:
+                self.exit_probe = InterpreterExitProbe(modules)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collected = timing.perf_counter()
@@ -402,6 +421,22 @@ class SuiteTimingPlugin:
         if start is None or now is None:
             return None
         return max(0.0, (now[0] - start[0]) - (now[1] - start[1]))
+
+    def _session_end_s(self, now: float) -> float | None:
+        """A worker's session end: a plain run's from its exit probe (or the one this
+        machine measured today, from pytest's cache; a new measurement goes there), an
+        xdist run's from its own workers (:meth:`_workers_end_s`)."""
+        if self.is_controller:
+            return self._workers_end_s(now)
+        timed = self.cached_exit
+        if timed is None and self.exit_probe is not None:
+            timed = self.exit_probe.measure_exit()
+            cache = getattr(self.config, "cache", None)
+            if timed is not None and cache is not None:
+                cache.set(CACHE_KEY, cache_entry(self.probe_identity, *timed, time.time()))
+        if timed is None:
+            return None
+        return session_end_s(*timed, sys.getallocatedblocks())
 
     def _workers_end_s(self, now: float) -> float | None:
         """Under -n: from the last test's end on any worker to *now*, the report's
@@ -584,9 +619,7 @@ class SuiteTimingPlugin:
                 report_roundtrip_s=report_roundtrip_s(self.config, self.report_sample.items),
                 controller_cpu_s=self.controller_cpu_s if xdist_n else None,
                 other_cpu_s=self.other_cpu_s,
-                session_end_s=(
-                    self.exit_probe.measure() if self.exit_probe else self._workers_end_s(now)
-                ),
+                session_end_s=self._session_end_s(now),
             )
             calibration = replace(calibration, remote_startup_s=self.options.tx_startup)
             section = replace(section, calibration=calibration)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import select
 import subprocess
 import sys
@@ -115,6 +116,14 @@ class InterpreterExitProbe:
         """The session end a worker would take (:func:`session_end_s`), or None when the
         probe did not start, was still importing, or did not exit in time. Once: the
         probe is gone after."""
+        timed = self.measure_exit()
+        if timed is None:
+            return None
+        return session_end_s(timed[0], timed[1], sys.getallocatedblocks())
+
+    def measure_exit(self) -> tuple[float, int] | None:
+        """The probe's own exit and the memory blocks it held then (what
+        :func:`session_end_s` scales), or None as :meth:`measure`."""
         process, self.process = self.process, None
         if process is None:
             return None
@@ -136,13 +145,47 @@ class InterpreterExitProbe:
         exit_s, blocks, ready_cpu = timed
         if cpu is not None and 0.0 < cpu - ready_cpu < exit_s:
             exit_s = cpu - ready_cpu
-        return session_end_s(exit_s, blocks, sys.getallocatedblocks())
+        return exit_s, blocks
 
     def close(self) -> None:
         """Stop a probe that was never measured (a run that ended early)."""
         process, self.process = self.process, None
         if process is not None:
             _stop(process)
+
+
+#: How long a probe's measured exit is kept in pytest's cache for this machine, Python
+#: and set of plugins: a day of runs starts no probe after the first.
+CACHE_KEY = "parallel_lab/session_end"
+CACHE_DAYS = 1.0
+
+
+def probe_identity(modules: Sequence[str]) -> str:
+    """What a cached exit was measured for: the host, this interpreter and its version,
+    and the plugin modules a worker imports (a restored ``.pytest_cache`` on another
+    runner, or another virtualenv, measures again)."""
+    return "|".join(
+        [platform.node(), sys.executable, sys.version.split()[0], *sorted(set(modules))]
+    )
+
+
+def cached_exit(entry: object, identity: str, now: float) -> tuple[float, int] | None:
+    """The (exit seconds, blocks) of a cache *entry* measured for *identity* less than
+    :data:`CACHE_DAYS` before *now* (``time.time()``), or None: another machine, too old,
+    or not an entry at all (the file is the user's: anything may be in it)."""
+    if not isinstance(entry, dict) or entry.get("identity") != identity:
+        return None
+    exit_s, blocks, at = entry.get("exit_s"), entry.get("blocks"), entry.get("at")
+    if not (isinstance(exit_s, float) and isinstance(at, float) and type(blocks) is int):
+        return None
+    if not (0.0 < exit_s < PROBE_TIMEOUT_S and blocks > 0 and 0.0 <= now - at < CACHE_DAYS * 86400):
+        return None
+    return exit_s, blocks
+
+
+def cache_entry(identity: str, exit_s: float, blocks: int, now: float) -> dict[str, object]:
+    """What :func:`cached_exit` reads back."""
+    return {"identity": identity, "exit_s": exit_s, "blocks": blocks, "at": now}
 
 
 def _time_exit(
