@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FREE
@@ -193,22 +194,22 @@ def test_the_lower_bound_counts_no_session_end(workers: int) -> None:
 def test_a_serial_run_long_enough_for_the_probe_measures_the_session_end(
     lab: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The test waits: its CPU is idle, and the probe imports on it.
-    lab.makepyfile(test_wait="import time\n\ndef test_wait():\n    time.sleep(3)\n")
-    at_normal_priority(monkeypatch)
-    result = lab.runpytest_inprocess("-p", "no:cacheprovider", "--parallel-report-json=run.json")
-    result.assert_outcomes(passed=1)
-    calibration = json.loads((lab.path / "run.json").read_text())["suite"]["calibration"]
+    calibration = waiting_run(lab, monkeypatch, "-p", "no:cacheprovider")
     assert calibration["shutdown_measured"] is True
     assert 0.0 < calibration["shutdown_s"] < 60.0
 
 
-def at_normal_priority(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The probe without its lowest priority: beside this suite's other tests (under
-    -n) it would wait for a CPU as long as they keep both busy."""
+def waiting_run(lab: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:
+    """The suite calibration of an in-process run of one test that waits 3 s: its CPU is
+    idle, and the probe imports on it (at normal priority: beside this suite's other
+    tests under -n, at its lowest it would wait as long as they keep both CPUs busy)."""
     code = session_end.PROBE_CODE.replace("os.nice(19)", "pass")
     assert code != session_end.PROBE_CODE
     monkeypatch.setattr(session_end, "PROBE_CODE", code)
+    lab.makepyfile(test_wait="import time\n\ndef test_wait():\n    time.sleep(3)\n")
+    result = lab.runpytest_inprocess(*args, "--parallel-report-json=run.json")
+    result.assert_outcomes(passed=1)
+    return json.loads((lab.path / "run.json").read_text())["suite"]["calibration"]
 
 
 DAY = 86400.0
@@ -251,11 +252,7 @@ def test_the_identity_names_the_host_interpreter_and_plugins_in_any_order() -> N
 def test_a_second_run_on_the_same_day_uses_the_exit_measured_by_the_first(
     lab: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lab.makepyfile(test_wait="import time\n\ndef test_wait():\n    time.sleep(3)\n")
-    at_normal_priority(monkeypatch)
-    result = lab.runpytest_inprocess("--parallel-report-json=run.json")
-    result.assert_outcomes(passed=1)
-    first = json.loads((lab.path / "run.json").read_text())["suite"]["calibration"]
+    first = waiting_run(lab, monkeypatch)
     assert first["shutdown_measured"] is True
     kept = json.loads((lab.path / ".pytest_cache/v/parallel_lab/session_end").read_text())
     assert kept["identity"].startswith(platform.node())
