@@ -20,6 +20,9 @@ disabled) and say "inconclusive" when the interval straddles one.
 * ``report``: ``--parallel-report`` (suite timing, prediction, the terminal report)
 * ``json``: ``--parallel-report-json`` (suite timing, prediction, the JSON file)
 * ``trace``: ``--parallel-trace`` (suite timing and the trace file, no prediction)
+* ``disabled cached``, ``json cached``: the same two with pytest's cache on, as most runs
+  have it (every other variant runs with ``-p no:cacheprovider``): the warm-up run's exit
+  probe measurement is kept there, and the measured runs start no probe
 * ``disabled -n 2``, ``json -n 2``: the same two under ``pytest -n 2`` (the workers time,
   the controller gathers, predicts and writes)
 
@@ -68,6 +71,7 @@ TARGETS = [
     ("report", "disabled", 0.03),
     ("json", "disabled", 0.03),
     ("json -n 2", "disabled -n 2", 0.05),
+    ("json cached", "disabled cached", 0.03),
 ]
 
 FIXTURES = """
@@ -134,13 +138,15 @@ def variants() -> dict[str, list[str]]:
         for entry in importlib.metadata.entry_points(group="pytest11")
     )
     # pytest-durations reports by default once installed: off everywhere but its own row.
-    quiet = ["-p", "no:pytest-durations"] if has_durations_plugin else []
+    durations_off = ["-p", "no:pytest-durations"] if has_durations_plugin else []
+    # pytest's cache off, so that no run depends on what an earlier one left...
+    quiet = ["-p", "no:cacheprovider", *durations_off]
     off = ["-p", "no:parallel_lab", *quiet]
     chosen = {
         "disabled": off,
         "--durations": [*off, "--durations=0"],
         "--durations all": [*off, "--durations=0", "--durations-min=0"],
-        "pytest-durations": ["-p", "no:parallel_lab"],
+        "pytest-durations": ["-p", "no:cacheprovider", "-p", "no:parallel_lab"],
         "no flags": quiet,
         "report": [*quiet, "--parallel-report"],
         "json": [*quiet, "--parallel-report-json=run.json"],
@@ -148,6 +154,10 @@ def variants() -> dict[str, list[str]]:
         # under -n 2: the controller and two workers, each with the plugin loaded
         "disabled -n 2": [*off, "-n", "2"],
         "json -n 2": [*quiet, "-n", "2", "--parallel-report-json=run.json"],
+        # ...but for these two, as most runs have it: the exit probe's measurement of
+        # the warm-up run is kept there for a day, and the later runs start none
+        "disabled cached": ["-p", "no:parallel_lab", *durations_off],
+        "json cached": [*durations_off, "--parallel-report-json=run.json"],
     }
     if not has_durations_plugin:
         print("pytest-durations is not installed (pip install pytest-durations): left out\n")
@@ -196,8 +206,6 @@ def run_once(
             "pytest",
             "-q",
             "-p",
-            "no:cacheprovider",
-            "-p",
             "no:asyncio",
             "-p",
             "lab_phase_timer",
@@ -233,7 +241,10 @@ def paired(times: dict[str, list[float]], name: str, reference: str = "disabled"
 
 def reference_of(name: str, times: dict[str, list[float]]) -> str:
     """What a variant is compared with: the plugin disabled, under -n 2 for a -n 2 one."""
-    return "disabled -n 2" if name.endswith("-n 2") and "disabled -n 2" in times else "disabled"
+    for suffix in ("-n 2", "cached"):
+        if name.endswith(suffix) and f"disabled {suffix}" in times:
+            return f"disabled {suffix}"
+    return "disabled"
 
 
 def print_table(times: dict[str, list[float]], by_mode: bool = False) -> None:
@@ -282,6 +293,8 @@ def main() -> int:
         chosen = variants()
         if args.only:
             wanted = {"disabled", *(name.strip() for name in args.only.split(","))}
+            # each variant's own reference too (disabled -n 2, disabled cached)
+            wanted |= {f"disabled {s}" for n in wanted for s in ("-n 2", "cached") if n.endswith(s)}
             unknown = wanted - set(chosen)
             if unknown:
                 parser.error(f"--only: unknown variants {sorted(unknown)}; known: {sorted(chosen)}")
@@ -356,7 +369,7 @@ def main() -> int:
         row.append(f"{loop_delta / statistics.median(walls[ref]):+.1%}")
         split_rows.append(row)
     print()
-    print("phases inside pytest, median ms (difference from disabled, or disabled -n 2)")
+    print("phases inside pytest, median ms (difference from its disabled reference)")
     print(
         tabulate(
             split_rows,
