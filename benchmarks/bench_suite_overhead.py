@@ -36,12 +36,21 @@ prediction and the files are made), each as a difference from the plugins disabl
 run-loop difference is the cost of timing itself; the finish difference is the analysis
 that a report asks for, paid once per run.
 
+``--instructions`` runs each variant once under valgrind's callgrind instead (``apt
+install valgrind``) and counts the machine instructions of the pytest process and of its
+xdist workers in each phase: start-up (the imports and configure before the session
+starts), collection, the run loop, the session finish and the exit. Instruction counts
+do not depend on what else the machine runs, so they show a cost of a few milliseconds
+that wall times on a busy host cannot; they are not time (a cache miss or a system call
+costs more than its instructions say, waiting costs none), and the run under valgrind
+is about 50 times slower. ``PYTHONHASHSEED=0`` keeps the counts repeatable.
+
 The subprocesses run with bytecode caching on (``PYTHONDONTWRITEBYTECODE`` removed),
 as an installed package runs: without it every import recompiles from source and the
 comparison measures the compiler, not the plugin.
 
 Usage: python benchmarks/bench_suite_overhead.py [--tests 2000] [--repeats 7]
-[--only report,json,pytest-durations]
+[--only report,json,pytest-durations] [--instructions]
 """
 
 from __future__ import annotations
@@ -54,10 +63,12 @@ import os
 import random
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 from tabulate import tabulate
@@ -127,6 +138,137 @@ def _save():
     with open(os.environ["LAB_PHASES_FILE"], "a") as handle:
         handle.write(json.dumps(PHASES) + "\\n")
 """
+
+
+#: Loaded with ``-p lab_instruction_marks`` under ``--instructions``: callgrind dumps its
+#: counts at each phase's end, one file per phase and process.
+INSTRUCTION_MARKS = """
+import os, subprocess
+import pytest
+
+def _dump(phase):
+    subprocess.run(["callgrind_control", "--dump=" + phase, str(os.getpid())],
+                   capture_output=True, check=False)
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    _dump("start-up")
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtestloop(session):
+    _dump("collection")
+    try:
+        return (yield)
+    finally:
+        _dump("run-loop")
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session):
+    try:
+        return (yield)
+    finally:
+        _dump("finish")
+"""
+
+#: The phases of ``--instructions``, in order; the exit is what the process ran after
+#: its session finish (the dump at its termination).
+INSTRUCTION_PHASES = ("start-up", "collection", "run-loop", "finish", "exit")
+
+
+def count_instructions(
+    where: Path, extra: list[str], env: dict[str, str]
+) -> dict[str, dict[str, int]]:
+    """One run under callgrind: the instructions of each phase, for the pytest process
+    (``pytest``) and summed over its xdist workers (``workers``)."""
+    out = where / "callgrind"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--trace-children=yes",
+            # the phase marks' own helper and platform's uname are not the run's work
+            "--trace-children-skip=*callgrind_control*,*uname*",
+            f"--callgrind-out-file={out}/cg.%p",
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:asyncio",
+            "-p",
+            "lab_instruction_marks",
+            *extra,
+        ],
+        cwd=where,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONHASHSEED": "0"},
+    )
+    counts: dict[str, dict[str, int]] = {
+        role: dict.fromkeys(INSTRUCTION_PHASES, 0) for role in ("pytest", "workers")
+    }
+    for dump in out.iterdir():
+        head = dump.read_text(errors="replace").split("\nfn=", 1)[0]
+        fields = dict(
+            line.split(": ", 1)
+            for line in head.splitlines()
+            if ": " in line and not line.startswith("#")
+        )
+        command = fields.get("cmd", "")
+        if "-m pytest" in command:
+            role = "pytest"
+        elif "exec(eval(sys.stdin.readline()))" in command:
+            role = "workers"  # an xdist worker, as execnet starts it
+        else:
+            continue  # anything else the run started (the exit probe, a test's child)
+        # "Trigger: dump <phase>" (a phase mark), "Trigger: Program termination" (the exit)
+        trigger = fields.get("desc", "")
+        phase = trigger.split("dump", 1)[1].strip() if "Trigger: dump" in trigger else "exit"
+        if phase not in counts[role]:
+            phase = "exit"
+        total = fields.get("summary") or fields.get("totals") or "0"
+        counts[role][phase] += int(total.split()[0])
+    return counts
+
+
+def print_instructions(tests: int, counts: dict[str, dict[str, dict[str, int]]]) -> None:
+    """Millions of instructions per phase, each against the variant's disabled reference."""
+    rows = []
+    for name, roles in counts.items():
+        ref = counts[reference_of(name, counts)]
+        for role, phases in roles.items():
+            if not any(phases.values()):
+                continue
+            row: list[object] = [name, role]
+            for phase in INSTRUCTION_PHASES:
+                delta = phases[phase] - ref[role][phase]
+                row.append(f"{phases[phase] / 1e6:.0f} ({delta / 1e6:+.0f})")
+            total, ref_total = sum(phases.values()), sum(ref[role].values())
+            row.append(
+                f"{total / 1e6:.0f} ({total / ref_total:.3f})"
+                if ref_total
+                else f"{total / 1e6:.0f}"
+            )
+            rows.append(row)
+    print(f"{tests} trivial tests, millions of instructions under callgrind (difference from")
+    print("the disabled reference; total: ratio); instructions are not time")
+    print(tabulate(rows, ["variant", "process", *INSTRUCTION_PHASES, "total"]))
+    print()
+    for name, roles in counts.items():
+        ref_name = reference_of(name, counts)
+        if ref_name == name:
+            continue
+        ref = counts[ref_name]
+        every = sum(sum(p.values()) for p in roles.values())
+        ref_every = sum(sum(p.values()) for p in ref.values())
+        loop = sum(p["run-loop"] for p in roles.values()) - sum(p["run-loop"] for p in ref.values())
+        print(
+            f"{name}: all processes {every / ref_every:.3f}x {ref_name}'s instructions; "
+            f"run loop {loop / tests / 1e3:+.0f}k instructions a test"
+        )
 
 
 def variants() -> dict[str, list[str]]:
@@ -239,7 +381,7 @@ def paired(times: dict[str, list[float]], name: str, reference: str = "disabled"
     return bootstrap_median_interval(ratios)
 
 
-def reference_of(name: str, times: dict[str, list[float]]) -> str:
+def reference_of(name: str, times: Collection[str]) -> str:
     """What a variant is compared with: the plugin disabled, under -n 2 for a -n 2 one."""
     for suffix in ("-n 2", "cached"):
         if name.endswith(suffix) and f"disabled {suffix}" in times:
@@ -278,7 +420,19 @@ def main() -> int:
         help="comma-separated variants to run (the disabled run is always included), "
         "e.g. report,json,pytest-durations: more repeats in the same time",
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="run each variant once under valgrind's callgrind and count instructions "
+        "per phase and process (default variants: disabled, json and both under -n 2)",
+    )
     args = parser.parse_args()
+    if args.instructions and not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        parser.error(
+            "--instructions needs valgrind and its callgrind_control (apt install valgrind)"
+        )
+    if args.instructions and not args.only:
+        args.only = "json,json -n 2"
     import pytest_parallel_lab
 
     # As pip does on install: the plugin's bytecode exists before the first run.
@@ -289,6 +443,7 @@ def main() -> int:
         helpers = where / "helpers"
         helpers.mkdir()
         (helpers / "lab_phase_timer.py").write_text(PHASE_TIMER)
+        (helpers / "lab_instruction_marks.py").write_text(INSTRUCTION_MARKS)
         env = child_environment(helpers)
         chosen = variants()
         if args.only:
@@ -301,6 +456,12 @@ def main() -> int:
             chosen = {name: extra for name, extra in chosen.items() if name in wanted}
         for extra in chosen.values():  # warm-up: bytecode caches, file system
             run_once(where, extra, env)
+        if args.instructions:
+            counted = {}
+            for name, extra in chosen.items():
+                counted[name] = count_instructions(where, extra, env)
+            print_instructions(args.tests, counted)
+            return 0
         walls: dict[str, list[float]] = {name: [] for name in chosen}
         cpus: dict[str, list[float]] = {name: [] for name in chosen}
         sessions: dict[str, list[float]] = {name: [] for name in chosen}
