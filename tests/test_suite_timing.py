@@ -17,12 +17,12 @@ from pytest_parallel_lab.document.suite import (
     SuiteSection,
     TestTiming,
     WorkerChain,
+    WorkerTiming,
 )
 from pytest_parallel_lab.suite.recorder import (
     FixtureEventFields,
     PhaseFields,
     SuiteRecorder,
-    WorkerTiming,
     build_section,
     fixture_duplication,
     fixture_id,
@@ -416,3 +416,20 @@ def test_the_glue_an_xdist_worker_loads_to_time_tests_leaves_the_analysis_out() 
         "document.records",
     ):
         assert f"'pytest_parallel_lab.{analysis}'" not in loaded
+
+
+def test_the_timing_glue_imports_none_of_the_records_an_xdist_worker_never_builds() -> None:
+    # A worker only logs and sends rows; the section's dataclasses, the simulation and
+    # the run document are made at the end by the controller (each costs import time
+    # in every worker otherwise). A fresh interpreter: this one has them all loaded.
+    code = (
+        "import sys, pytest_parallel_lab.suite.hooks\n"
+        "print(sorted(m for m in sys.modules if m.startswith(("
+        "'pytest_parallel_lab.document.suite', 'pytest_parallel_lab.document.run', "
+        "'pytest_parallel_lab.document.records', 'pytest_parallel_lab.suite.simulate', "
+        "'pytest_parallel_lab.suite.model', 'xdist.scheduler'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"

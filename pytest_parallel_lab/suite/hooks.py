@@ -16,7 +16,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -121,7 +121,7 @@ def plugin_modules(config: pytest.Config) -> list[str]:
     return names
 
 
-def item_groups(items: dict[str, tuple[int, pytest.Item]]) -> dict[str, str]:
+def item_groups(items: Iterable[pytest.Item]) -> dict[str, str]:
     """The ``xdist_group`` of each of *items* that has one, by node id: as xdist's
     worker appends it to the node id under ``--dist loadgroup`` (the names of every
     ``xdist_group`` mark on the item and its parents, as ``iter_markers`` finds them,
@@ -140,10 +140,10 @@ def item_groups(items: dict[str, tuple[int, pytest.Item]]) -> dict[str, str]:
         return names
 
     groups = {}
-    for nodeid, (_, item) in items.items():
+    for item in items:
         names = chain_names(item.parent) | _own_groups(item)
         if names:
-            groups[nodeid] = "_".join(sorted(names))
+            groups[item.nodeid] = "_".join(sorted(names))
     return groups
 
 
@@ -191,7 +191,11 @@ class SuiteTimingPlugin:
         self.process_age = _process_age()
         self.collected: float | None = None
         self.meta_sent = False
-        self.items: dict[str, tuple[int, pytest.Item]] = {}
+        #: the collected items, and each one's index by node id: str to int, a dict the
+        #: garbage collector does not track (tuples holding the items would be thousands
+        #: of tracked objects, enough to set off an extra full collection in a worker)
+        self.collected_items: list[pytest.Item] = []
+        self.items: dict[str, int] = {}
         self.current = ""
         #: the test between its logstart and logfinish (None between tests)
         self.running: str | None = None
@@ -264,7 +268,8 @@ class SuiteTimingPlugin:
         self.collected = timing.perf_counter()
         if not self.is_controller:
             self.children_mark = timing.children_cpu_time()
-        self.items = {item.nodeid: (i, item) for i, item in enumerate(session.items)}
+        self.collected_items = list(session.items)
+        self.items = {item.nodeid: i for i, item in enumerate(session.items)}
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self.current = self.running = nodeid
@@ -336,7 +341,7 @@ class SuiteTimingPlugin:
         """The report log as ``SuiteRecorder.add_phases`` rows."""
         items = self.items
         for nodeid, when, end, duration, outcome, used, cpu in self.report_log:
-            index = items.get(nodeid, (-1,))[0] if when == "setup" else -1
+            index = items.get(nodeid, -1) if when == "setup" else -1
             uses = None
             if when == "teardown":
                 uses = self._shared_fixtures_used(*used) if used is not None else []
@@ -362,9 +367,9 @@ class SuiteTimingPlugin:
             # Still inside the teardown's report: the item's request knows every
             # fixture the test used, those asked for by getfixturevalue included
             # (pytest drops the request once the test is over; the dict stays as is).
-            entry = self.items.get(nodeid)
-            if entry is not None:
-                item = entry[1]
+            index = self.items.get(nodeid)
+            if index is not None:
+                item = self.collected_items[index]
                 used = (item, getattr(getattr(item, "_request", None), "_fixture_defs", None))
         outcome: str = report.outcome
         if hasattr(report, "wasxfail"):  # pytest reports an xfail as skipped, an xpass as passed
@@ -394,7 +399,7 @@ class SuiteTimingPlugin:
             # what an interrupted worker still holds goes with its workerfinished.
             # As one JSON string: execnet (de)serializes nested lists object by object
             # in Python, on the controller that every report waits for; json is C.
-            setattr(report, REPORT_ATTRIBUTE, json.dumps(self._payload(), separators=(",", ":")))
+            setattr(report, REPORT_ATTRIBUTE, _encode_payload(self._payload()))
 
     def _payload(self) -> dict[str, Any]:
         """What was logged since the last payload, as rows of plain builtins (the
@@ -460,7 +465,7 @@ class SuiteTimingPlugin:
         if self.interrupted_at is not None:
             # The controller ends the interrupted test when it hears the worker is down.
             sent["interrupted_at"] = self.interrupted_at
-        groups = item_groups(self.items)
+        groups = item_groups(self.collected_items)
         if groups:
             sent["groups"] = groups
         if self.report_log or self.fixture_log:
@@ -557,6 +562,7 @@ class SuiteTimingPlugin:
         if self.exit_probe is not None:
             self.exit_probe.close()
         self.items, self.report_log, self.fixture_log = {}, [], []
+        self.collected_items = []
         self.shared_defs, self.fixture_ids = {}, {}
         self.report_sample = EvenSample(REPORT_SAMPLE)
         self.recorder = SuiteRecorder(self.origin, keep_events=False)
@@ -605,7 +611,7 @@ class SuiteTimingPlugin:
         xdist = self.options.xdist
         xdist_n = xdist.workers if self.is_controller else 0
         # A plain run's own items; under -n, what the workers sent at their end.
-        groups = self.received_groups if self.is_controller else item_groups(self.items)
+        groups = self.received_groups if self.is_controller else item_groups(self.collected_items)
         self.recorder.set_groups(groups)
         section = build_section(self.recorder, wall, self.crashed_workers)
         predictions: tuple[Prediction, ...] = ()
@@ -707,6 +713,11 @@ class SuiteTimingPlugin:
         terminalreporter.write_sep("=", "pytest-parallel-lab: prediction from a saved run")
         for line in self.predict_from_text.splitlines():
             terminalreporter.write_line(line)
+
+
+#: A worker's payload as compact JSON; one encoder for every payload (json.dumps with
+#: separators builds a new one each call).
+_encode_payload = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _decoded(text: str) -> dict[str, Any] | None:

@@ -15,19 +15,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_parallel_lab.document.suite import (
-    ChainLink,
-    FixtureDuplication,
-    FixtureTiming,
-    Imbalance,
-    SuiteSection,
-    TestTiming,
-    WorkerChain,
-    WorkerTiming,
-)
 from pytest_parallel_lab.vocabulary import Outcome
+
+# The section's records are imported where the section is made (a plain run's or the
+# controller's end): an xdist worker only logs and sends rows, and defining the records'
+# dataclasses would cost each worker ~10 ms as it starts.
+if TYPE_CHECKING:
+    from pytest_parallel_lab.document.suite import (
+        FixtureDuplication,
+        FixtureTiming,
+        Imbalance,
+        SuiteSection,
+        TestTiming,
+        WorkerChain,
+        WorkerTiming,
+    )
 
 #: Scopes whose fixture instances can be shared by several tests (and duplicated by xdist).
 SHARED_SCOPES = ("session", "package", "module", "class")
@@ -291,6 +295,8 @@ class SuiteRecorder:
 
     def test_timings(self) -> list[TestTiming]:
         """Tests in the order they started (each worker's order is preserved)."""
+        from pytest_parallel_lab.document.suite import TestTiming
+
         origin = self.origin
         rows = [
             TestTiming(
@@ -315,6 +321,8 @@ class SuiteRecorder:
 
     def fixture_timings(self) -> list[FixtureTiming]:
         """Fixture rows per (fixture, param, worker)."""
+        from pytest_parallel_lab.document.suite import FixtureTiming
+
         return [
             FixtureTiming(
                 fixture_id(b.name, b.scope, b.baseid, b.param),
@@ -333,6 +341,8 @@ class SuiteRecorder:
     def worker_timings(self) -> list[WorkerTiming]:
         """One row per process; idle is the time between collection and the last test
         end not spent in a test phase."""
+        from pytest_parallel_lab.document.suite import WorkerTiming
+
         rows = []
         for worker, s in sorted(self.workers.items()):
             started = s.started if s.started is not None else self.origin
@@ -354,6 +364,8 @@ class SuiteRecorder:
 
 def imbalance(workers: Sequence[WorkerTiming]) -> Imbalance | None:
     """Slowest worker's busy time over the mean, and the spread of finish times."""
+    from pytest_parallel_lab.document.suite import Imbalance
+
     if not workers:
         return None
     mean = sum(w.busy_s for w in workers) / len(workers)
@@ -367,6 +379,8 @@ def fixture_duplication(fixtures: Sequence[FixtureTiming]) -> list[FixtureDuplic
     the instances one serial process would need (the most any single worker needed
     per scope node is unknown here, so the serial cost is the mean per instance times
     the number of distinct (fixture, param) instances of the busiest worker)."""
+    from pytest_parallel_lab.document.suite import FixtureDuplication
+
     grouped: dict[str, list[FixtureTiming]] = defaultdict(list)
     for row in fixtures:
         if row.scope in SHARED_SCOPES:
@@ -394,6 +408,8 @@ def fixture_duplication(fixtures: Sequence[FixtureTiming]) -> list[FixtureDuplic
 
 def last_worker_chain(tests: Sequence[TestTiming], workers: Sequence[WorkerTiming]) -> WorkerChain:
     """The tests, in order, of the worker that finished last (what the wall time waited on)."""
+    from pytest_parallel_lab.document.suite import ChainLink, WorkerChain
+
     if not workers:
         return WorkerChain(None)
     last = max(workers, key=lambda w: w.finish_s)
@@ -406,6 +422,8 @@ def build_section(
     recorder: SuiteRecorder, wall_s: float, crashed_workers: Sequence[str] = ()
 ) -> SuiteSection:
     """What was recorded, as the ``suite`` section (without the prediction)."""
+    from pytest_parallel_lab.document.suite import SuiteSection
+
     tests = recorder.test_timings()
     fixtures = recorder.fixture_timings()
     workers = recorder.worker_timings()
