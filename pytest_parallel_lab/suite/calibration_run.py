@@ -31,12 +31,12 @@ they did as repeated.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from pytest_parallel_lab.document.codec import DocumentError
 from pytest_parallel_lab.document.suite import Calibration, SuiteSection, TestTiming
+from pytest_parallel_lab.stats import median
 from pytest_parallel_lab.suite.first_use import estimate_first_use, function_unit, module_unit
 
 #: A test's excess beyond its module's median that counts as repeated work (a cache
@@ -156,8 +156,8 @@ def repeated_work(
         by_module.setdefault(module_unit(nodeid), []).append(value)
         if ours[nodeid] > 0.0:
             growth.setdefault(module_unit(nodeid), []).append(value / ours[nodeid])
-    typical = {module: statistics.median(values) for module, values in by_module.items()}
-    share = {module: max(0.0, statistics.median(values)) for module, values in growth.items()}
+    typical = {module: median(values) for module, values in by_module.items()}
+    share = {module: max(0.0, median(values)) for module, values in growth.items()}
     charged = _first_of_units(saved, estimate_first_use(serial).costs)
     miss = 1.0 - 1.0 / workers
     repeated = {}

@@ -17,11 +17,11 @@ measured run.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pytest_parallel_lab.document.suite import TestTiming
+from pytest_parallel_lab.stats import median
 from pytest_parallel_lab.vocabulary import Outcome
 
 #: The first test's call must take at least this many times its siblings' median...
@@ -81,7 +81,7 @@ def estimate_first_use(rows: Sequence[TestTiming]) -> FirstUse:
         ran = [rows[i].call_s for i in members[1:] if rows[i].outcome in _RAN]
         if len(ran) < FIRST_USE_MIN_SIBLINGS or rows[first].outcome not in _RAN:
             continue
-        typical = statistics.median(ran)
+        typical = median(ran)
         call = rows[first].call_s
         excess = call - typical
         if call < FIRST_USE_RATIO * typical:
@@ -112,4 +112,4 @@ def _cpu_excess(rows: Sequence[TestTiming], first: int, siblings: Sequence[int])
     own = rows[first].cpu_s
     if own is None or not cpus or any(c is None for c in cpus):
         return float("inf")
-    return own - statistics.median(c for c in cpus if c is not None)
+    return own - median([c for c in cpus if c is not None])

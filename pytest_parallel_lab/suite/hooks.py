@@ -595,7 +595,6 @@ class SuiteTimingPlugin:
         from pytest_parallel_lab.suite.gateways import count_gateways
         from pytest_parallel_lab.suite.model import calibrate, model_from_section
         from pytest_parallel_lab.suite.recorder import build_section
-        from pytest_parallel_lab.suite.shards import predict_shards
         from pytest_parallel_lab.suite.simulate import (
             advise,
             default_worker_counts,
@@ -648,6 +647,8 @@ class SuiteTimingPlugin:
             if remote:
                 predictions += tuple(predict_gateways(model, local, remote, factory=factory))
             if self.options.predict_shards and not xdist_n:
+                from pytest_parallel_lab.suite.shards import predict_shards
+
                 section = replace(
                     section,
                     shards=tuple(
